@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ConnDep
+from app.core.errors import ProblemError
+from app.db import queries
+from app.models.campaigns import (
+    CampaignCreate,
+    CampaignPublic,
+    CampaignsPublic,
+    CampaignStatus,
+    CampaignUpdate,
+)
+from app.models.common import MAX_LIMIT, decode_cursor, page_of
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+async def _fetch(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
+    row = await conn.fetchrow(queries.CAMPAIGN_GET, campaign_id)
+    if row is None:
+        raise ProblemError(404, f"no campaign {campaign_id}")
+    return CampaignPublic.model_validate(dict(row))
+
+
+@router.post("", status_code=201, response_model=CampaignPublic)
+async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
+    new_id = await conn.fetchval(
+        queries.CAMPAIGN_INSERT,
+        body.external_id,
+        body.title,
+        body.description,
+        body.image_url,
+        body.cta_label,
+        body.landing_url,
+        body.status,
+        body.daily_budget,
+        body.max_budget,
+        body.started_at,
+    )
+    campaign = await _fetch(conn, new_id)
+    return JSONResponse(
+        campaign.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/campaigns/{new_id}"},
+    )
+
+
+@router.get("", response_model=CampaignsPublic)
+async def list_campaigns(
+    conn: ConnDep,
+    status: CampaignStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    after_created, after_id = decode_cursor(cursor)
+    rows = await conn.fetch(queries.CAMPAIGN_LIST, status, after_created, after_id, limit + 1)
+    return page_of(rows, limit, CampaignPublic)
+
+
+@router.get("/{campaign_id}", response_model=CampaignPublic)
+async def get_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
+    return await _fetch(conn, campaign_id)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignPublic)
+async def update_campaign(
+    conn: ConnDep, campaign_id: uuid.UUID, body: CampaignUpdate
+) -> CampaignPublic:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    updated = await conn.fetchval(queries.CAMPAIGN_PATCH, campaign_id, changes)
+    if updated is None:
+        raise ProblemError(404, f"no campaign {campaign_id}")
+    return await _fetch(conn, campaign_id)

@@ -1,0 +1,83 @@
+"""Command line: ``autonomous-ops serve|migrate|token``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Literal
+
+from app.core.config import get_settings
+from app.core.logging import configure_logging
+
+
+def _serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.db import embedded
+    from app.db import migrations as db_migrations
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
+    try:
+        db_migrations.upgrade(url)
+    finally:
+        if settings.embedded:
+            embedded.stop()
+    logging.getLogger(__name__).info(
+        "database at migrations head", extra={"head": db_migrations.head_revision()}
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from app.core.security import mint_token
+
+    settings = get_settings()
+    kind: Literal["admin", "service"] = "admin" if args.admin else "service"
+    print(mint_token(settings.jwt_key(), settings.jwt_audience, kind, args.ttl, args.subject))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autonomous-ops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP service").set_defaults(func=_serve)
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=_migrate)
+    token = sub.add_parser("token", help="mint a bearer token for an operator")
+    kind = token.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--admin", action="store_true", help="an admin (app_metadata.role=admin)")
+    kind.add_argument("--service", action="store_true", help="a machine caller (service_role)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--subject", help="the sub claim (default: a random id)")
+    token.set_defaults(func=_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:  # settings refused (e.g. weak secrets in production)
+        print(f"autonomous-ops: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

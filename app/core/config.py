@@ -1,0 +1,120 @@
+"""Settings (SPEC §8), read from the environment by pydantic-settings.
+
+In development, missing secrets are generated once and kept under ``DATA_DIR`` so that the CLI
+(``autonomous-ops token``) and the running service agree on them. In production they must be given
+and strong, or the service refuses to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEAK_SECRETS = {"secret", "changeme", "changethis", "password", "jwt-secret", "development"}
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str | None = None
+    data_dir: Path = Path("./.data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    app_env: Literal["development", "production"] = "development"
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "authenticated"
+    token_encryption_key: SecretStr | None = None
+    migrate_on_start: bool = True
+    scheduler_enabled: bool = True
+    cycle_cron: str = "0 * * * *"
+    dispatch_interval_seconds: float = Field(default=15, gt=0)
+    social_publisher: Literal["sandbox", "live"] = "sandbox"
+    facebook_graph_url: str = "https://graph.facebook.com/v21.0"
+    x_api_url: str = "https://api.x.com"
+    public_base_url: str | None = None
+    demo_data: bool | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    db_pool_min_size: int = Field(default=1, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_in_production(self) -> Settings:
+        if self.app_env != "production":
+            return self
+        problems = []
+        jwt = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if len(jwt) < MIN_SECRET_LENGTH or jwt.lower() in WEAK_SECRETS or len(set(jwt)) < 10:
+            problems.append(
+                f"JWT_SECRET must be set to a random string of at least {MIN_SECRET_LENGTH} characters"
+            )
+        key = self.token_encryption_key.get_secret_value() if self.token_encryption_key else ""
+        if not _is_fernet_key(key):
+            problems.append("TOKEN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)")
+        if problems:
+            raise ValueError("; ".join(problems) + " when APP_ENV=production")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def load_demo_data(self) -> bool:
+        # Never with DATABASE_URL: demo rows must not land in a real database by accident.
+        return self.embedded and (self.demo_data is None or self.demo_data)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    def jwt_key(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return _dev_secret(self.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
+
+    def encryption_key(self) -> str:
+        if self.token_encryption_key is not None:
+            return self.token_encryption_key.get_secret_value()
+        return _dev_secret(
+            self.data_dir / "token_encryption_key",
+            lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        )
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _dev_secret(path: Path, make: Callable[[], str]) -> str:
+    """Return the development secret kept at ``path``, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,164 @@
+"""Every error is application/problem+json (RFC 9457), and database errors map to domain ones.
+
+Database functions raise SQLSTATEs of class AO (AO422, AO404, AO409) with a JSON DETAIL; named
+constraints map to the field they guard. Anything unexpected is a 500 that says nothing inside.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An error the API reports as a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# Named constraints → (status, field, message). Python never parses free-form error text.
+CONSTRAINTS: dict[str, tuple[int, str, str]] = {
+    "campaigns_external_id_key": (409, "external_id", "a campaign with this external_id exists"),
+    "campaigns_external_id_check": (422, "external_id", "must be 1 to 200 characters"),
+    "campaigns_title_check": (422, "title", "must be 1 to 500 characters"),
+    "campaigns_status_check": (422, "status", "must be one of draft, active, paused, completed"),
+    "campaigns_daily_budget_check": (422, "daily_budget", "must be >= 0"),
+    "campaigns_max_budget_check": (422, "max_budget", "must be empty or >= daily_budget"),
+    "campaign_metrics_period_check": (422, "period_end", "must be after period_start"),
+    "campaign_metrics_counts_check": (422, "rows", "counts must be >= 0"),
+    "campaign_metrics_money_check": (422, "rows", "spend and revenue must be >= 0"),
+}
+
+
+def problem_from_db_error(exc: asyncpg.PostgresError) -> ProblemError | None:
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate.startswith("AO"):
+        status = int(sqlstate[2:]) if sqlstate[2:].isdigit() else 400
+        info: dict[str, Any] = {}
+        raw = getattr(exc, "detail", None)
+        if raw:
+            try:
+                info = json.loads(raw)
+            except ValueError:
+                info = {}
+        errors = [info] if "field" in info else None
+        return ProblemError(status, str(getattr(exc, "message", exc)), errors=errors)
+    constraint = getattr(exc, "constraint_name", None)
+    if constraint in CONSTRAINTS:
+        status, field, message = CONSTRAINTS[constraint]
+        return ProblemError(
+            status, f"{field}: {message}", errors=[{"field": field, "message": message}]
+        )
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return ProblemError(403, "the database refused this for your role")
+    return None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    path = ""
+    for p in parts:
+        path += f"[{p}]" if p.isdigit() else (f".{p}" if path else p)
+    return path or ".".join(str(p) for p in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.detail, errors=exc.errors, headers=exc.headers, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            entry: dict[str, Any] = {"field": _field_path(tuple(err["loc"])), "message": err["msg"]}
+            ctx = err.get("ctx") or {}
+            if "expected" in ctx:
+                entry["allowed"] = str(ctx["expected"])
+            errors.append(entry)
+        shown = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        return problem_response(422, shown + more, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _db(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        problem = problem_from_db_error(exc)
+        if problem is not None:
+            return problem_response(problem.status, problem.detail, errors=problem.errors)
+        log.error(
+            "database error",
+            extra={"path": request.url.path, "sqlstate": getattr(exc, "sqlstate", None)},
+            exc_info=exc,
+        )
+        return problem_response(500, "the server could not complete the request")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
+        return problem_response(500, "the server could not complete the request")

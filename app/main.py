@@ -1,0 +1,71 @@
+"""The FastAPI application: lifespan (database, migrations, pool), middleware and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.routes import campaigns, health, metrics
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware, RequestMetrics
+from app.db import embedded
+from app.db import migrations as db_migrations
+from app.db.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = await asyncio.to_thread(
+            embedded.resolve_database_url, settings.database_url, settings.data_dir
+        )
+        if settings.migrate_on_start:
+            await asyncio.to_thread(db_migrations.upgrade, url)
+        app.state.pool = await create_pool(
+            url, settings.db_pool_min_size, settings.db_pool_max_size
+        )
+        log.info(
+            "service ready",
+            extra={"embedded": settings.embedded, "migrations_head": app.state.migration_head},
+        )
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+            if settings.embedded:
+                await asyncio.to_thread(embedded.stop)
+
+    app = FastAPI(
+        title="Autonomous Ops",
+        version="0.1.0",
+        summary="Runs paid ad campaigns on its own, with an audit trail and rollback.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jwt_key = settings.jwt_key()
+    app.state.migration_head = db_migrations.head_revision()
+    app.state.request_metrics = RequestMetrics()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.request_metrics)
+    app.include_router(health.router)
+    app.include_router(campaigns.router)
+    app.include_router(metrics.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.main:app_factory``."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

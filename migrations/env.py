@@ -1,0 +1,46 @@
+"""Alembic environment: DATABASE_URL (or the embedded server), one transaction, advisory lock."""
+
+from __future__ import annotations
+
+import logging.config
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+from app.core.config import Settings
+from app.db import embedded
+from app.db.migrations import MIGRATION_LOCK_KEY, sqlalchemy_url
+
+config = context.config
+if config.config_file_name and not config.attributes.get("database_url"):
+    logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _database_url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return str(url)
+    settings = Settings()
+    return embedded.resolve_database_url(settings.database_url, settings.data_dir)
+
+
+def run_migrations_online() -> None:
+    engine = create_engine(sqlalchemy_url(_database_url()), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        # Session-level lock: a second migrator waits here, then finds the schema at head.
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            context.configure(connection=connection, transactional_ddl=True)
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            connection.commit()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported: run against a database")
+run_migrations_online()

@@ -1,0 +1,114 @@
+"""One path to the schema: `alembic upgrade head` on an empty database equals what the tests use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import asyncpg
+
+from app.db.migrations import PROJECT_ROOT, head_revision
+from tests.dbserver import admin_execute, with_database
+
+FINGERPRINT = """
+SELECT 'column', table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+  FROM information_schema.columns WHERE table_schema IN ('public', 'app_auth')
+UNION ALL
+SELECT 'constraint', conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text || ' ' || md5(p.prosrc) || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+  FROM pg_proc p WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
+UNION ALL
+SELECT 'trigger', tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+UNION ALL
+SELECT 'policy', tablename || ' ' || policyname || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
+  FROM pg_policies
+UNION ALL
+SELECT 'rls', relname || ' ' || relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+UNION ALL
+SELECT 'grant', table_name || ' ' || privilege_type FROM information_schema.role_table_grants WHERE grantee = 'ao_app'
+UNION ALL
+SELECT 'rule', name || ' ' || rule_type || ' ' || priority || ' ' || conditions::text || ' ' || action::text
+  FROM autonomous_rules
+UNION ALL
+SELECT 'settings', to_jsonb(s)::text FROM (SELECT * FROM autonomous_settings) s
+"""
+
+
+async def _fingerprint(url: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(FINGERPRINT)
+    finally:
+        await conn.close()
+    # updated_at of the settings row is the moment of migration, not part of the schema.
+    return sorted(
+        (r[0], r[1] if r[0] != "settings" else r[1].split('"updated_at"')[0]) for r in rows
+    )
+
+
+async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db):
+    admin_url, _ = pg_server
+    name = f"ao_alembic_{os.getpid()}"
+    admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    try:
+        url = with_database(admin_url, name)
+        env = {**os.environ, "DATABASE_URL": url}
+        proc = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        conn = await asyncpg.connect(url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
+        await conn.close()
+        fresh = await _fingerprint(url)
+        used = await _fingerprint(with_database(admin_url, template_db))
+        assert len(fresh) > 100
+        assert fresh == used
+        # A second run is a no-op, not an error.
+        again = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 0, again.stderr
+    finally:
+        admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def test_every_function_is_commented(db):
+    missing = await db.fetch(
+        "SELECT p.oid::regprocedure::text AS f FROM pg_proc p "
+        "WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace) "
+        "AND obj_description(p.oid, 'pg_proc') IS NULL"
+    )
+    assert [r["f"] for r in missing] == []
+
+
+async def test_builtin_rules_and_settings_are_seeded(db):
+    rules = await db.fetch(
+        "SELECT name, priority, rule_type FROM autonomous_rules WHERE is_builtin ORDER BY priority DESC"
+    )
+    assert [(r["name"], r["priority"], r["rule_type"]) for r in rules] == [
+        ("Critical ROI Pause", 100, "pause"),
+        ("Low ROI Pause", 90, "pause"),
+        ("Aggressive Scale", 85, "scale"),
+        ("High ROI Scale", 80, "scale"),
+        ("High CTR Auto-Post", 50, "post"),
+    ]
+    s = await db.fetchrow(
+        "SELECT min_spend, max_scale_factor, min_scale_confidence, rollback_quiet_hours FROM autonomous_settings"
+    )
+    assert (float(s[0]), float(s[1]), float(s[2]), s[3]) == (50.0, 2.0, 0.75, 168)

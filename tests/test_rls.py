@@ -1,0 +1,246 @@
+"""SPEC §6: row-level security, proven as the restricted role (never as a superuser)."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+
+TABLES = [
+    "campaigns",
+    "campaign_metrics",
+    "autonomous_rules",
+    "autonomous_cycles",
+    "autonomous_actions",
+    "optimization_opportunities",
+    "campaign_schedules",
+    "social_accounts",
+    "social_posts",
+    "autonomous_settings",
+]
+NON_ADMIN_CLAIMS = [
+    {},
+    {"role": "authenticated", "sub": "u1"},
+    {"role": "anon"},
+    {"role": "authenticated", "app_metadata": {"role": "editor"}},
+    {"role": "authenticated", "user_metadata": {"role": "admin"}},
+]
+ADMIN_CLAIMS = [
+    {"role": "authenticated", "app_metadata": {"role": "admin"}},
+    {"role": "service_role"},
+]
+
+
+async def _seed(db: asyncpg.Connection) -> dict[str, str]:
+    """One row in every table, written as the superuser."""
+    ids: dict[str, str] = {}
+    ids["campaign"] = str(
+        await db.fetchval(
+            "INSERT INTO campaigns (external_id, title, status) VALUES ('seed', 'Seed', 'active') RETURNING id"
+        )
+    )
+    await db.execute(
+        "INSERT INTO campaign_metrics (campaign_id, period_start, period_end) VALUES ($1, now(), now() + interval '1 day')",
+        ids["campaign"],
+    )
+    ids["cycle"] = str(
+        await db.fetchval("INSERT INTO autonomous_cycles (trigger) VALUES ('sql') RETURNING id")
+    )
+    ids["action"] = str(
+        await db.fetchval(
+            "INSERT INTO autonomous_actions (cycle_id, campaign_id, action_type, reason) VALUES ($1, $2, 'pause', 'seed') RETURNING id",
+            ids["cycle"],
+            ids["campaign"],
+        )
+    )
+    await db.execute(
+        "INSERT INTO optimization_opportunities (campaign_id, opportunity_type, severity, description, suggested_action)"
+        " VALUES ($1, 'low_conversion', 'low', 'd', 's')",
+        ids["campaign"],
+    )
+    ids["account"] = str(
+        await db.fetchval(
+            "INSERT INTO social_accounts (platform, account_id, access_token_encrypted) VALUES ('facebook', 'p1', '\\x00') RETURNING id"
+        )
+    )
+    ids["schedule"] = str(
+        await db.fetchval(
+            "INSERT INTO campaign_schedules (campaign_id, scheduled_for, platforms) VALUES ($1, now(), '{facebook}') RETURNING id",
+            ids["campaign"],
+        )
+    )
+    await db.execute(
+        "INSERT INTO social_posts (schedule_id, platform, account_id) VALUES ($1, 'facebook', $2)",
+        ids["schedule"],
+        ids["account"],
+    )
+    return ids
+
+
+# A valid new row for each table (its foreign keys filled from the seed).
+INSERTS = {
+    "campaigns": ("INSERT INTO campaigns (external_id, title) VALUES ('new', 'New')", ()),
+    "campaign_metrics": (
+        "INSERT INTO campaign_metrics (campaign_id, period_start, period_end) "
+        "VALUES ($1::uuid, now() - interval '9 days', now() - interval '8 days')",
+        ("campaign",),
+    ),
+    "autonomous_rules": (
+        "INSERT INTO autonomous_rules (name, rule_type, conditions, action) "
+        "VALUES ('r', 'pause', '{\"all\": []}', '{\"type\": \"pause\"}')",
+        (),
+    ),
+    "autonomous_cycles": ("INSERT INTO autonomous_cycles (trigger) VALUES ('api')", ()),
+    "autonomous_actions": (
+        "INSERT INTO autonomous_actions (campaign_id, action_type, reason) "
+        "VALUES ($1::uuid, 'scale', 'x')",
+        ("campaign",),
+    ),
+    "optimization_opportunities": (
+        "INSERT INTO optimization_opportunities (campaign_id, opportunity_type, severity, "
+        "description, suggested_action) VALUES ($1::uuid, 'creative_fatigue', 'low', 'd', 's')",
+        ("campaign",),
+    ),
+    "campaign_schedules": (
+        "INSERT INTO campaign_schedules (campaign_id, scheduled_for, platforms) "
+        "VALUES ($1::uuid, now(), '{twitter}')",
+        ("campaign",),
+    ),
+    "social_accounts": (
+        "INSERT INTO social_accounts (platform, account_id, access_token_encrypted) "
+        "VALUES ('twitter', 'x1', '\\x00')",
+        (),
+    ),
+    "social_posts": (
+        "INSERT INTO social_posts (schedule_id, platform) VALUES ($1::uuid, 'twitter')",
+        ("schedule",),
+    ),
+    "autonomous_settings": (
+        "INSERT INTO autonomous_settings (id) VALUES (true) ON CONFLICT (id) DO NOTHING",
+        (),
+    ),
+}
+# A harmless update of every row of each table.
+UPDATES = {
+    "campaigns": "UPDATE campaigns SET title = title",
+    "campaign_metrics": "UPDATE campaign_metrics SET clicks = clicks",
+    "autonomous_rules": "UPDATE autonomous_rules SET priority = priority",
+    "autonomous_cycles": "UPDATE autonomous_cycles SET error = error",
+    "autonomous_actions": "UPDATE autonomous_actions SET actual_impact = actual_impact",
+    "optimization_opportunities": "UPDATE optimization_opportunities SET severity = severity",
+    "campaign_schedules": "UPDATE campaign_schedules SET status = status",
+    "social_accounts": "UPDATE social_accounts SET display_name = display_name",
+    "social_posts": "UPDATE social_posts SET attempts = attempts",
+    "autonomous_settings": "UPDATE autonomous_settings SET min_spend = min_spend",
+}
+
+
+async def _as_api_role(conn: asyncpg.Connection, claims: dict[str, object]) -> None:
+    await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", json.dumps(claims))
+    await conn.execute("SET LOCAL ROLE ao_app")
+
+
+async def test_api_role_is_restricted(db):
+    row = await db.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'ao_app'")
+    assert row is not None and not row["rolsuper"] and not row["rolbypassrls"]
+    forced = await db.fetch(
+        "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relrowsecurity", TABLES
+    )
+    assert sorted(r["relname"] for r in forced) == sorted(TABLES)
+
+
+@pytest.mark.parametrize("claims", NON_ADMIN_CLAIMS)
+async def test_non_admin_sees_nothing(db, claims):
+    await _seed(db)
+    async with db.transaction():
+        await _as_api_role(db, claims)
+        assert await db.fetchval("SELECT current_user") == "ao_app"
+        for table in TABLES:
+            assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        assert await db.fetchval("SELECT count(*) FROM campaigns_with_kpis") == 0
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("claims", NON_ADMIN_CLAIMS[:3])
+async def test_non_admin_cannot_insert(db, table, claims):
+    ids = await _seed(db)
+    sql, params = INSERTS[table]
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.transaction():
+            await _as_api_role(db, claims)
+            await db.execute(sql, *[ids[p] for p in params])
+
+
+@pytest.mark.parametrize("table", TABLES)
+async def test_non_admin_updates_touch_zero_rows(db, table):
+    await _seed(db)
+    async with db.transaction():
+        await _as_api_role(db, {"role": "authenticated"})
+        assert await db.execute(UPDATES[table]) == "UPDATE 0"
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("claims", ADMIN_CLAIMS)
+async def test_admin_and_service_read_and_write(db, table, claims):
+    ids = await _seed(db)
+    tr = db.transaction()
+    await tr.start()
+    try:
+        await _as_api_role(db, claims)
+        assert await db.fetchval(f"SELECT count(*) FROM {table}") >= 1
+        sql, params = INSERTS[table]
+        await db.execute(sql, *[ids[p] for p in params])
+        status = await db.execute(UPDATES[table])
+        assert status != "UPDATE 0"
+    finally:
+        await tr.rollback()
+
+
+@pytest.mark.parametrize("claims", [*ADMIN_CLAIMS, NON_ADMIN_CLAIMS[1]])
+async def test_api_role_can_delete_nothing(db, claims):
+    await _seed(db)
+    for table in TABLES:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with db.transaction():
+                await _as_api_role(db, claims)
+                await db.execute(f"DELETE FROM {table}")
+
+
+@pytest.mark.parametrize(
+    "statement", ["DELETE FROM autonomous_actions", "TRUNCATE autonomous_actions CASCADE"]
+)
+async def test_superuser_cannot_delete_actions(db, statement):
+    await _seed(db)
+    assert await db.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+        await db.execute(statement)
+    assert await db.fetchval("SELECT count(*) FROM autonomous_actions") == 1
+
+
+async def test_actions_update_only_moves_forward(db):
+    ids = await _seed(db)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await db.execute(
+            "UPDATE autonomous_actions SET reason = 'rewritten' WHERE id = $1", ids["action"]
+        )
+    await db.execute(
+        "UPDATE autonomous_actions SET status = 'executed', executed_at = now() WHERE id = $1",
+        ids["action"],
+    )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await db.execute(
+            "UPDATE autonomous_actions SET status = 'pending' WHERE id = $1", ids["action"]
+        )
+    await db.execute(
+        "UPDATE autonomous_actions SET status = 'rolled_back', rolled_back_at = now(), rolled_back_by = 'a' WHERE id = $1",
+        ids["action"],
+    )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await db.execute(
+            "UPDATE autonomous_actions SET rolled_back_by = 'b' WHERE id = $1", ids["action"]
+        )
+    await db.execute(
+        "UPDATE autonomous_actions SET actual_impact = '{\"roi_change\": 0.1}' WHERE id = $1",
+        ids["action"],
+    )
