@@ -1,4 +1,7 @@
-"""Command line: ``autonomous-ops serve|migrate|token``."""
+"""Command line: ``autonomous-ops serve|migrate|cycle|token``.
+
+Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +49,42 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cycle(args: argparse.Namespace) -> int:
+    """Run one cycle over a plain connection, as psql would (trigger ``cli``); print the summary."""
+    import asyncio
+    import json
+
+    import asyncpg
+
+    from app.db import embedded
+    from app.db import migrations as db_migrations
+    from app.db.pool import _init_connection
+    from app.services.cycles import run_cycle
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
+
+    async def once() -> dict[str, object]:
+        conn = await asyncpg.connect(url)
+        try:
+            await _init_connection(conn)
+            async with conn.transaction():
+                return await run_cycle(conn, dry_run=args.dry_run, trigger="cli", actor=None)
+        finally:
+            await conn.close()
+
+    try:
+        if settings.embedded:
+            db_migrations.upgrade(url)
+        summary = asyncio.run(once())
+    finally:
+        if settings.embedded:
+            embedded.stop()
+    print(json.dumps(summary, indent=2, default=str))
+    return {"succeeded": 0, "skipped": 3}.get(str(summary["status"]), 1)
+
+
 def _token(args: argparse.Namespace) -> int:
     from app.core.security import mint_token
 
@@ -60,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service").set_defaults(func=_serve)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=_migrate)
+    cycle = sub.add_parser("cycle", help="run one cycle now and print its summary")
+    cycle.add_argument(
+        "--dry-run", action="store_true", help="show what it would do, change nothing"
+    )
+    cycle.set_defaults(func=_cycle)
     token = sub.add_parser("token", help="mint a bearer token for an operator")
     kind = token.add_mutually_exclusive_group(required=True)
     kind.add_argument("--admin", action="store_true", help="an admin (app_metadata.role=admin)")

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import campaigns, health, metrics
+from app.api.routes import actions, campaigns, cycles, health, metrics, rules
+from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -17,6 +18,7 @@ from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware,
 from app.db import embedded
 from app.db import migrations as db_migrations
 from app.db.pool import create_pool
+from app.services.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = await create_pool(
             url, settings.db_pool_min_size, settings.db_pool_max_size
         )
+        scheduler = (
+            start_scheduler(settings, app.state.pool) if settings.scheduler_enabled else None
+        )
         log.info(
             "service ready",
             extra={"embedded": settings.embedded, "migrations_head": app.state.migration_head},
@@ -41,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             await app.state.pool.close()
             if settings.embedded:
                 await asyncio.to_thread(embedded.stop)
@@ -61,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(campaigns.router)
     app.include_router(metrics.router)
+    app.include_router(cycles.router)
+    app.include_router(actions.router)
+    app.include_router(rules.router)
+    app.include_router(settings_routes.router)
     return app
 
 

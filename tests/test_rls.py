@@ -18,6 +18,7 @@ TABLES = [
     "social_accounts",
     "social_posts",
     "autonomous_settings",
+    "autonomous_counters",
 ]
 NON_ADMIN_CLAIMS = [
     {},
@@ -88,7 +89,8 @@ INSERTS = {
     ),
     "autonomous_rules": (
         "INSERT INTO autonomous_rules (name, rule_type, conditions, action) "
-        "VALUES ('r', 'pause', '{\"all\": []}', '{\"type\": \"pause\"}')",
+        'VALUES (\'r\', \'pause\', \'{"all": [{"metric": "roi", "op": "lt", "value": 0.1}]}\','
+        ' \'{"type": "pause"}\')',
         (),
     ),
     "autonomous_cycles": ("INSERT INTO autonomous_cycles (trigger) VALUES ('api')", ()),
@@ -120,6 +122,10 @@ INSERTS = {
         "INSERT INTO autonomous_settings (id) VALUES (true) ON CONFLICT (id) DO NOTHING",
         (),
     ),
+    "autonomous_counters": (
+        "INSERT INTO autonomous_counters (kind, key, n) VALUES ('action', 'x:y', 0)",
+        (),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -133,6 +139,7 @@ UPDATES = {
     "social_accounts": "UPDATE social_accounts SET display_name = display_name",
     "social_posts": "UPDATE social_posts SET attempts = attempts",
     "autonomous_settings": "UPDATE autonomous_settings SET min_spend = min_spend",
+    "autonomous_counters": "UPDATE autonomous_counters SET n = n",
 }
 
 

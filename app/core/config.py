@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
+    @field_validator("cycle_cron")
+    @classmethod
+    def _valid_cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"CYCLE_CRON is not a crontab expression: {exc}") from None
+        return v
+
     @field_validator("database_url")
     @classmethod
     def _blank_is_unset(cls, v: str | None) -> str | None:

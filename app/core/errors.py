@@ -108,6 +108,18 @@ def problem_from_db_error(exc: asyncpg.PostgresError) -> ProblemError | None:
         return ProblemError(
             status, f"{field}: {message}", errors=[{"field": field, "message": message}]
         )
+    table = getattr(exc, "table_name", None)
+    if (
+        isinstance(exc, asyncpg.CheckViolationError)
+        and constraint
+        and table
+        and constraint.startswith(table + "_")
+        and constraint.endswith("_check")
+    ):
+        field = constraint[len(table) + 1 : -len("_check")]
+        return ProblemError(
+            422, f"{field}: out of range", errors=[{"field": field, "message": "out of range"}]
+        )
     if isinstance(exc, asyncpg.InsufficientPrivilegeError):
         return ProblemError(403, "the database refused this for your role")
     return None

@@ -36,3 +36,101 @@ RETURNING id
 METRICS_INGEST = "SELECT ingest_campaign_metrics($1::text::jsonb)"
 
 READY_REVISION = "SELECT version_num FROM alembic_version"
+
+CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
+
+CYCLE_BY_KEY = "SELECT summary FROM autonomous_cycles WHERE idempotency_key = $1"
+
+CYCLE_COLUMNS = (
+    "id, trigger, triggered_by, dry_run, status, started_at, finished_at, summary, error"
+)
+
+CYCLE_LIST = f"""
+SELECT {CYCLE_COLUMNS} FROM autonomous_cycles
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::text IS NULL OR trigger = $2)
+  AND ($3::timestamptz IS NULL OR (started_at, id) < ($3, $4::uuid))
+ORDER BY started_at DESC, id DESC
+LIMIT $5
+"""
+
+CYCLE_GET = f"SELECT {CYCLE_COLUMNS} FROM autonomous_cycles WHERE id = $1"
+
+STATS = "SELECT autonomous_stats()"
+
+ACTION_COLUMNS = """
+a.id, a.cycle_id, a.campaign_id, c.title AS campaign_title, a.rule_id, r.name AS rule_name, a.action_type,
+a.reason, a.previous_state, a.new_state, a.confidence, a.expected_impact, a.actual_impact, a.status,
+a.created_at, a.executed_at, a.rolled_back_at, a.rolled_back_by, a.rollback_reason, a.created_by
+"""
+
+ACTION_LIST = f"""
+SELECT {ACTION_COLUMNS}
+FROM autonomous_actions a
+JOIN campaigns c ON c.id = a.campaign_id
+LEFT JOIN autonomous_rules r ON r.id = a.rule_id
+WHERE ($1::text IS NULL OR a.status = $1)
+  AND ($2::text IS NULL OR a.action_type = $2)
+  AND ($3::uuid IS NULL OR a.campaign_id = $3)
+  AND ($4::uuid IS NULL OR a.cycle_id = $4)
+  AND ($5::timestamptz IS NULL OR (a.created_at, a.id) < ($5, $6::uuid))
+ORDER BY a.created_at DESC, a.id DESC
+LIMIT $7
+"""
+
+ACTION_GET = f"""
+SELECT {ACTION_COLUMNS}
+FROM autonomous_actions a
+JOIN campaigns c ON c.id = a.campaign_id
+LEFT JOIN autonomous_rules r ON r.id = a.rule_id
+WHERE a.id = $1
+"""
+
+ACTION_ROLLBACK = "SELECT rollback_autonomous_action($1, $2, $3)"
+
+RULE_COLUMNS = """
+id, name, description, rule_type, priority, is_active, is_builtin, conditions,
+describe_rule_conditions(conditions) AS conditions_text, action, min_confidence, cooldown_hours,
+created_by, updated_by, created_at, updated_at
+"""
+
+RULE_LIST = f"""
+SELECT {RULE_COLUMNS} FROM autonomous_rules
+WHERE ($1::text IS NULL OR rule_type = $1) AND ($2::boolean IS NULL OR is_active = $2)
+ORDER BY priority DESC, name, id
+LIMIT $3 OFFSET $4
+"""
+
+RULE_GET = f"SELECT {RULE_COLUMNS} FROM autonomous_rules WHERE id = $1"
+
+RULE_INSERT = """
+INSERT INTO autonomous_rules (name, description, rule_type, priority, is_active, conditions, action,
+                              min_confidence, cooldown_hours, created_by, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, app_auth.actor(), app_auth.actor())
+RETURNING id
+"""
+
+RULE_PATCH = """
+UPDATE autonomous_rules SET
+    name           = CASE WHEN $2::jsonb ? 'name'           THEN $2->>'name'                   ELSE name END,
+    description    = CASE WHEN $2::jsonb ? 'description'    THEN $2->>'description'            ELSE description END,
+    is_active      = CASE WHEN $2::jsonb ? 'is_active'      THEN ($2->>'is_active')::boolean   ELSE is_active END,
+    priority       = CASE WHEN $2::jsonb ? 'priority'       THEN ($2->>'priority')::integer    ELSE priority END,
+    conditions     = CASE WHEN $2::jsonb ? 'conditions'     THEN $2->'conditions'              ELSE conditions END,
+    action         = CASE WHEN $2::jsonb ? 'action'         THEN $2->'action'                  ELSE action END,
+    min_confidence = CASE WHEN $2::jsonb ? 'min_confidence' THEN ($2->>'min_confidence')::numeric ELSE min_confidence END,
+    cooldown_hours = CASE WHEN $2::jsonb ? 'cooldown_hours' THEN ($2->>'cooldown_hours')::integer ELSE cooldown_hours END,
+    updated_by     = app_auth.actor()
+WHERE id = $1
+RETURNING id
+"""
+
+SETTINGS_GET = "SELECT * FROM autonomous_settings"
+
+SETTINGS_UPDATE = "SELECT * FROM update_autonomous_settings($1::jsonb)"
+
+UNDERPERFORMING = "SELECT * FROM identify_underperforming_campaigns() LIMIT $1 OFFSET $2"
+
+SCALING_CANDIDATES = "SELECT * FROM identify_scaling_candidates() LIMIT $1 OFFSET $2"
+
+CAMPAIGN_POST = "SELECT auto_post_campaign_to_social($1)"

@@ -79,3 +79,40 @@ class CampaignPublic(BaseModel):
 class CampaignsPublic(BaseModel):
     items: list[CampaignPublic]
     next_cursor: str | None = None
+
+
+class UnderperformingCampaign(BaseModel):
+    campaign_id: uuid.UUID
+    title: str
+    roi: float | None
+    spend: float
+    ctr: float | None
+    hours_running: float
+    recommendation: str
+    severity: Literal["critical", "high", "medium", "low"]
+    confidence: float
+    rule_name: str | None
+    blocked_reason: str | None
+
+
+class UnderperformingCampaigns(BaseModel):
+    items: list[UnderperformingCampaign]
+    next_cursor: str | None = None
+
+
+class ScalingCandidate(BaseModel):
+    campaign_id: uuid.UUID
+    title: str
+    roi: float | None
+    current_budget: float
+    proposed_budget: float | None
+    factor: float | None
+    confidence: float
+    capped: bool
+    rule_name: str
+    blocked_reason: str | None
+
+
+class ScalingCandidates(BaseModel):
+    items: list[ScalingCandidate]
+    next_cursor: str | None = None

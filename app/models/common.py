@@ -53,11 +53,40 @@ def decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None
         ) from None
 
 
-def page_of(rows: list[Any], limit: int, model: type[BaseModel]) -> dict[str, Any]:
+def page_of(
+    rows: list[Any], limit: int, model: type[BaseModel], key: str = "created_at"
+) -> dict[str, Any]:
     """Shape ``limit + 1`` fetched rows into a page whose cursor points past the last item."""
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit and items:
         last = items[-1]
-        next_cursor = encode_cursor(last["created_at"], last["id"])
+        next_cursor = encode_cursor(last[key], last["id"])
+    return {"items": [model.model_validate(dict(r)) for r in items], "next_cursor": next_cursor}
+
+
+def decode_offset(cursor: str | None) -> int:
+    """Lists computed on the fly (rules by priority, analytics) page by position."""
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        offset = json.loads(base64.urlsafe_b64decode(padded.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        pass
+    raise ProblemError(
+        422,
+        "cursor: not a cursor this API issued",
+        errors=[{"field": "cursor", "message": "use next_cursor from a previous page"}],
+    )
+
+
+def offset_page(rows: list[Any], limit: int, offset: int, model: type[BaseModel]) -> dict[str, Any]:
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        raw = json.dumps({"offset": offset + limit}).encode()
+        next_cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return {"items": [model.model_validate(dict(r)) for r in items], "next_cursor": next_cursor}

@@ -9,14 +9,19 @@ from fastapi.responses import JSONResponse
 from app.api.deps import ConnDep
 from app.core.errors import ProblemError
 from app.db import queries
+from app.models.actions import ActionPublic
 from app.models.campaigns import (
     CampaignCreate,
     CampaignPublic,
     CampaignsPublic,
     CampaignStatus,
     CampaignUpdate,
+    ScalingCandidate,
+    ScalingCandidates,
+    UnderperformingCampaign,
+    UnderperformingCampaigns,
 )
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import MAX_LIMIT, decode_cursor, decode_offset, offset_page, page_of
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -61,6 +66,37 @@ async def list_campaigns(
     after_created, after_id = decode_cursor(cursor)
     rows = await conn.fetch(queries.CAMPAIGN_LIST, status, after_created, after_id, limit + 1)
     return page_of(rows, limit, CampaignPublic)
+
+
+@router.get("/underperforming", response_model=UnderperformingCampaigns)
+async def underperforming(
+    conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    """identify_underperforming_campaigns(): what the pause rules would do, and who is losing money."""
+    offset = decode_offset(cursor)
+    rows = await conn.fetch(queries.UNDERPERFORMING, limit + 1, offset)
+    return offset_page(rows, limit, offset, UnderperformingCampaign)
+
+
+@router.get("/scaling-candidates", response_model=ScalingCandidates)
+async def scaling_candidates(
+    conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    """identify_scaling_candidates(): current → proposed budget, confidence, capped."""
+    offset = decode_offset(cursor)
+    rows = await conn.fetch(queries.SCALING_CANDIDATES, limit + 1, offset)
+    return offset_page(rows, limit, offset, ScalingCandidate)
+
+
+@router.post("/{campaign_id}/post", status_code=201, response_model=ActionPublic)
+async def post_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> ActionPublic:
+    """Schedule a social post of this campaign now + lead time (409 within the spacing)."""
+    action = await conn.fetchval(queries.CAMPAIGN_POST, campaign_id)
+    return ActionPublic.model_validate(action)
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ConnDep
+from app.core.errors import ProblemError
+from app.db import queries
+from app.models.actions import (
+    ActionPublic,
+    ActionsPublic,
+    ActionStatus,
+    ActionType,
+    RollbackRequest,
+)
+from app.models.common import MAX_LIMIT, decode_cursor, page_of
+
+router = APIRouter(prefix="/actions", tags=["actions"])
+
+
+@router.get("", response_model=ActionsPublic)
+async def list_actions(
+    conn: ConnDep,
+    status: ActionStatus | None = None,
+    action_type: ActionType | None = None,
+    campaign_id: uuid.UUID | None = None,
+    cycle_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    """The audit trail, newest first."""
+    after, after_id = decode_cursor(cursor)
+    rows = await conn.fetch(
+        queries.ACTION_LIST, status, action_type, campaign_id, cycle_id, after, after_id, limit + 1
+    )
+    return page_of(rows, limit, ActionPublic)
+
+
+async def _fetch(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+    row = await conn.fetchrow(queries.ACTION_GET, action_id)
+    if row is None:
+        raise ProblemError(404, f"no action {action_id}")
+    return ActionPublic.model_validate(dict(row))
+
+
+@router.get("/{action_id}", response_model=ActionPublic)
+async def get_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+    return await _fetch(conn, action_id)
+
+
+@router.post("/{action_id}/rollback", response_model=ActionPublic)
+async def rollback_action(
+    conn: ConnDep, action_id: uuid.UUID, body: RollbackRequest | None = None
+) -> ActionPublic:
+    """Restore the campaign's status and budget (or cancel a pending post); 409 when refused."""
+    body = body or RollbackRequest()
+    await conn.fetchval(queries.ACTION_ROLLBACK, action_id, body.reason, body.force)
+    return await _fetch(conn, action_id)

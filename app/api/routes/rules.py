@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ConnDep
+from app.core.errors import ProblemError
+from app.db import queries
+from app.models.common import MAX_LIMIT, decode_offset, offset_page
+from app.models.rules import RuleCreate, RulePublic, RulesPublic, RuleType, RuleUpdate
+
+router = APIRouter(prefix="/rules", tags=["rules"])
+
+
+async def _fetch(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
+    row = await conn.fetchrow(queries.RULE_GET, rule_id)
+    if row is None:
+        raise ProblemError(404, f"no rule {rule_id}")
+    return RulePublic.model_validate(dict(row))
+
+
+@router.get("", response_model=RulesPublic)
+async def list_rules(
+    conn: ConnDep,
+    rule_type: RuleType | None = None,
+    is_active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    """Rules in the order a cycle applies them: priority, highest first, then name."""
+    offset = decode_offset(cursor)
+    rows = await conn.fetch(queries.RULE_LIST, rule_type, is_active, limit + 1, offset)
+    return offset_page(rows, limit, offset, RulePublic)
+
+
+@router.post("", status_code=201, response_model=RulePublic)
+async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
+    new_id = await conn.fetchval(
+        queries.RULE_INSERT,
+        body.name,
+        body.description,
+        body.rule_type,
+        body.priority,
+        body.is_active,
+        body.conditions,
+        body.action,
+        body.min_confidence,
+        body.cooldown_hours,
+    )
+    rule = await _fetch(conn, new_id)
+    return JSONResponse(
+        rule.model_dump(mode="json"), status_code=201, headers={"Location": f"/rules/{new_id}"}
+    )
+
+
+@router.get("/{rule_id}", response_model=RulePublic)
+async def get_rule(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
+    return await _fetch(conn, rule_id)
+
+
+@router.patch("/{rule_id}", response_model=RulePublic)
+async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> RulePublic:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    if await conn.fetchval(queries.RULE_PATCH, rule_id, changes) is None:
+        raise ProblemError(404, f"no rule {rule_id}")
+    return await _fetch(conn, rule_id)
+
+
+@router.delete("/{rule_id}", status_code=405, include_in_schema=False)
+async def delete_rule(rule_id: uuid.UUID) -> None:
+    raise ProblemError(
+        405,
+        "rules are never deleted: PATCH is_active=false to turn one off",
+        headers={"Allow": "GET, PATCH"},
+    )

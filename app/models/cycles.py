@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from app.models.actions import ActionPublic
+from app.models.common import StrictModel
+
+CycleStatus = Literal["running", "succeeded", "failed", "skipped"]
+CycleTrigger = Literal["api", "cron", "sql", "cli"]
+
+
+class CycleRun(StrictModel):
+    dry_run: bool = False
+
+
+class HeldBack(BaseModel):
+    campaign_id: uuid.UUID
+    title: str
+    action_type: str
+    rule_name: str
+    confidence: float
+    blocked_reason: str
+
+
+class CycleSummary(BaseModel):
+    cycle_id: uuid.UUID
+    status: CycleStatus
+    dry_run: bool
+    trigger: CycleTrigger | None = None
+    paused: int
+    scaled: int
+    posted: int
+    opportunities_detected: int
+    impacts_measured: int = 0
+    actions: list[ActionPublic]
+    held_back: list[HeldBack] = []
+    error: str | None = None
+    replayed: bool = False
+
+
+class CyclePublic(BaseModel):
+    id: uuid.UUID
+    trigger: CycleTrigger
+    triggered_by: str | None
+    dry_run: bool
+    status: CycleStatus
+    started_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, Any] | None
+    error: str | None
+
+
+class CyclesPublic(BaseModel):
+    items: list[CyclePublic]
+    next_cursor: str | None = None
+
+
+class StatsPublic(BaseModel):
+    total_actions: int
+    paused: int
+    scaled: int
+    posted: int
+    rolled_back: int
+    open_opportunities: int
+    last_cycle: dict[str, Any] | None

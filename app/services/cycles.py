@@ -1,0 +1,51 @@
+"""Running a cycle: one call of run_autonomous_operations_with_posting, one log line with the counts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from app.db import queries
+
+log = logging.getLogger("app.cycles")
+
+SERVICE_CLAIMS = {"role": "service_role", "sub": "autonomous-ops-scheduler"}
+
+
+async def run_cycle(
+    conn: asyncpg.Connection,
+    *,
+    dry_run: bool,
+    trigger: str,
+    actor: str | None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    summary: dict[str, Any] = await conn.fetchval(
+        queries.CYCLE_RUN, dry_run, trigger, actor, idempotency_key
+    )
+    log_cycle(summary)
+    return summary
+
+
+def log_cycle(summary: dict[str, Any]) -> None:
+    counts = {
+        key: summary.get(key)
+        for key in ("cycle_id", "status", "dry_run", "trigger", "paused", "scaled", "posted")
+    }
+    counts["opportunities"] = summary.get("opportunities_detected")
+    if summary.get("status") == "failed":
+        log.error("cycle failed", extra={**counts, "error": summary.get("error")})
+    elif summary.get("status") == "skipped":
+        log.warning("cycle skipped: another cycle is running", extra=counts)
+    else:
+        log.info(
+            "cycle %s: paused %s, scaled %s, posted %s, opportunities %s",
+            summary.get("status"),
+            counts["paused"],
+            counts["scaled"],
+            counts["posted"],
+            counts["opportunities"],
+            extra=counts,
+        )

@@ -1,0 +1,44 @@
+"""APScheduler inside the service: the cycle on CYCLE_CRON (the dispatcher joins it later)."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from app.core.config import Settings
+from app.db.pool import claims_transaction
+from app.services.cycles import SERVICE_CLAIMS, run_cycle
+
+log = logging.getLogger(__name__)
+
+
+def cycle_trigger(expression: str) -> CronTrigger:
+    """A crontab expression (5 fields) as a trigger; ValueError names what is wrong."""
+    return CronTrigger.from_crontab(expression, timezone="UTC")
+
+
+async def scheduled_cycle(pool: asyncpg.Pool) -> None:
+    try:
+        async with claims_transaction(pool, SERVICE_CLAIMS) as conn:
+            await run_cycle(conn, dry_run=False, trigger="cron", actor="scheduler")
+    except Exception:  # a failed tick must not stop the scheduler
+        log.exception("scheduled cycle could not run")
+
+
+def start_scheduler(settings: Settings, pool: asyncpg.Pool) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        scheduled_cycle,
+        cycle_trigger(settings.cycle_cron),
+        args=[pool],
+        id="autonomous-cycle",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=300,
+    )
+    scheduler.start()
+    log.info("scheduler started", extra={"cycle_cron": settings.cycle_cron})
+    return scheduler

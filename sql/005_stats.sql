@@ -1,0 +1,85 @@
+-- 005_stats.sql: GET /stats without counting a million rows per request.
+-- Counters per (action_type, status) and per opportunity status, kept in step by statement-level
+-- triggers over transition tables (set-based: one upsert per statement, whatever its row count).
+
+CREATE TABLE autonomous_counters (
+    kind    text NOT NULL,          -- 'action' or 'opportunity'
+    key     text NOT NULL,          -- '<action_type>:<status>' or '<status>'
+    n       bigint NOT NULL DEFAULT 0,
+    CONSTRAINT autonomous_counters_pkey PRIMARY KEY (kind, key)
+);
+ALTER TABLE autonomous_counters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY autonomous_counters_privileged ON autonomous_counters FOR ALL TO ao_app
+    USING ((SELECT app_auth.is_privileged())) WITH CHECK ((SELECT app_auth.is_privileged()));
+GRANT SELECT, INSERT, UPDATE ON autonomous_counters TO ao_app;
+
+CREATE OR REPLACE FUNCTION autonomous_counters_bump() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'autonomous_actions' THEN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO autonomous_counters AS c (kind, key, n)
+            SELECT 'action', action_type || ':' || status, count(*) FROM new_rows GROUP BY 1, 2 ORDER BY 2
+            ON CONFLICT (kind, key) DO UPDATE SET n = c.n + EXCLUDED.n;
+        ELSE
+            INSERT INTO autonomous_counters AS c (kind, key, n)
+            SELECT 'action', k, sum(d) FROM (
+                SELECT action_type || ':' || status AS k, 1 AS d FROM new_rows
+                UNION ALL
+                SELECT action_type || ':' || status, -1 FROM old_rows) x
+            GROUP BY k HAVING sum(d) <> 0 ORDER BY k
+            ON CONFLICT (kind, key) DO UPDATE SET n = c.n + EXCLUDED.n;
+        END IF;
+    ELSE
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO autonomous_counters AS c (kind, key, n)
+            SELECT 'opportunity', status, count(*) FROM new_rows GROUP BY 2 ORDER BY 2
+            ON CONFLICT (kind, key) DO UPDATE SET n = c.n + EXCLUDED.n;
+        ELSE
+            INSERT INTO autonomous_counters AS c (kind, key, n)
+            SELECT 'opportunity', k, sum(d) FROM (
+                SELECT status AS k, 1 AS d FROM new_rows
+                UNION ALL
+                SELECT status, -1 FROM old_rows) x
+            GROUP BY k HAVING sum(d) <> 0 ORDER BY k
+            ON CONFLICT (kind, key) DO UPDATE SET n = c.n + EXCLUDED.n;
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION autonomous_counters_bump() IS
+    'Keeps autonomous_counters equal to the counts of actions by type and status and of opportunities by status, one set-based upsert per statement.';
+
+CREATE TRIGGER autonomous_actions_count_insert AFTER INSERT ON autonomous_actions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION autonomous_counters_bump();
+CREATE TRIGGER autonomous_actions_count_update AFTER UPDATE ON autonomous_actions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION autonomous_counters_bump();
+CREATE TRIGGER optimization_opportunities_count_insert AFTER INSERT ON optimization_opportunities
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION autonomous_counters_bump();
+CREATE TRIGGER optimization_opportunities_count_update AFTER UPDATE ON optimization_opportunities
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION autonomous_counters_bump();
+
+-- Rows that exist before this migration are counted once, here.
+INSERT INTO autonomous_counters (kind, key, n)
+SELECT 'action', action_type || ':' || status, count(*) FROM autonomous_actions GROUP BY 1, 2
+UNION ALL
+SELECT 'opportunity', status, count(*) FROM optimization_opportunities GROUP BY 1, 2;
+
+CREATE OR REPLACE FUNCTION autonomous_stats() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'total_actions', coalesce(sum(n) FILTER (WHERE kind = 'action'), 0),
+        'paused', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'pause:executed'), 0),
+        'scaled', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'scale:executed'), 0),
+        'posted', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'post:executed'), 0),
+        'rolled_back', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key LIKE '%:rolled_back'), 0),
+        'open_opportunities', coalesce(sum(n) FILTER (WHERE kind = 'opportunity' AND key IN ('open', 'in_progress')), 0),
+        'last_cycle', (SELECT jsonb_build_object('id', id, 'status', status, 'trigger', trigger, 'dry_run', dry_run,
+                                                 'started_at', started_at, 'finished_at', finished_at)
+                         FROM autonomous_cycles WHERE status <> 'skipped'
+                        ORDER BY started_at DESC, id DESC LIMIT 1))
+    FROM autonomous_counters
+$$;
+COMMENT ON FUNCTION autonomous_stats() IS
+    'The dashboard''s stats row: actions in all, pauses/scales/posts in force (executed, not rolled back), rollbacks, open or in-progress opportunities, and the last cycle that ran; read from counters, not by counting rows.';
