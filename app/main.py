@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = (
             start_scheduler(settings, app.state.pool) if settings.scheduler_enabled else None
         )
+        app.state.scheduler = scheduler
         log.info(
             "service ready",
             extra={"embedded": settings.embedded, "migrations_head": app.state.migration_head},

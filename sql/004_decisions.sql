@@ -203,6 +203,9 @@ BEGIN
     END IF;
 
     -- A leaf: {"metric": M, "op": OP, "value": V, "window": W}
+    IF NOT p_node ? 'metric' THEN
+        PERFORM ao_raise_422(p_path, 'must be {"all": [...]}, {"any": [...]} or a condition {"metric", "op", "value", "window"}');
+    END IF;
     SELECT k INTO v_key FROM jsonb_object_keys(p_node) k
      WHERE k NOT IN ('metric', 'op', 'value', 'window') LIMIT 1;
     IF v_key IS NOT NULL THEN
@@ -334,8 +337,6 @@ COMMENT ON FUNCTION validate_rule_action(text, jsonb) IS
 CREATE OR REPLACE FUNCTION autonomous_rules_validate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM compile_rule_conditions(NEW.conditions);
-    PERFORM validate_rule_action(NEW.rule_type, NEW.action);
     IF TG_OP = 'UPDATE' THEN
         IF NEW.rule_type IS DISTINCT FROM OLD.rule_type THEN
             PERFORM ao_raise_422('rule_type', 'cannot change; create a new rule and deactivate this one');
@@ -344,6 +345,8 @@ BEGIN
             PERFORM ao_raise_422('is_builtin', 'cannot change');
         END IF;
     END IF;
+    PERFORM compile_rule_conditions(NEW.conditions);
+    PERFORM validate_rule_action(NEW.rule_type, NEW.action);
     RETURN NEW;
 END;
 $$;
@@ -944,7 +947,9 @@ BEGIN
     EXCEPTION
         WHEN SQLSTATE 'AODRY' THEN
             v_summary := jsonb_set(v_summary, '{actions}',
-                (SELECT coalesce(jsonb_agg(a - 'id' - 'executed_at' || jsonb_build_object('status', 'planned')), '[]')
+                (SELECT coalesce(jsonb_agg(a - 'id' - 'executed_at'
+                                           || jsonb_build_object('status', 'planned',
+                                                                 'new_state', (a -> 'new_state') - 'schedule_id')), '[]')
                    FROM jsonb_array_elements(v_summary -> 'actions') a));
         WHEN OTHERS THEN
             v_summary := jsonb_build_object('cycle_id', v_cycle_id, 'status', 'failed', 'dry_run', dry_run,

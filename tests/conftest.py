@@ -14,6 +14,7 @@ import pytest
 from app.core.config import Settings
 from app.core.security import mint_token
 from app.db import migrations
+from app.db.pool import _init_connection
 from app.main import create_app
 from tests.dbserver import admin_execute, server_url, with_database
 
@@ -56,6 +57,7 @@ def db_url(pg_server: tuple[str, str], template_db: str) -> Iterator[str]:
 async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A superuser connection to the test database (as psql would be)."""
     conn = await asyncpg.connect(db_url)
+    await _init_connection(conn)  # jsonb as Python values, as in the service
     try:
         yield conn
     finally:

@@ -13,7 +13,9 @@ ActionStatus = Literal["pending", "executed", "rolled_back", "failed"]
 
 
 class ActionPublic(BaseModel):
-    id: uuid.UUID | None = Field(description="null for the planned actions of a dry run")
+    id: uuid.UUID | None = Field(
+        default=None, description="null for the planned actions of a dry run"
+    )
     cycle_id: uuid.UUID | None = None
     campaign_id: uuid.UUID
     campaign_title: str | None = None

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from app.models.common import StrictModel
 
@@ -15,18 +16,32 @@ Cooldown = Annotated[int, Field(ge=0, le=8760)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+def _finite_tree(value: Any, path: str = "") -> Any:
+    """JSON allows NaN and Infinity literals; a rule may hold only finite numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path or 'value'} must be a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_tree(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite_tree(v, f"{path}[{i}]")
+    return value
+
+
+JsonTree = Annotated[dict[str, Any], AfterValidator(_finite_tree)]
+
+
 class RuleCreate(StrictModel):
     name: Name
     description: Annotated[str, Field(max_length=2000)] | None = None
     rule_type: RuleType
     priority: Priority = 50
     is_active: bool = True
-    conditions: dict[str, Any] = Field(
+    conditions: JsonTree = Field(
         description='{"all"|"any": [...]}, leaves {metric, op, value, window}'
     )
-    action: dict[str, Any] = Field(
-        description='{"type": "pause"|"scale_budget"|"post", "factor"?: F}'
-    )
+    action: JsonTree = Field(description='{"type": "pause"|"scale_budget"|"post", "factor"?: F}')
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
 
@@ -36,8 +51,8 @@ class RuleUpdate(StrictModel):
     description: Annotated[str, Field(max_length=2000)] | None = None
     is_active: bool | None = None
     priority: Priority | None = None
-    conditions: dict[str, Any] | None = None
-    action: dict[str, Any] | None = None
+    conditions: JsonTree | None = None
+    action: JsonTree | None = None
     min_confidence: Confidence | None = None
     cooldown_hours: Cooldown | None = None
     rule_type: Any = Field(default=None, description="never changes; present only to explain why")
