@@ -255,14 +255,15 @@ BEGIN
         -- log-normal approximation with Poisson counts: Var(ln ratio) ≈ 1 / (n + 1)
         v_v := (v_value #>> '{}')::numeric;
         v_n := format('s.%s_%s', CASE v_metric WHEN 'cpc' THEN 'clicks' ELSE 'conversions' END, v_window);
-        RETURN format('coalesce(ao_norm_cdf((%s * (ln(greatest(%s, 0.01)) - ln(greatest(%L::numeric, 0.01))) * sqrt(%s + 1))::float8), 0)',
+        -- in float8: numeric ln() and sqrt() cost far more, and 15 digits are plenty for a probability
+        RETURN format('coalesce(ao_norm_cdf(%s * (ln(greatest(%s, 0.01)::float8) - ln(greatest(%L::float8, 0.01))) * sqrt((%s + 1)::float8)), 0)',
                       v_dir, v_expr, v_v, v_n);
     ELSIF v_dir <> 0 AND v_metric IN ('ctr', 'conversion_rate') AND (v_value #>> '{}')::numeric > 0
           AND (v_value #>> '{}')::numeric < 1 THEN
         -- Wilson score test of the observed rate against the threshold p0: z = (p̂ − p0) / √(p0(1−p0)/n)
         v_v := (v_value #>> '{}')::numeric;
         v_n := format('s.%s_%s', CASE v_metric WHEN 'ctr' THEN 'impressions' ELSE 'clicks' END, v_window);
-        RETURN format('coalesce(ao_norm_cdf((%s * (%s - %L::numeric) / sqrt(%L::numeric * (1 - %L::numeric) / NULLIF(%s, 0)))::float8), 0)',
+        RETURN format('coalesce(ao_norm_cdf(%s * (%s::float8 - %L::float8) / sqrt(%L::float8 * (1 - %L::float8) / NULLIF(%s, 0)::float8)), 0)',
                       v_dir, v_expr, v_v, v_v, v_v, v_n);
     END IF;
     RETURN format('CASE WHEN %s THEN 1 ELSE 0 END', v_cmp);
@@ -360,23 +361,83 @@ CREATE TRIGGER autonomous_rules_validate BEFORE INSERT OR UPDATE ON autonomous_r
 -- Evaluation and planning (read-only: shared by the cycle, the dry run and the dashboard's analytics)
 -- ---------------------------------------------------------------------------------------------
 
+-- The (figure, window) sums the active rules need (besides lifetime, which the campaign totals hold),
+-- plus spend over last_7d, which expected impacts use. A ratio needs its two figures, and its
+-- confidence the count behind it (conversions for roi and cpa, clicks for cpc and conversion rate,
+-- impressions for ctr).
+CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT f, w
+    FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w
+            FROM autonomous_rules, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
+           WHERE is_active) l
+    CROSS JOIN LATERAL unnest(CASE l.metric
+        WHEN 'roi' THEN ARRAY['revenue', 'spend', 'conversions']
+        WHEN 'ctr' THEN ARRAY['clicks', 'impressions']
+        WHEN 'cpc' THEN ARRAY['spend', 'clicks']
+        WHEN 'cpa' THEN ARRAY['spend', 'conversions']
+        WHEN 'conversion_rate' THEN ARRAY['conversions', 'clicks']
+        WHEN 'frequency' THEN ARRAY['impressions', 'reach']
+        WHEN 'budget_utilization' THEN ARRAY['spend']
+        WHEN 'hours_running' THEN ARRAY[]::text[]
+        WHEN 'days_running' THEN ARRAY[]::text[]
+        WHEN 'daily_budget' THEN ARRAY[]::text[]
+        ELSE ARRAY[l.metric] END) f
+    WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
+    UNION
+    SELECT 'spend', 'last_7d'
+$$;
+COMMENT ON FUNCTION _ao_needed_sums() IS
+    'Which window sums a cycle must compute: those the active rules use (and the counts behind their confidence), and the 7-day spend that expected impacts use; lifetime comes from the campaign totals.';
+
+-- Reads the metrics once per cycle into a transaction-local table that every rule query then scans.
+-- Only the sums the active rules need are computed, so the read costs what a hand-written statement
+-- for those rules would; figures and windows come from whitelists, never from a rule's text.
 CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_aggregates text;
+    v_columns text;
+    v_horizon text;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NOT NULL THEN
         DROP TABLE pg_temp._ao_stats;
     END IF;
-    CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS SELECT * FROM campaign_window_stats();
-    CREATE UNIQUE INDEX ON _ao_stats (campaign_id);
-    ANALYZE _ao_stats;
+    SELECT string_agg(format('coalesce(sum(m.%1$s) FILTER (WHERE m.period_end > now() - %2$L::interval), 0) AS %1$s_%3$s',
+                             f, iv, w), ', '),
+           string_agg(format('coalesce(a.%1$s_%2$s, 0) AS %1$s_%2$s', f, w), ', '),
+           max(iv::interval)::text
+      INTO v_aggregates, v_columns, v_horizon
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL (SELECT CASE w WHEN 'last_24h' THEN '24 hours' WHEN 'last_48h' THEN '48 hours'
+                                        WHEN 'last_7d' THEN '7 days' WHEN 'last_14d' THEN '14 days'
+                                        ELSE '30 days' END AS iv) i;
+    EXECUTE format($q$
+        CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
+        WITH a AS (
+            SELECT m.campaign_id, %1$s
+            FROM campaign_metrics m
+            JOIN campaigns c ON c.id = m.campaign_id AND c.status = 'active'
+            WHERE m.period_end > now() - %3$L::interval
+            GROUP BY m.campaign_id
+        )
+        SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+               round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
+               c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
+               c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s
+        FROM campaigns c
+        LEFT JOIN a ON a.campaign_id = c.id
+        WHERE c.status = 'active'
+    $q$, v_aggregates, v_columns, v_horizon);
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats() IS
-    'Reads the metrics once per cycle into a transaction-local table that every rule query then scans.';
+    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the active rules need) that every rule query then scans.';
 
 -- Every (campaign, rule) pair whose conditions hold, with the rule's confidence for that campaign.
 -- One set-based query per active rule: the loop runs over rules (a handful), never over campaigns.
-CREATE OR REPLACE FUNCTION evaluate_autonomous_rules()
+CREATE OR REPLACE FUNCTION evaluate_autonomous_rules(p_rule_types text[] DEFAULT NULL)
 RETURNS TABLE (campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer,
                action jsonb, min_confidence numeric, cooldown_hours integer, confidence numeric)
 LANGUAGE plpgsql AS $$
@@ -386,7 +447,9 @@ BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NULL THEN
         PERFORM _ao_prepare_stats();
     END IF;
-    FOR r IN SELECT * FROM autonomous_rules WHERE is_active ORDER BY priority DESC, name LOOP
+    FOR r IN SELECT * FROM autonomous_rules
+              WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
+              ORDER BY autonomous_rules.priority DESC, name LOOP
         RETURN QUERY EXECUTE format(
             'SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
                FROM _ao_stats s WHERE %s',
@@ -395,8 +458,8 @@ BEGIN
     END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION evaluate_autonomous_rules() IS
-    'Which active campaigns each active rule matches, and with what confidence: each rule compiled to one set-based query over the cycle''s stats.';
+COMMENT ON FUNCTION evaluate_autonomous_rules(text[]) IS
+    'Which active campaigns each active rule (of the given types, or all) matches, and with what confidence: each rule compiled to one set-based query over the cycle''s stats.';
 
 -- The decisions a cycle would take now, with the guardrail that holds each back (blocked_reason).
 -- Exclusivity: a campaign gets at most one pause/scale decision, from the highest-priority rule it
@@ -409,10 +472,19 @@ BEGIN
     END IF;
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
     WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    -- MATERIALIZED: once per rule, not once per decision after the subquery is pulled up.
+    rule_words AS MATERIALIZED (SELECT id, describe_rule_conditions(conditions) AS words FROM autonomous_rules WHERE is_active),
+    accounts AS (
+        SELECT array_agg(DISTINCT sa.platform ORDER BY sa.platform) AS platforms FROM social_accounts sa
+         WHERE sa.status = 'active' AND (sa.token_expires_at IS NULL OR sa.token_expires_at > now())
+    ),
     matches AS (
         SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
                                      ELSE m.min_confidence END AS confidence_floor
-        FROM evaluate_autonomous_rules() m CROSS JOIN cfg
+        FROM evaluate_autonomous_rules(
+                 -- Post rules only when a post could go out: no valid account, nothing to plan.
+                 CASE WHEN (SELECT platforms FROM accounts) IS NULL THEN ARRAY['pause', 'scale'] END) m
+        CROSS JOIN cfg
     ),
     chosen AS (
         SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*
@@ -439,13 +511,14 @@ BEGIN
     guarded AS (
         SELECT f.*,
                CASE WHEN f.action_type = 'scale'
-                    THEN least(round(f.daily_budget * f.factor, 2), coalesce(f.max_budget, f.daily_budget * f.factor))
+                    THEN round(least(f.daily_budget * f.factor, coalesce(f.max_budget, f.daily_budget * f.factor)), 2)
                END AS new_budget,
                last_same.created_at AS last_same_at,
                quiet.rolled_back_at AS quiet_since,
                last_schedule.created_at AS last_schedule_at,
-               accounts.platforms
+               CASE WHEN f.action_type = 'post' THEN accounts.platforms END AS platforms
         FROM figures f
+        CROSS JOIN accounts
         LEFT JOIN LATERAL (
             SELECT a.created_at FROM autonomous_actions a
              WHERE a.campaign_id = f.campaign_id AND a.action_type = f.action_type
@@ -460,53 +533,57 @@ BEGIN
             SELECT cs.created_at FROM campaign_schedules cs
              WHERE f.action_type = 'post' AND cs.campaign_id = f.campaign_id
              ORDER BY cs.created_at DESC LIMIT 1) last_schedule ON true
-        LEFT JOIN LATERAL (
-            SELECT array_agg(DISTINCT sa.platform ORDER BY sa.platform) AS platforms FROM social_accounts sa
-             WHERE f.action_type = 'post' AND sa.status = 'active'
-               AND (sa.token_expires_at IS NULL OR sa.token_expires_at > now())) accounts ON true
+    ), blocked AS (
+        SELECT g.*, r.words,
+               CASE
+                   WHEN g.confidence < g.confidence_floor THEN
+                       format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
+                   WHEN g.action_type = 'pause' AND g.spend_lifetime < g.min_spend THEN
+                       format('spend %s below the minimum %s', to_char(g.spend_lifetime, 'FM$999,999,999,990.00'),
+                              to_char(g.min_spend, 'FM$999,999,999,990.00'))
+                   WHEN g.action_type = 'scale' AND g.max_budget IS NOT NULL AND g.daily_budget >= g.max_budget THEN
+                       format('capped: daily budget already at max_budget %s', to_char(g.max_budget, 'FM$999,999,999,990.00'))
+                   WHEN g.action_type = 'scale' AND g.new_budget <= g.daily_budget THEN 'no budget to scale'
+                   WHEN g.quiet_since IS NOT NULL THEN
+                       format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
+                              to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
+                   WHEN g.last_same_at IS NOT NULL AND g.last_same_at > now() - make_interval(hours => g.cooldown_hours) THEN
+                       format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
+                              date_trunc('minute', now() - g.last_same_at), g.cooldown_hours)
+                   WHEN g.action_type = 'post' AND g.last_schedule_at > now() - make_interval(hours => g.post_spacing_hours) THEN
+                       format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', now() - g.last_schedule_at),
+                              g.post_spacing_hours)
+                   WHEN g.action_type = 'post' AND g.platforms IS NULL THEN 'no connected social account with a valid token'
+           END AS blocked_reason
+        FROM guarded g
+        JOIN rule_words r ON r.id = g.rule_id
     )
+    -- Reasons, states and expected impact only for what will be done (a held-back decision shows
+    -- its blocked_reason); each action gets its id now, so the summary needs no read-back.
     SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
-           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime,
-           CASE
-               WHEN g.confidence < g.confidence_floor THEN
-                   format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
-               WHEN g.action_type = 'pause' AND g.spend_lifetime < g.min_spend THEN
-                   format('spend %s below the minimum %s', to_char(g.spend_lifetime, 'FM$999,999,999,990.00'),
-                          to_char(g.min_spend, 'FM$999,999,999,990.00'))
-               WHEN g.action_type = 'scale' AND g.max_budget IS NOT NULL AND g.daily_budget >= g.max_budget THEN
-                   format('capped: daily budget already at max_budget %s', to_char(g.max_budget, 'FM$999,999,999,990.00'))
-               WHEN g.action_type = 'scale' AND g.new_budget <= g.daily_budget THEN 'no budget to scale'
-               WHEN g.quiet_since IS NOT NULL THEN
-                   format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
-                          to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
-               WHEN g.last_same_at IS NOT NULL AND g.last_same_at > now() - make_interval(hours => g.cooldown_hours) THEN
-                   format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                          date_trunc('minute', now() - g.last_same_at), g.cooldown_hours)
-               WHEN g.action_type = 'post' AND g.last_schedule_at > now() - make_interval(hours => g.post_spacing_hours) THEN
-                   format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', now() - g.last_schedule_at),
-                          g.post_spacing_hours)
-               WHEN g.action_type = 'post' AND g.platforms IS NULL THEN 'no connected social account with a valid token'
-           END AS blocked_reason,
-           CASE g.action_type
+           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_reason,
+           gen_random_uuid() AS action_id,
+           CASE WHEN g.blocked_reason IS NOT NULL THEN NULL ELSE CASE g.action_type
                WHEN 'pause' THEN format('ROI %s× on %s spend (%s: %s)', round(coalesce(g.roi, 0), 2),
                                         to_char(g.spend_lifetime, 'FM$999,999,999,990.00'), g.rule_name,
-                                        describe_rule_conditions(r.conditions))
+                                        g.words)
                WHEN 'scale' THEN format('ROI %s× over %s conversions (%s: %s)', round(coalesce(g.roi, 0), 2),
-                                        g.conversions_lifetime, g.rule_name, describe_rule_conditions(r.conditions))
+                                        g.conversions_lifetime, g.rule_name, g.words)
                ELSE format('CTR %s%% with %s conversions (%s: %s)', round(coalesce(g.ctr, 0) * 100, 2),
-                           g.conversions_lifetime, g.rule_name, describe_rule_conditions(r.conditions))
-           END AS reason,
-           jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'max_budget', g.max_budget,
-                              'roi', round(g.roi, 4), 'ctr', round(g.ctr, 6), 'spend', g.spend_lifetime,
-                              'conversions', g.conversions_lifetime, 'hours_running', round(g.hours_running, 1))
-               AS previous_state,
-           CASE g.action_type
+                           g.conversions_lifetime, g.rule_name, g.words)
+           END END AS reason,
+           CASE WHEN g.blocked_reason IS NOT NULL THEN NULL ELSE
+               jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'max_budget', g.max_budget,
+                                  'roi', round(g.roi, 4), 'ctr', round(g.ctr, 6), 'spend', g.spend_lifetime,
+                                  'conversions', g.conversions_lifetime, 'hours_running', round(g.hours_running, 1))
+           END AS previous_state,
+           CASE WHEN g.blocked_reason IS NOT NULL THEN NULL ELSE CASE g.action_type
                WHEN 'pause' THEN jsonb_build_object('status', 'paused', 'daily_budget', g.daily_budget)
                WHEN 'scale' THEN jsonb_build_object('status', 'active', 'daily_budget', g.new_budget, 'factor', g.factor)
                ELSE jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'platforms', to_jsonb(g.platforms))
-           END AS new_state,
-           CASE g.action_type
+           END END AS new_state,
+           CASE WHEN g.blocked_reason IS NOT NULL THEN NULL ELSE CASE g.action_type
                WHEN 'pause' THEN jsonb_build_object(
                    'daily_spend', round(g.daily_spend, 2), 'roi', round(coalesce(g.roi, 0), 4),
                    'daily_loss_avoided', round(g.daily_spend * (1 - coalesce(g.roi, 0)), 2),
@@ -523,9 +600,8 @@ BEGIN
                    'ctr', round(coalesce(g.ctr, 0), 6), 'platforms', to_jsonb(g.platforms),
                    'sentence', format('Shares a campaign with a %s%% CTR on %s.', round(coalesce(g.ctr, 0) * 100, 2),
                                       coalesce(array_to_string(g.platforms, ', '), 'no platform')))
-           END AS expected_impact
-    FROM guarded g
-    JOIN autonomous_rules r ON r.id = g.rule_id;
+           END END AS expected_impact
+    FROM blocked g;
 
     -- A campaign paused in this cycle is not posted.
     UPDATE _ao_plan p SET blocked_reason = 'paused in this cycle'
@@ -612,10 +688,11 @@ COMMENT ON FUNCTION _ao_require_plan(uuid) IS
     'Outside a cycle, an action function takes the cycle lock and plans afresh, so guardrails hold for direct psql calls too.';
 
 CREATE OR REPLACE FUNCTION auto_pause_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
-RETURNS jsonb
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_actions jsonb;
+    v_count integer;
+    v_actor text := app_auth.actor();
 BEGIN
     PERFORM _ao_require_plan(p_cycle_id);
     WITH chosen AS (
@@ -623,29 +700,30 @@ BEGIN
          WHERE p.action_type = 'pause' AND p.blocked_reason IS NULL
            AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
     ), paused AS (
+        -- RETURNING carries the plan row along, so the audit insert needs no second join.
         UPDATE campaigns c SET status = 'paused'
           FROM chosen WHERE c.id = chosen.campaign_id AND c.status = 'active'
-        RETURNING c.id
+        RETURNING chosen.*
     ), logged AS (
-        INSERT INTO autonomous_actions (cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
                                         new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT p_cycle_id, chosen.campaign_id, chosen.rule_id, 'pause', chosen.reason, chosen.previous_state,
-               chosen.new_state, chosen.confidence, chosen.expected_impact, 'executed', now(), app_auth.actor()
-          FROM chosen JOIN paused ON paused.id = chosen.campaign_id
-        RETURNING *
+        SELECT paused.action_id, p_cycle_id, paused.campaign_id, paused.rule_id, 'pause', paused.reason,
+               paused.previous_state, paused.new_state, paused.confidence, paused.expected_impact, 'executed', now(), v_actor
+          FROM paused
     )
-    SELECT coalesce(jsonb_agg(to_jsonb(logged) ORDER BY logged.created_at, logged.campaign_id), '[]') INTO v_actions FROM logged;
-    RETURN v_actions;
+    SELECT count(*) INTO v_count FROM paused;
+    RETURN v_count;
 END;
 $$;
 COMMENT ON FUNCTION auto_pause_campaign(uuid[], uuid) IS
-    'Pauses the campaigns the plan says to pause (all, or those listed) and logs one executed pause action each; a campaign no longer active is left alone.';
+    'Pauses the campaigns the plan says to pause (all, or those listed), logs one executed pause action each (id chosen by the plan), and returns how many; a campaign no longer active is left alone.';
 
 CREATE OR REPLACE FUNCTION auto_scale_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
-RETURNS jsonb
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_actions jsonb;
+    v_count integer;
+    v_actor text := app_auth.actor();
 BEGIN
     PERFORM _ao_require_plan(p_cycle_id);
     WITH chosen AS (
@@ -656,21 +734,20 @@ BEGIN
         UPDATE campaigns c SET daily_budget = chosen.new_budget
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
-        RETURNING c.id
+        RETURNING chosen.*
     ), logged AS (
-        INSERT INTO autonomous_actions (cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
                                         new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT p_cycle_id, chosen.campaign_id, chosen.rule_id, 'scale', chosen.reason, chosen.previous_state,
-               chosen.new_state, chosen.confidence, chosen.expected_impact, 'executed', now(), app_auth.actor()
-          FROM chosen JOIN scaled ON scaled.id = chosen.campaign_id
-        RETURNING *
+        SELECT scaled.action_id, p_cycle_id, scaled.campaign_id, scaled.rule_id, 'scale', scaled.reason,
+               scaled.previous_state, scaled.new_state, scaled.confidence, scaled.expected_impact, 'executed', now(), v_actor
+          FROM scaled
     )
-    SELECT coalesce(jsonb_agg(to_jsonb(logged) ORDER BY logged.created_at, logged.campaign_id), '[]') INTO v_actions FROM logged;
-    RETURN v_actions;
+    SELECT count(*) INTO v_count FROM scaled;
+    RETURN v_count;
 END;
 $$;
 COMMENT ON FUNCTION auto_scale_campaign(uuid[], uuid) IS
-    'Sets the planned daily budget (budget × factor, capped at max_budget) of the campaigns the plan says to scale and logs one executed scale action each; a budget changed meanwhile is left alone.';
+    'Sets the planned daily budget (budget × factor, capped at max_budget) of the campaigns the plan says to scale, logs one executed scale action each, and returns how many; a budget changed meanwhile is left alone.';
 
 -- Creates one schedule per decision (platforms with an active, unexpired account), with its content
 -- snapshot and UTM-tagged links, and logs a post action. p_decisions: [{campaign_id, rule_id,
@@ -719,7 +796,12 @@ BEGIN
         RETURNING id
     )
     -- (Data-modifying CTEs always run: `scheduled` is written even though nothing reads it.)
-    SELECT coalesce(jsonb_agg(to_jsonb(logged) ORDER BY logged.campaign_id), '[]') INTO v_actions FROM logged;
+    SELECT coalesce(jsonb_agg(to_jsonb(logged) - 'actual_impact'
+                              || jsonb_build_object('campaign_title', c.title, 'rule_name', r.name)
+                              ORDER BY c.title, logged.campaign_id), '[]')
+      INTO v_actions
+      FROM logged JOIN campaigns c ON c.id = logged.campaign_id
+      LEFT JOIN autonomous_rules r ON r.id = logged.rule_id;
     RETURN v_actions;
 END;
 $$;
@@ -840,8 +922,8 @@ COMMENT ON FUNCTION detect_optimization_opportunities() IS
 CREATE OR REPLACE FUNCTION run_autonomous_operations(p_cycle_id uuid DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_paused jsonb;
-    v_scaled jsonb;
+    v_paused integer;
+    v_scaled integer;
     v_detected integer;
     v_measured integer;
 BEGIN
@@ -850,9 +932,8 @@ BEGIN
     v_scaled := auto_scale_campaign(NULL, p_cycle_id);
     v_detected := detect_optimization_opportunities();
     v_measured := measure_action_impact();
-    RETURN jsonb_build_object('paused', jsonb_array_length(v_paused), 'scaled', jsonb_array_length(v_scaled),
-                              'opportunities_detected', v_detected, 'impacts_measured', v_measured,
-                              'actions', v_paused || v_scaled);
+    RETURN jsonb_build_object('paused', v_paused, 'scaled', v_scaled, 'opportunities_detected', v_detected,
+                              'impacts_measured', v_measured);
 END;
 $$;
 COMMENT ON FUNCTION run_autonomous_operations(uuid) IS
@@ -872,6 +953,7 @@ DECLARE
     v_posts jsonb := '[]';
     v_summary jsonb;
     v_held jsonb;
+    v_held_total bigint;
     v_actor text := coalesce(triggered_by, app_auth.actor());
 BEGIN
     IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
@@ -912,11 +994,15 @@ BEGIN
     BEGIN
         PERFORM _ao_prepare_stats();
         PERFORM _ao_build_plan();
+        -- What the guardrails held back: the first 200 (pauses and scales first), and how many in all.
         SELECT coalesce(jsonb_agg(jsonb_build_object('campaign_id', p.campaign_id, 'title', p.title,
                                                      'action_type', p.action_type, 'rule_name', p.rule_name,
                                                      'confidence', p.confidence, 'blocked_reason', p.blocked_reason)
-                                  ORDER BY p.action_type, p.title), '[]')
-          INTO v_held FROM _ao_plan p WHERE p.blocked_reason IS NOT NULL;
+                                  ORDER BY p.action_type = 'post', p.priority DESC, p.confidence DESC, p.title), '[]')
+          INTO v_held
+          FROM (SELECT * FROM _ao_plan WHERE blocked_reason IS NOT NULL
+                 ORDER BY action_type = 'post', priority DESC, confidence DESC, title LIMIT 200) p;
+        SELECT count(*) INTO v_held_total FROM _ao_plan WHERE blocked_reason IS NOT NULL;
         v_ops := run_autonomous_operations(v_cycle_id);
         -- Posts come after pauses and scales and skip campaigns paused in this cycle (planned so).
         v_posts := _ao_schedule_posts(
@@ -933,13 +1019,28 @@ BEGIN
             'posted', jsonb_array_length(v_posts),
             'opportunities_detected', (v_ops ->> 'opportunities_detected')::int,
             'impacts_measured', (v_ops ->> 'impacts_measured')::int,
-            'actions', (SELECT coalesce(jsonb_agg(a - 'actual_impact' || jsonb_build_object('campaign_title', c.title,
-                                                                                          'rule_name', r.name)
-                                                  ORDER BY a ->> 'action_type', c.title), '[]')
-                          FROM jsonb_array_elements((v_ops -> 'actions') || v_posts) a
-                          JOIN campaigns c ON c.id = (a ->> 'campaign_id')::uuid
-                          LEFT JOIN autonomous_rules r ON r.id = (a ->> 'rule_id')::uuid),
-            'held_back', v_held);
+            -- The first 1,000 actions, shaped from their plan rows (the audit trail has them all:
+            -- GET /actions?cycle_id=); a planned row has an action only if its campaign was still as planned.
+            'actions', (SELECT coalesce(jsonb_agg(x.doc ORDER BY x.action_type, x.title, x.campaign_id), '[]')
+                          FROM (SELECT p.action_type, p.title, p.campaign_id, jsonb_build_object(
+                                           'id', a.id, 'cycle_id', a.cycle_id, 'campaign_id', p.campaign_id,
+                                           'campaign_title', p.title, 'rule_id', p.rule_id, 'rule_name', p.rule_name,
+                                           'action_type', a.action_type, 'reason', a.reason,
+                                           'previous_state', a.previous_state, 'new_state', a.new_state,
+                                           'confidence', a.confidence, 'expected_impact', a.expected_impact,
+                                           'status', a.status, 'created_at', a.created_at,
+                                           'executed_at', a.executed_at, 'created_by', a.created_by) AS doc
+                                  FROM _ao_plan p
+                                  JOIN autonomous_actions a ON a.id = p.action_id
+                                 WHERE p.blocked_reason IS NULL AND p.action_type IN ('pause', 'scale')
+                                 ORDER BY p.action_type, p.title, p.campaign_id LIMIT 1000) x)
+                       || v_posts,
+            'actions_total', (v_ops ->> 'paused')::int + (v_ops ->> 'scaled')::int + jsonb_array_length(v_posts),
+            'held_back', v_held, 'held_back_total', v_held_total,
+            'posting_note', CASE WHEN NOT EXISTS (
+                                    SELECT 1 FROM social_accounts WHERE status = 'active'
+                                       AND (token_expires_at IS NULL OR token_expires_at > now()))
+                                 THEN 'post rules not evaluated: no connected social account with a valid token' END);
         IF dry_run THEN
             -- Everything above is undone; the summary, kept in a variable, is what would have happened.
             RAISE EXCEPTION 'dry run' USING ERRCODE = 'AODRY';

@@ -285,12 +285,12 @@ async def test_no_post_without_a_valid_account_and_not_when_paused(db):
     cid = await campaign(db, hours=24 * 8, spend=100, revenue=150, conversions=3, clicks=300)
     summary = await cycle(db)
     assert summary["posted"] == 0
-    assert any(h["blocked_reason"].startswith("no connected") for h in summary["held_back"])
+    assert "no connected social account" in summary["posting_note"]
     await connect_account(db, "facebook")
     # A high-CTR campaign losing money is paused in the same cycle, so it is not posted.
     loser = await campaign(db, hours=24 * 8, spend=100, revenue=20, conversions=3, clicks=300)
     summary = await cycle(db)
-    assert summary["paused"] == 1 and summary["posted"] == 1
+    assert summary["paused"] == 1 and summary["posted"] == 1 and summary["posting_note"] is None
     assert [a["action_type"] for a in await actions_of(db, loser)] == ["pause"]
     assert [a["action_type"] for a in await actions_of(db, cid)] == ["post"]
 

@@ -37,7 +37,10 @@ class CycleSummary(BaseModel):
     opportunities_detected: int
     impacts_measured: int = 0
     actions: list[ActionPublic]
+    actions_total: int = 0
     held_back: list[HeldBack] = []
+    held_back_total: int = 0
+    posting_note: str | None = None
     error: str | None = None
     replayed: bool = False
 
