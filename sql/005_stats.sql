@@ -66,20 +66,27 @@ SELECT 'action', action_type || ':' || status, count(*) FROM autonomous_actions 
 UNION ALL
 SELECT 'opportunity', status, count(*) FROM optimization_opportunities GROUP BY 1, 2;
 
+-- PL/pgSQL, not SQL: its two queries are planned once per session instead of on every call.
 CREATE OR REPLACE FUNCTION autonomous_stats() RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_stats jsonb;
+BEGIN
     SELECT jsonb_build_object(
         'total_actions', coalesce(sum(n) FILTER (WHERE kind = 'action'), 0),
         'paused', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'pause:executed'), 0),
         'scaled', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'scale:executed'), 0),
         'posted', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'post:executed'), 0),
         'rolled_back', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key LIKE '%:rolled_back'), 0),
-        'open_opportunities', coalesce(sum(n) FILTER (WHERE kind = 'opportunity' AND key IN ('open', 'in_progress')), 0),
-        'last_cycle', (SELECT jsonb_build_object('id', id, 'status', status, 'trigger', trigger, 'dry_run', dry_run,
-                                                 'started_at', started_at, 'finished_at', finished_at)
-                         FROM autonomous_cycles WHERE status <> 'skipped'
-                        ORDER BY started_at DESC, id DESC LIMIT 1))
-    FROM autonomous_counters
+        'open_opportunities', coalesce(sum(n) FILTER (WHERE kind = 'opportunity' AND key IN ('open', 'in_progress')), 0))
+      INTO v_stats
+      FROM autonomous_counters;
+    RETURN v_stats || jsonb_build_object('last_cycle',
+        (SELECT jsonb_build_object('id', id, 'status', status, 'trigger', trigger, 'dry_run', dry_run,
+                                   'started_at', started_at, 'finished_at', finished_at)
+           FROM autonomous_cycles WHERE status <> 'skipped'
+          ORDER BY started_at DESC, id DESC LIMIT 1));
+END;
 $$;
 COMMENT ON FUNCTION autonomous_stats() IS
     'The dashboard''s stats row: actions in all, pauses/scales/posts in force (executed, not rolled back), rollbacks, open or in-progress opportunities, and the last cycle that ran; read from counters, not by counting rows.';

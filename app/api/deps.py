@@ -18,7 +18,7 @@ _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="autonomous-ops"'}
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -26,11 +26,14 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """401 without a valid token, 403 for a valid one that is neither admin nor service."""
+    """401 without a valid token, 403 for a valid one that is neither admin nor service.
+
+    Async on purpose: a sync dependency would hop to the thread pool on every request.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(401, "a bearer token is required", headers=_CHALLENGE)
     try:

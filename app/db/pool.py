@@ -22,12 +22,23 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _end_open_transaction(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's RESET ALL round trip.
+
+    Request code only ever changes transaction-local state (SET LOCAL, xact advisory locks), which
+    ends with its transaction; so the one thing to undo is a transaction left open by an error.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn=database_url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_end_open_transaction,
         server_settings={"application_name": "autonomous-ops"},
     )
     assert pool is not None
