@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate bench-ingest
+.PHONY: run test lint format migrate bench-ingest bench-cycle bench-api bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,11 @@ migrate: $(VENV)/.installed
 
 bench-ingest: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_ingest.py
+
+bench-cycle: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_cycle.py
+
+bench-api: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_api.py --connections 8
+
+bench: bench-ingest bench-cycle bench-api
