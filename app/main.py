@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import actions, campaigns, cycles, health, metrics, rules
+from app.api.routes import actions, campaigns, cycles, health, metrics, opportunities, rules
 from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(cycles.router)
     app.include_router(actions.router)
+    app.include_router(opportunities.router)
     app.include_router(rules.router)
     app.include_router(settings_routes.router)
     return app

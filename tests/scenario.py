@@ -120,3 +120,54 @@ async def connect_account(
         f"{platform}-{uuid.uuid4().hex[:6]}",
         expires_in_hours,
     )
+
+
+async def periods(
+    db: asyncpg.Connection, cid: uuid.UUID, rows: list[tuple[float, float, dict[str, float]]]
+) -> None:
+    """Metric rows for ``cid``: (hours ago the period starts, its length in hours, figures)."""
+    from datetime import timedelta
+
+    now = await db.fetchval("SELECT now()")
+    payload = [
+        {
+            "campaign_id": str(cid),
+            "period_start": (now - timedelta(hours=ago)).isoformat(),
+            "period_end": (now - timedelta(hours=ago - length)).isoformat(),
+            **figures,
+        }
+        for ago, length, figures in rows
+    ]
+    await db.execute("SELECT ingest_campaign_metrics($1::text::jsonb)", json.dumps(payload))
+
+
+async def bare_campaign(
+    db: asyncpg.Connection,
+    *,
+    hours: float = 24 * 20,
+    budget: float = 100,
+    max_budget: float | None = None,
+    title: str | None = None,
+) -> uuid.UUID:
+    """An active campaign without metric rows (add them with ``periods``)."""
+    return await db.fetchval(
+        """INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at)
+           VALUES ($1, $2, 'active', $3, $4, now() - make_interval(secs => $5::float8 * 3600)) RETURNING id""",
+        f"ext-{uuid.uuid4().hex[:10]}",
+        title or f"Campaign {uuid.uuid4().hex[:6]}",
+        budget,
+        max_budget,
+        hours,
+    )
+
+
+async def opportunities(
+    db: asyncpg.Connection, cid: uuid.UUID | None = None, kind: str | None = None
+) -> list:
+    return await db.fetch(
+        """SELECT * FROM optimization_opportunities
+           WHERE ($1::uuid IS NULL OR campaign_id = $1) AND ($2::text IS NULL OR opportunity_type = $2)
+           ORDER BY detected_at""",
+        cid,
+        kind,
+    )

@@ -134,3 +134,30 @@ UNDERPERFORMING = "SELECT * FROM identify_underperforming_campaigns() LIMIT $1 O
 SCALING_CANDIDATES = "SELECT * FROM identify_scaling_candidates() LIMIT $1 OFFSET $2"
 
 CAMPAIGN_POST = "SELECT auto_post_campaign_to_social($1)"
+
+OPPORTUNITY_COLUMNS = """
+o.id, o.campaign_id, c.title AS campaign_title, o.opportunity_type, o.severity, o.description,
+o.suggested_action, o.confidence_score, o.evidence, o.status, o.detected_at, o.updated_at, o.resolved_by
+"""
+
+OPPORTUNITY_LIST = f"""
+SELECT {OPPORTUNITY_COLUMNS}
+FROM optimization_opportunities o
+JOIN campaigns c ON c.id = o.campaign_id
+WHERE ($1::text IS NULL OR o.status = $1)
+  AND ($2::text IS NULL OR o.severity = $2)
+  AND ($3::text IS NULL OR o.opportunity_type = $3)
+  AND ($4::uuid IS NULL OR o.campaign_id = $4)
+  AND ($5::timestamptz IS NULL OR (o.detected_at, o.id) < ($5, $6::uuid))
+ORDER BY o.detected_at DESC, o.id DESC
+LIMIT $7
+"""
+
+OPPORTUNITY_GET = f"""
+SELECT {OPPORTUNITY_COLUMNS}
+FROM optimization_opportunities o
+JOIN campaigns c ON c.id = o.campaign_id
+WHERE o.id = $1
+"""
+
+OPPORTUNITY_TRANSITION = "SELECT transition_optimization_opportunity($1, $2, $3)"

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ConnDep
+from app.core.errors import ProblemError
+from app.db import queries
+from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.opportunities import (
+    OpportunitiesPublic,
+    OpportunityPublic,
+    OpportunityResolve,
+    OpportunityStatus,
+    OpportunityType,
+    Severity,
+)
+
+router = APIRouter(prefix="/opportunities", tags=["opportunities"])
+
+
+@router.get("", response_model=OpportunitiesPublic)
+async def list_opportunities(
+    conn: ConnDep,
+    status: OpportunityStatus | None = None,
+    severity: Severity | None = None,
+    opportunity_type: OpportunityType | None = None,
+    campaign_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, object]:
+    """Detected opportunities, newest first."""
+    after, after_id = decode_cursor(cursor)
+    rows = await conn.fetch(
+        queries.OPPORTUNITY_LIST,
+        status,
+        severity,
+        opportunity_type,
+        campaign_id,
+        after,
+        after_id,
+        limit + 1,
+    )
+    return page_of(rows, limit, OpportunityPublic, key="detected_at")
+
+
+async def _fetch(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+    row = await conn.fetchrow(queries.OPPORTUNITY_GET, opportunity_id)
+    if row is None:
+        raise ProblemError(404, f"no opportunity {opportunity_id}")
+    return OpportunityPublic.model_validate(dict(row))
+
+
+@router.get("/{opportunity_id}", response_model=OpportunityPublic)
+async def get_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+    return await _fetch(conn, opportunity_id)
+
+
+async def _transition(
+    conn: ConnDep, opportunity_id: uuid.UUID, transition: str, note: str | None = None
+) -> OpportunityPublic:
+    moved = await conn.fetchval(queries.OPPORTUNITY_TRANSITION, opportunity_id, transition, note)
+    opportunity = await _fetch(conn, opportunity_id)
+    action_id = moved.get("action_id")
+    return opportunity.model_copy(update={"action_id": uuid.UUID(action_id) if action_id else None})
+
+
+@router.post("/{opportunity_id}/start", response_model=OpportunityPublic)
+async def start(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+    """open → in_progress; anything else is 409."""
+    return await _transition(conn, opportunity_id, "start")
+
+
+@router.post("/{opportunity_id}/resolve", response_model=OpportunityPublic)
+async def resolve(
+    conn: ConnDep, opportunity_id: uuid.UUID, body: OpportunityResolve | None = None
+) -> OpportunityPublic:
+    """open | in_progress → resolved, logging an optimize action with who resolved it."""
+    return await _transition(conn, opportunity_id, "resolve", body.note if body else None)
+
+
+@router.post("/{opportunity_id}/dismiss", response_model=OpportunityPublic)
+async def dismiss(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+    """open | in_progress → dismissed; not raised again for opportunity_quiet_days."""
+    return await _transition(conn, opportunity_id, "dismiss")

@@ -1,0 +1,442 @@
+-- 006_opportunities.sql: the seven optimization-opportunity detectors of SPEC §4.4 and their lifecycle.
+--
+-- Detection reads no metric row of its own for six of the seven: the cycle's stats table carries the
+-- 7-day and previous-7-day sums it needs (computed in the same pass as the rules' sums). Timing reads
+-- hourly rows only, through a partial index, so daily-only data costs nothing.
+
+CREATE INDEX campaign_metrics_hourly_idx ON campaign_metrics (period_start)
+    WHERE period_end - period_start <= interval '1 hour';
+
+-- The window sums a cycle computes: the rules' (see 004), plus what the detectors need.
+CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT f, w
+    FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w
+            FROM autonomous_rules, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
+           WHERE is_active) l
+    CROSS JOIN LATERAL unnest(CASE l.metric
+        WHEN 'roi' THEN ARRAY['revenue', 'spend', 'conversions']
+        WHEN 'ctr' THEN ARRAY['clicks', 'impressions']
+        WHEN 'cpc' THEN ARRAY['spend', 'clicks']
+        WHEN 'cpa' THEN ARRAY['spend', 'conversions']
+        WHEN 'conversion_rate' THEN ARRAY['conversions', 'clicks']
+        WHEN 'frequency' THEN ARRAY['impressions', 'reach']
+        WHEN 'budget_utilization' THEN ARRAY['spend']
+        WHEN 'hours_running' THEN ARRAY[]::text[]
+        WHEN 'days_running' THEN ARRAY[]::text[]
+        WHEN 'daily_budget' THEN ARRAY[]::text[]
+        ELSE ARRAY[l.metric] END) f
+    WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
+    UNION
+    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery)
+    SELECT f, w FROM unnest(ARRAY['impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue']) f,
+                     unnest(ARRAY['last_7d', 'prev_7d']) w
+$$;
+COMMENT ON FUNCTION _ao_needed_sums() IS
+    'Which window sums a cycle computes: those the active rules use (and the counts behind their confidence), and the last-7-day and previous-7-day sums the opportunity detectors and expected impacts use; lifetime comes from the campaign totals.';
+
+CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_aggregates text;
+    v_columns text;
+    v_horizon text;
+BEGIN
+    IF to_regclass('pg_temp._ao_stats') IS NOT NULL THEN
+        DROP TABLE pg_temp._ao_stats;
+    END IF;
+    -- Figures and windows come from whitelists (_ao_needed_sums), never from a rule's text.
+    SELECT string_agg(format('coalesce(sum(m.%1$s) FILTER (WHERE %2$s), 0) AS %1$s_%3$s', f, cond, w), ', '),
+           string_agg(format('coalesce(a.%1$s_%2$s, 0) AS %1$s_%2$s', f, w), ', '),
+           max(horizon)::text
+      INTO v_aggregates, v_columns, v_horizon
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL (SELECT CASE w WHEN 'last_24h' THEN '24 hours' WHEN 'last_48h' THEN '48 hours'
+                                        WHEN 'last_7d' THEN '7 days' WHEN 'prev_7d' THEN '14 days'
+                                        WHEN 'last_14d' THEN '14 days' ELSE '30 days' END::interval AS horizon) i
+      CROSS JOIN LATERAL (SELECT CASE w WHEN 'prev_7d'
+                                     THEN 'm.period_end > now() - interval ''14 days'' AND m.period_end <= now() - interval ''7 days'''
+                                     ELSE format('m.period_end > now() - %L::interval', horizon) END AS cond) c;
+    EXECUTE format($q$
+        CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
+        WITH a AS (
+            SELECT m.campaign_id, %1$s
+            FROM campaign_metrics m
+            JOIN campaigns c ON c.id = m.campaign_id AND c.status = 'active'
+            WHERE m.period_end > now() - %3$L::interval
+            GROUP BY m.campaign_id
+        )
+        SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+               round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
+               c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
+               c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s
+        FROM campaigns c
+        LEFT JOIN a ON a.campaign_id = c.id
+        WHERE c.status = 'active'
+    $q$, v_aggregates, v_columns, v_horizon);
+END;
+$$;
+COMMENT ON FUNCTION _ao_prepare_stats() IS
+    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Statistics for the detectors' confidence (README, "Opportunities")
+-- ---------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION ao_rate_below(p_successes numeric, p_trials numeric, p_threshold numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN coalesce(p_trials, 0) <= 0 OR p_threshold <= 0 OR p_threshold >= 1 THEN 0
+                ELSE round(ao_norm_cdf(((p_threshold - p_successes / p_trials)
+                                        / sqrt(p_threshold * (1 - p_threshold) / p_trials))::float8)::numeric, 4) END
+$$;
+COMMENT ON FUNCTION ao_rate_below(numeric, numeric, numeric) IS
+    'Wilson score test: the probability that a true rate is below the threshold, given successes out of trials.';
+
+CREATE OR REPLACE FUNCTION ao_rate_above(p_successes numeric, p_trials numeric, p_threshold numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN coalesce(p_trials, 0) <= 0 OR p_threshold <= 0 OR p_threshold >= 1 THEN 0
+                ELSE 1 - ao_rate_below(p_successes, p_trials, p_threshold) END
+$$;
+COMMENT ON FUNCTION ao_rate_above(numeric, numeric, numeric) IS
+    'Wilson score test: the probability that a true rate is above the threshold.';
+
+CREATE OR REPLACE FUNCTION ao_two_proportion_drop(p_x1 numeric, p_n1 numeric, p_x2 numeric, p_n2 numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    -- Two-proportion z-test with a pooled rate: the probability that rate 2 (x2/n2) is truly below rate 1.
+    SELECT CASE WHEN coalesce(p_n1, 0) <= 0 OR coalesce(p_n2, 0) <= 0 OR p_x1 + p_x2 <= 0
+                     OR p_x1 + p_x2 >= p_n1 + p_n2 THEN 0
+                ELSE round(ao_norm_cdf(((p_x1 / p_n1 - p_x2 / p_n2)
+                     / sqrt(((p_x1 + p_x2) / (p_n1 + p_n2)) * (1 - (p_x1 + p_x2) / (p_n1 + p_n2))
+                            * (1 / p_n1 + 1 / p_n2)))::float8)::numeric, 4) END
+$$;
+COMMENT ON FUNCTION ao_two_proportion_drop(numeric, numeric, numeric, numeric) IS
+    'Two-proportion z-test (pooled): the probability that the second rate is truly lower than the first, for week-on-week and daypart comparisons.';
+
+CREATE OR REPLACE FUNCTION ao_ratio_drop(p_ratio1 numeric, p_count1 numeric, p_ratio2 numeric, p_count2 numeric)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    -- ln of each ratio ~ Normal(ln r, 1 / (n + 1)) with Poisson counts; the difference of two.
+    SELECT CASE WHEN p_ratio1 IS NULL OR p_ratio2 IS NULL THEN 0
+                ELSE round(ao_norm_cdf(((ln(greatest(p_ratio1, 0.01)::float8) - ln(greatest(p_ratio2, 0.01)::float8))
+                     / sqrt(1.0 / (p_count1 + 1) + 1.0 / (p_count2 + 1))::float8))::numeric, 4) END
+$$;
+COMMENT ON FUNCTION ao_ratio_drop(numeric, numeric, numeric, numeric) IS
+    'The probability that a money ratio (ROI) truly fell from ratio1 to ratio2, each backed by a count (conversions).';
+
+CREATE OR REPLACE FUNCTION ao_pct(p numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN p IS NULL THEN 'n/a' ELSE to_char(p * 100, 'FM999,990.00') || '%' END $$;
+COMMENT ON FUNCTION ao_pct(numeric) IS 'A rate as a percentage with two decimals, for descriptions.';
+
+CREATE OR REPLACE FUNCTION ao_money(p numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(coalesce(p, 0), 'FM$999,999,999,990.00') $$;
+COMMENT ON FUNCTION ao_money(numeric) IS 'An amount of money with two decimals, for descriptions.';
+
+CREATE INDEX optimization_opportunities_dismissed_idx ON optimization_opportunities (campaign_id, opportunity_type, updated_at)
+    WHERE status = 'dismissed';
+
+-- ---------------------------------------------------------------------------------------------
+-- Detection
+-- ---------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION detect_optimization_opportunities() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF to_regclass('pg_temp._ao_stats') IS NULL THEN
+        PERFORM _ao_prepare_stats();
+    END IF;
+    IF to_regclass('pg_temp._ao_plan') IS NULL THEN
+        PERFORM _ao_build_plan();
+    END IF;
+
+    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    f AS (
+        SELECT s.*,
+               s.conversions_lifetime / NULLIF(s.clicks_lifetime, 0) AS cr,
+               s.clicks_lifetime / NULLIF(s.impressions_lifetime, 0) AS ctr,
+               s.clicks_last_7d / NULLIF(s.impressions_last_7d, 0) AS ctr_7d,
+               s.clicks_prev_7d / NULLIF(s.impressions_prev_7d, 0) AS ctr_p7d,
+               s.revenue_last_7d / NULLIF(s.spend_last_7d, 0) AS roi_7d,
+               s.revenue_prev_7d / NULLIF(s.spend_prev_7d, 0) AS roi_p7d,
+               s.impressions_last_7d / NULLIF(s.reach_last_7d, 0) AS freq_7d
+          FROM _ao_stats s
+          JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'active'   -- not those paused this cycle
+    ),
+    portfolio AS (
+        SELECT percentile_cont((SELECT high_traffic_click_quantile FROM cfg)) WITHIN GROUP (ORDER BY clicks_lifetime)
+                   AS click_cut,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY cr) FILTER (WHERE clicks_lifetime > 0) AS median_cr,
+               count(*) FILTER (WHERE clicks_lifetime > 0) AS with_clicks
+          FROM f
+    ),
+    hourly AS (
+        SELECT m.campaign_id, floor(extract(hour FROM m.period_start AT TIME ZONE 'UTC') / 6)::int AS part,
+               sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
+          FROM campaign_metrics m
+          JOIN f ON f.campaign_id = m.campaign_id
+         WHERE m.period_end - m.period_start <= interval '1 hour' AND m.period_start > now() - interval '14 days'
+         GROUP BY 1, 2
+    ),
+    dayparts AS (
+        SELECT h.campaign_id,
+               (array_agg(h.part ORDER BY h.conversions / h.clicks DESC, h.part))[1] AS best,
+               (array_agg(h.part ORDER BY h.conversions / h.clicks ASC, h.part))[1] AS worst,
+               jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 UTC',
+                                jsonb_build_object('clicks', h.clicks, 'conversions', h.conversions,
+                                                   'conversion_rate', round(h.conversions / h.clicks, 6))) AS parts
+          FROM hourly h, cfg
+         WHERE h.clicks >= cfg.timing_min_clicks
+         GROUP BY h.campaign_id
+        HAVING count(*) >= 2
+    ),
+    timing AS (
+        SELECT d.campaign_id, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
+               w.part AS worst_part, w.clicks AS worst_clicks, w.conversions AS worst_conv,
+               b.conversions / b.clicks AS best_rate, w.conversions / w.clicks AS worst_rate
+          FROM dayparts d
+          JOIN hourly b ON b.campaign_id = d.campaign_id AND b.part = d.best
+          JOIN hourly w ON w.campaign_id = d.campaign_id AND w.part = d.worst
+    ),
+    found AS (
+        -- 1. low_conversion: plenty of clicks, few of them convert
+        SELECT f.campaign_id, 'low_conversion' AS opportunity_type,
+               CASE WHEN f.cr < cfg.low_conversion_max_rate * 0.25 THEN 'high'
+                    WHEN f.cr < cfg.low_conversion_max_rate * 0.5 THEN 'medium' ELSE 'low' END AS severity,
+               format('%s of %s clicks converted (%s conversions), under the %s threshold.', ao_pct(f.cr),
+                      f.clicks_lifetime, f.conversions_lifetime, ao_pct(cfg.low_conversion_max_rate)) AS description,
+               format('Audit the path after the click for "%s": landing-page speed, message match with the ad, form length; A/B test one change at a time until the conversion rate clears %s.',
+                      f.title, ao_pct(cfg.low_conversion_max_rate)) AS suggested_action,
+               ao_rate_below(f.conversions_lifetime, f.clicks_lifetime, cfg.low_conversion_max_rate) AS confidence_score,
+               jsonb_build_object('window', 'lifetime', 'clicks', f.clicks_lifetime, 'conversions', f.conversions_lifetime,
+                                  'conversion_rate', round(f.cr, 6), 'threshold', cfg.low_conversion_max_rate,
+                                  'min_clicks', cfg.low_conversion_min_clicks) AS evidence
+          FROM f, cfg
+         WHERE f.clicks_lifetime >= cfg.low_conversion_min_clicks AND f.cr < cfg.low_conversion_max_rate
+        UNION ALL
+        -- 2. high_traffic_low_conversion: top-decile traffic converting under half the portfolio median
+        SELECT f.campaign_id, 'high_traffic_low_conversion',
+               CASE WHEN f.conversions_lifetime = 0 THEN 'critical' ELSE 'high' END,
+               format('%s clicks (top %s%% of %s campaigns, cut-off %s) convert at %s, under half the portfolio median of %s.',
+                      f.clicks_lifetime, round((1 - cfg.high_traffic_click_quantile) * 100), p.with_clicks,
+                      round(p.click_cut::numeric), ao_pct(f.cr), ao_pct(p.median_cr::numeric)),
+               format('Shift budget from "%s" to campaigns converting at the median or better, or rework its targeting and landing page: its traffic is large but converts at %s of the median rate.',
+                      f.title, ao_pct(f.cr / NULLIF(p.median_cr::numeric, 0))),
+               ao_rate_below(f.conversions_lifetime, f.clicks_lifetime, (p.median_cr * cfg.high_traffic_rate_ratio)::numeric),
+               jsonb_build_object('window', 'lifetime', 'clicks', f.clicks_lifetime, 'conversions', f.conversions_lifetime,
+                                  'conversion_rate', round(f.cr, 6), 'click_cut_off', round(p.click_cut::numeric, 2),
+                                  'quantile', cfg.high_traffic_click_quantile, 'portfolio_median_conversion_rate',
+                                  round(p.median_cr::numeric, 6), 'rate_ratio', cfg.high_traffic_rate_ratio,
+                                  'campaigns_compared', p.with_clicks)
+          FROM f, cfg, portfolio p
+         WHERE p.with_clicks >= 10 AND f.clicks_lifetime > 0 AND f.clicks_lifetime >= p.click_cut
+           AND f.cr < p.median_cr * cfg.high_traffic_rate_ratio
+        UNION ALL
+        -- 3. declining_performance: this week's ROI or CTR at most decline_ratio of last week's
+        SELECT f.campaign_id, 'declining_performance',
+               CASE WHEN least(CASE WHEN roi_fell THEN f.roi_7d / f.roi_p7d END,
+                               CASE WHEN ctr_fell THEN f.ctr_7d / f.ctr_p7d END) <= 0.5 THEN 'high' ELSE 'medium' END,
+               concat_ws(' ',
+                   CASE WHEN roi_fell THEN format('ROI fell from %s× to %s× week on week (%s%%).', round(f.roi_p7d, 2),
+                                                 round(f.roi_7d, 2), round((f.roi_7d / f.roi_p7d - 1) * 100)) END,
+                   CASE WHEN ctr_fell THEN format('CTR fell from %s to %s (%s%%).', ao_pct(f.ctr_p7d), ao_pct(f.ctr_7d),
+                                                 round((f.ctr_7d / f.ctr_p7d - 1) * 100)) END),
+               format('Compare what changed for "%s" between the two weeks (creative, audience, bids, competition); refresh the creative or roll back the change, and watch the next 7 days.',
+                      f.title),
+               greatest(CASE WHEN roi_fell THEN ao_ratio_drop(f.roi_p7d, f.conversions_prev_7d, f.roi_7d, f.conversions_last_7d) ELSE 0 END,
+                        CASE WHEN ctr_fell THEN ao_two_proportion_drop(f.clicks_prev_7d, f.impressions_prev_7d,
+                                                                      f.clicks_last_7d, f.impressions_last_7d) ELSE 0 END),
+               jsonb_build_object('windows', jsonb_build_object(
+                   'last_7d', jsonb_build_object('spend', f.spend_last_7d, 'revenue', f.revenue_last_7d, 'clicks', f.clicks_last_7d,
+                                                 'impressions', f.impressions_last_7d, 'conversions', f.conversions_last_7d,
+                                                 'roi', round(f.roi_7d, 4), 'ctr', round(f.ctr_7d, 6)),
+                   'previous_7d', jsonb_build_object('spend', f.spend_prev_7d, 'revenue', f.revenue_prev_7d, 'clicks', f.clicks_prev_7d,
+                                                     'impressions', f.impressions_prev_7d, 'conversions', f.conversions_prev_7d,
+                                                     'roi', round(f.roi_p7d, 4), 'ctr', round(f.ctr_p7d, 6))),
+                   'decline_ratio', cfg.decline_ratio, 'min_clicks', cfg.decline_min_clicks,
+                   'roi_fell', roi_fell, 'ctr_fell', ctr_fell)
+          FROM f, cfg,
+               LATERAL (SELECT coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
+                               coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell) d
+         WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
+           AND (roi_fell OR ctr_fell)
+        UNION ALL
+        -- 4a. budget_inefficiency: a winner held at its max_budget
+        SELECT p.campaign_id, 'budget_inefficiency', 'medium',
+               format('ROI %s× over %s conversions, but the daily budget is capped at its max_budget of %s.',
+                      round(p.roi, 2), p.conversions_lifetime, ao_money(p.max_budget)),
+               format('Raise max_budget of "%s" (the %s rule would take it to %s a day) or move the spare budget of weaker campaigns here.',
+                      p.title, p.rule_name, ao_money(round(p.daily_budget * p.factor, 2))),
+               p.confidence,
+               jsonb_build_object('kind', 'capped_winner', 'window', 'lifetime', 'roi', round(p.roi, 4),
+                                  'conversions', p.conversions_lifetime, 'daily_budget', p.daily_budget,
+                                  'max_budget', p.max_budget, 'rule', p.rule_name, 'factor', p.factor)
+          FROM _ao_plan p
+          JOIN f ON f.campaign_id = p.campaign_id
+          CROSS JOIN cfg
+         WHERE p.action_type = 'scale' AND p.blocked_reason LIKE 'capped%'
+           AND f.spend_last_7d >= cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
+        UNION ALL
+        -- 4b. budget_inefficiency: under-delivery, the last 7 days spent under half the budget
+        SELECT f.campaign_id, 'budget_inefficiency',
+               CASE WHEN f.spend_last_7d < 0.25 * f.daily_budget * least(f.hours_running / 24.0, 7) THEN 'medium' ELSE 'low' END,
+               format('Spent %s in the last %s days against a budget of %s (%s of it).', ao_money(f.spend_last_7d),
+                      round(least(f.hours_running / 24.0, 7), 1), ao_money(f.daily_budget * least(f.hours_running / 24.0, 7)),
+                      ao_pct(f.spend_last_7d / (f.daily_budget * least(f.hours_running / 24.0, 7)))),
+               format('"%s" cannot spend its budget: widen the audience or placements, raise bids, or lower the daily budget to what it delivers (about %s) and use the rest elsewhere.',
+                      f.title, ao_money(f.spend_last_7d / least(f.hours_running / 24.0, 7))),
+               round(least(f.hours_running / 24.0, 7) / 7, 4),
+               jsonb_build_object('kind', 'under_delivery', 'window', 'last_7d', 'spend', f.spend_last_7d,
+                                  'budget', round(f.daily_budget * least(f.hours_running / 24.0, 7), 2),
+                                  'days_observed', round(least(f.hours_running / 24.0, 7), 2),
+                                  'utilization', round(f.spend_last_7d / (f.daily_budget * least(f.hours_running / 24.0, 7)), 4),
+                                  'threshold', cfg.under_delivery_ratio)
+          FROM f, cfg
+         WHERE f.hours_running >= 24 AND f.daily_budget > 0
+           AND f.spend_last_7d < cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
+        UNION ALL
+        -- 5a. audience_mismatch: people click but do not convert
+        SELECT f.campaign_id, 'audience_mismatch',
+               CASE WHEN f.conversions_lifetime = 0 THEN 'high' ELSE 'medium' END,
+               format('CTR %s is high but only %s of %s clicks convert (under %s): the ad attracts people the offer does not fit.',
+                      ao_pct(f.ctr), ao_pct(f.cr), f.clicks_lifetime, ao_pct(cfg.audience_low_conversion_rate)),
+               format('Align the ad of "%s" with the offer, or narrow the audience to buyers: exclude the segments that click without converting.',
+                      f.title),
+               least(ao_rate_above(f.clicks_lifetime, f.impressions_lifetime, cfg.audience_high_ctr),
+                     ao_rate_below(f.conversions_lifetime, f.clicks_lifetime, cfg.audience_low_conversion_rate)),
+               jsonb_build_object('kind', 'clicks_without_conversions', 'window', 'lifetime', 'impressions', f.impressions_lifetime,
+                                  'clicks', f.clicks_lifetime, 'conversions', f.conversions_lifetime, 'ctr', round(f.ctr, 6),
+                                  'conversion_rate', round(f.cr, 6), 'ctr_threshold', cfg.audience_high_ctr,
+                                  'conversion_rate_threshold', cfg.audience_low_conversion_rate)
+          FROM f, cfg
+         WHERE f.clicks_lifetime >= cfg.low_conversion_min_clicks
+           AND f.ctr >= cfg.audience_high_ctr AND f.cr < cfg.audience_low_conversion_rate
+        UNION ALL
+        -- 5b. audience_mismatch: seen a lot, hardly clicked
+        SELECT f.campaign_id, 'audience_mismatch', 'medium',
+               format('CTR %s over %s impressions, under %s: the audience is not interested in the ad.',
+                      ao_pct(f.ctr), f.impressions_lifetime, ao_pct(cfg.audience_low_ctr)),
+               format('Retarget "%s": test other interests or lookalikes of converters, and a new creative; pause the segments with the lowest CTR.',
+                      f.title),
+               ao_rate_below(f.clicks_lifetime, f.impressions_lifetime, cfg.audience_low_ctr),
+               jsonb_build_object('kind', 'ignored_ad', 'window', 'lifetime', 'impressions', f.impressions_lifetime,
+                                  'clicks', f.clicks_lifetime, 'ctr', round(f.ctr, 6), 'ctr_threshold', cfg.audience_low_ctr,
+                                  'min_impressions', cfg.audience_min_impressions)
+          FROM f, cfg
+         WHERE f.impressions_lifetime >= cfg.audience_min_impressions AND f.ctr < cfg.audience_low_ctr
+        UNION ALL
+        -- 6. creative_fatigue: the same people see it often and click it less
+        SELECT f.campaign_id, 'creative_fatigue',
+               CASE WHEN f.freq_7d >= 2 * cfg.fatigue_min_frequency THEN 'high' ELSE 'medium' END,
+               format('Each person saw the ad %s times in the last 7 days, and CTR fell from %s to %s (%s%%) week on week.',
+                      round(f.freq_7d, 1), ao_pct(f.ctr_p7d), ao_pct(f.ctr_7d), round((f.ctr_7d / f.ctr_p7d - 1) * 100)),
+               format('Refresh the creative of "%s" (new image, headline or format), or widen the audience and cap frequency near %s a week.',
+                      f.title, round(cfg.fatigue_min_frequency)),
+               ao_two_proportion_drop(f.clicks_prev_7d, f.impressions_prev_7d, f.clicks_last_7d, f.impressions_last_7d),
+               jsonb_build_object('windows', jsonb_build_object(
+                   'last_7d', jsonb_build_object('impressions', f.impressions_last_7d, 'reach', f.reach_last_7d,
+                                                 'clicks', f.clicks_last_7d, 'frequency', round(f.freq_7d, 3), 'ctr', round(f.ctr_7d, 6)),
+                   'previous_7d', jsonb_build_object('impressions', f.impressions_prev_7d, 'clicks', f.clicks_prev_7d,
+                                                     'ctr', round(f.ctr_p7d, 6))),
+                   'min_frequency', cfg.fatigue_min_frequency, 'min_ctr_drop', cfg.fatigue_ctr_drop)
+          FROM f, cfg
+         WHERE f.freq_7d >= cfg.fatigue_min_frequency AND f.ctr_p7d > 0
+           AND f.ctr_7d <= (1 - cfg.fatigue_ctr_drop) * f.ctr_p7d
+           AND f.clicks_prev_7d >= cfg.decline_min_clicks
+        UNION ALL
+        -- 7. timing_optimization: from hourly rows, the best 6-hour daypart converts >= timing_min_ratio × the worst
+        SELECT t.campaign_id, 'timing_optimization',
+               CASE WHEN t.worst_rate = 0 OR t.best_rate >= 2 * cfg.timing_min_ratio * t.worst_rate THEN 'medium' ELSE 'low' END,
+               format('Clicks between %s:00 and %s:00 UTC convert at %s, %s those between %s:00 and %s:00 UTC (%s), over the last 14 days of hourly data.',
+                      to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), ao_pct(t.best_rate),
+                      CASE WHEN t.worst_rate = 0 THEN 'while none convert in'
+                           ELSE round(t.best_rate / t.worst_rate, 1) || '×' END,
+                      to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), ao_pct(t.worst_rate)),
+               format('Schedule "%s" to bid up in %s:00-%s:00 UTC and down (or off) in %s:00-%s:00 UTC.',
+                      f.title, to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'),
+                      to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00')),
+               ao_two_proportion_drop(t.best_conv, t.best_clicks, t.worst_conv, t.worst_clicks),
+               jsonb_build_object('window', 'last_14d', 'granularity', 'hourly', 'dayparts', t.parts,
+                                  'min_ratio', cfg.timing_min_ratio, 'min_clicks', cfg.timing_min_clicks)
+          FROM timing t
+          JOIN f ON f.campaign_id = t.campaign_id
+          CROSS JOIN cfg
+         WHERE t.best_rate > 0 AND t.best_rate >= cfg.timing_min_ratio * t.worst_rate
+    )
+    INSERT INTO optimization_opportunities AS o
+        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
+    SELECT fd.campaign_id, fd.opportunity_type, fd.severity, fd.description, fd.suggested_action,
+           least(greatest(coalesce(fd.confidence_score, 0), 0), 1), fd.evidence
+      FROM found fd, cfg
+     WHERE NOT EXISTS (
+               SELECT 1 FROM optimization_opportunities d
+                WHERE d.campaign_id = fd.campaign_id AND d.opportunity_type = fd.opportunity_type
+                  AND d.status = 'dismissed'
+                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days))
+    ON CONFLICT (campaign_id, opportunity_type) WHERE status IN ('open', 'in_progress')
+    DO UPDATE SET severity = EXCLUDED.severity, description = EXCLUDED.description,
+                  suggested_action = EXCLUDED.suggested_action, confidence_score = EXCLUDED.confidence_score,
+                  evidence = EXCLUDED.evidence;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END;
+$$;
+COMMENT ON FUNCTION detect_optimization_opportunities() IS
+    'Runs the seven detectors of SPEC §4.4 over active campaigns in one set-based statement (thresholds from settings), each finding with severity, a description quoting its numbers, a suggested action, a statistical confidence and its evidence; keeps one open or in-progress opportunity per campaign and type (refreshed when re-detected) and stays quiet on a dismissed one for opportunity_quiet_days. Returns how many it raised or refreshed.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Lifecycle (SPEC §4.4): start, resolve (logs an optimize action), dismiss; anything else is 409.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION transition_optimization_opportunity(p_id uuid, p_transition text, p_note text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_opp optimization_opportunities%ROWTYPE;
+    v_to text;
+    v_actor text := app_auth.actor();
+    v_action_id uuid;
+BEGIN
+    v_to := CASE p_transition WHEN 'start' THEN 'in_progress' WHEN 'resolve' THEN 'resolved'
+                              WHEN 'dismiss' THEN 'dismissed' END;
+    IF v_to IS NULL THEN
+        PERFORM ao_raise_422('transition', 'must be one of start, resolve, dismiss');
+    END IF;
+    SELECT * INTO v_opp FROM optimization_opportunities WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no opportunity %', p_id USING ERRCODE = 'AO404';
+    END IF;
+    IF NOT ((p_transition = 'start' AND v_opp.status = 'open')
+            OR (p_transition IN ('resolve', 'dismiss') AND v_opp.status IN ('open', 'in_progress'))) THEN
+        RAISE EXCEPTION 'cannot % an opportunity that is %: start takes an open one, resolve and dismiss an open or in-progress one',
+            p_transition, v_opp.status USING ERRCODE = 'AO409';
+    END IF;
+
+    UPDATE optimization_opportunities
+       SET status = v_to, resolved_by = CASE WHEN v_to IN ('resolved', 'dismissed') THEN v_actor ELSE resolved_by END
+     WHERE id = p_id
+    RETURNING * INTO v_opp;
+
+    IF v_to = 'resolved' THEN
+        INSERT INTO autonomous_actions (campaign_id, action_type, reason, previous_state, new_state, confidence,
+                                        expected_impact, status, executed_at, created_by)
+        VALUES (v_opp.campaign_id, 'optimize',
+                format('%s resolved by %s: %s%s', replace(v_opp.opportunity_type, '_', ' '), v_actor, v_opp.description,
+                       CASE WHEN p_note IS NOT NULL THEN ' Note: ' || p_note ELSE '' END),
+                jsonb_build_object('opportunity_id', v_opp.id, 'opportunity_type', v_opp.opportunity_type,
+                                   'status', 'in_progress_or_open', 'evidence', v_opp.evidence),
+                jsonb_build_object('opportunity_id', v_opp.id, 'status', 'resolved'),
+                v_opp.confidence_score,
+                jsonb_build_object('sentence', v_opp.suggested_action),
+                'executed', now(), v_actor)
+        RETURNING id INTO v_action_id;
+    END IF;
+    RETURN to_jsonb(v_opp) || jsonb_build_object('action_id', v_action_id);
+END;
+$$;
+COMMENT ON FUNCTION transition_optimization_opportunity(uuid, text, text) IS
+    'Moves an opportunity: start (open → in_progress), resolve (open|in_progress → resolved, logging an executed optimize action with who resolved it, which cannot be rolled back), dismiss (open|in_progress → dismissed, quiet for opportunity_quiet_days); any other move is refused with AO409.';
