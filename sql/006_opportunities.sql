@@ -38,43 +38,70 @@ COMMENT ON FUNCTION _ao_needed_sums() IS
 CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_aggregates text;
+    v_cutoffs timestamptz[];   -- the window edges, most recent first
+    v_bucket text;
+    v_figures text;
+    v_sums text;
     v_columns text;
-    v_horizon text;
+    v_hashagg text;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NOT NULL THEN
         DROP TABLE pg_temp._ao_stats;
     END IF;
-    -- Figures and windows come from whitelists (_ao_needed_sums), never from a rule's text.
-    SELECT string_agg(format('coalesce(sum(m.%1$s) FILTER (WHERE %2$s), 0) AS %1$s_%3$s', f, cond, w), ', '),
-           string_agg(format('coalesce(a.%1$s_%2$s, 0) AS %1$s_%2$s', f, w), ', '),
-           max(horizon)::text
-      INTO v_aggregates, v_columns, v_horizon
+    -- Each metric row falls in one bucket between consecutive window edges and is added once per
+    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (now() is fixed
+    -- for the transaction). Figures and windows come from whitelists (_ao_needed_sums), never from a
+    -- rule's text.
+    SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE w WHEN 'last_24h' THEN '24 hours' WHEN 'last_48h' THEN '48 hours'
-                                        WHEN 'last_7d' THEN '7 days' WHEN 'prev_7d' THEN '14 days'
-                                        WHEN 'last_14d' THEN '14 days' ELSE '30 days' END::interval AS horizon) i
-      CROSS JOIN LATERAL (SELECT CASE w WHEN 'prev_7d'
-                                     THEN 'm.period_end > now() - interval ''14 days'' AND m.period_end <= now() - interval ''7 days'''
-                                     ELSE format('m.period_end > now() - %L::interval', horizon) END AS cond) c;
+      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[now() - interval '24 hours']
+                                       WHEN 'last_48h' THEN ARRAY[now() - interval '48 hours']
+                                       WHEN 'last_7d' THEN ARRAY[now() - interval '7 days']
+                                       WHEN 'prev_7d' THEN ARRAY[now() - interval '7 days', now() - interval '14 days']
+                                       WHEN 'last_14d' THEN ARRAY[now() - interval '14 days']
+                                       ELSE ARRAY[now() - interval '30 days'] END) edge;
+    SELECT 'CASE ' || string_agg(format('WHEN m.period_end > %L::timestamptz THEN %s', e, k), ' ' ORDER BY k) || ' END'
+      INTO v_bucket
+      FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
+    SELECT string_agg(DISTINCT format('m.%s', f), ', ') INTO v_figures FROM _ao_needed_sums() n(f, w);
+    SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k = %2$s) AS %1$s_b%2$s', f, k), ', ')
+      INTO v_sums
+      FROM (SELECT DISTINCT f FROM _ao_needed_sums() n(f, w)) x,
+           generate_series(1, cardinality(v_cutoffs)) k;
+    SELECT string_agg(format('%s AS %s_%s',
+               (SELECT string_agg(format('coalesce(a.%s_b%s, 0)', n.f, k), ' + ')
+                  FROM generate_series(lo, hi) k), n.f, n.w), ', ')
+      INTO v_columns
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, now() - interval '7 days') + 1
+                                          ELSE 1 END AS lo,
+                                 array_position(v_cutoffs, now() - CASE n.w
+                                     WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                     WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
+                                     WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
+    -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
+    -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
+    v_hashagg := current_setting('enable_hashagg');
+    PERFORM set_config('enable_hashagg', 'off', true);
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS (
-            SELECT m.campaign_id, %1$s
-            FROM campaign_metrics m
-            JOIN campaigns c ON c.id = m.campaign_id AND c.status = 'active'
-            WHERE m.period_end > now() - %3$L::interval
+            SELECT m.campaign_id, %2$s
+            FROM (SELECT m.campaign_id, %1$s AS k, %3$s
+                    FROM campaign_metrics m
+                   WHERE m.period_end > %5$L::timestamptz) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
-               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active'
-    $q$, v_aggregates, v_columns, v_horizon);
+    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
+    PERFORM set_config('enable_hashagg', v_hashagg, true);
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats() IS
@@ -155,8 +182,17 @@ BEGIN
     END IF;
 
     WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
-    f AS (
-        SELECT s.*,
+    -- campaigns paused in this cycle (or since the stats were read) are no longer active
+    paused_now AS MATERIALIZED (
+        SELECT s.campaign_id FROM _ao_stats s JOIN campaigns c ON c.id = s.campaign_id AND c.status <> 'active'
+    ),
+    -- Materialized once and narrow: the eight detector branches scan only the figures they use.
+    f AS MATERIALIZED (
+        SELECT s.campaign_id, s.title, s.daily_budget, s.hours_running,
+               s.impressions_lifetime, s.clicks_lifetime, s.conversions_lifetime,
+               s.impressions_last_7d, s.reach_last_7d, s.clicks_last_7d, s.conversions_last_7d, s.spend_last_7d,
+               s.revenue_last_7d, s.impressions_prev_7d, s.clicks_prev_7d, s.conversions_prev_7d,
+               s.spend_prev_7d, s.revenue_prev_7d,
                s.conversions_lifetime / NULLIF(s.clicks_lifetime, 0) AS cr,
                s.clicks_lifetime / NULLIF(s.impressions_lifetime, 0) AS ctr,
                s.clicks_last_7d / NULLIF(s.impressions_last_7d, 0) AS ctr_7d,
@@ -165,7 +201,7 @@ BEGIN
                s.revenue_prev_7d / NULLIF(s.spend_prev_7d, 0) AS roi_p7d,
                s.impressions_last_7d / NULLIF(s.reach_last_7d, 0) AS freq_7d
           FROM _ao_stats s
-          JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'active'   -- not those paused this cycle
+         WHERE NOT EXISTS (SELECT 1 FROM paused_now p WHERE p.campaign_id = s.campaign_id)
     ),
     portfolio AS (
         SELECT percentile_cont((SELECT high_traffic_click_quantile FROM cfg)) WITHIN GROUP (ORDER BY clicks_lifetime)
