@@ -361,10 +361,8 @@ CREATE TRIGGER autonomous_rules_validate BEFORE INSERT OR UPDATE ON autonomous_r
 -- Evaluation and planning (read-only: shared by the cycle, the dry run and the dashboard's analytics)
 -- ---------------------------------------------------------------------------------------------
 
--- The (figure, window) sums the active rules need (besides lifetime, which the campaign totals hold),
--- plus spend over last_7d, which expected impacts use. A ratio needs its two figures, and its
--- confidence the count behind it (conversions for roi and cpa, clicks for cpc and conversion rate,
--- impressions for ctr).
+-- The window sums a cycle computes: the rules' (and the counts behind their confidence), plus the
+-- last-7-day and previous-7-day sums that the opportunity detectors (006) and expected impacts use.
 CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
 LANGUAGE sql STABLE AS $$
     SELECT DISTINCT f, w
@@ -385,55 +383,84 @@ LANGUAGE sql STABLE AS $$
         ELSE ARRAY[l.metric] END) f
     WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
     UNION
-    SELECT 'spend', 'last_7d'
+    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery)
+    SELECT f, w FROM unnest(ARRAY['impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue']) f,
+                     unnest(ARRAY['last_7d', 'prev_7d']) w
 $$;
 COMMENT ON FUNCTION _ao_needed_sums() IS
-    'Which window sums a cycle must compute: those the active rules use (and the counts behind their confidence), and the 7-day spend that expected impacts use; lifetime comes from the campaign totals.';
+    'Which window sums a cycle computes: those the active rules use (and the counts behind their confidence), and the last-7-day and previous-7-day sums the opportunity detectors and expected impacts use; lifetime comes from the campaign totals.';
 
--- Reads the metrics once per cycle into a transaction-local table that every rule query then scans.
--- Only the sums the active rules need are computed, so the read costs what a hand-written statement
--- for those rules would; figures and windows come from whitelists, never from a rule's text.
 CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_aggregates text;
+    v_cutoffs timestamptz[];   -- the window edges, most recent first
+    v_bucket text;
+    v_figures text;
+    v_sums text;
     v_columns text;
-    v_horizon text;
+    v_hashagg text;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NOT NULL THEN
         DROP TABLE pg_temp._ao_stats;
     END IF;
-    SELECT string_agg(format('coalesce(sum(m.%1$s) FILTER (WHERE m.period_end > now() - %2$L::interval), 0) AS %1$s_%3$s',
-                             f, iv, w), ', '),
-           string_agg(format('coalesce(a.%1$s_%2$s, 0) AS %1$s_%2$s', f, w), ', '),
-           max(iv::interval)::text
-      INTO v_aggregates, v_columns, v_horizon
+    -- Each metric row falls in one bucket between consecutive window edges and is added once per
+    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (now() is fixed
+    -- for the transaction). Figures and windows come from whitelists (_ao_needed_sums), never from a
+    -- rule's text.
+    SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE w WHEN 'last_24h' THEN '24 hours' WHEN 'last_48h' THEN '48 hours'
-                                        WHEN 'last_7d' THEN '7 days' WHEN 'last_14d' THEN '14 days'
-                                        ELSE '30 days' END AS iv) i;
+      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[now() - interval '24 hours']
+                                       WHEN 'last_48h' THEN ARRAY[now() - interval '48 hours']
+                                       WHEN 'last_7d' THEN ARRAY[now() - interval '7 days']
+                                       WHEN 'prev_7d' THEN ARRAY[now() - interval '7 days', now() - interval '14 days']
+                                       WHEN 'last_14d' THEN ARRAY[now() - interval '14 days']
+                                       ELSE ARRAY[now() - interval '30 days'] END) edge;
+    SELECT 'CASE ' || string_agg(format('WHEN m.period_end > %L::timestamptz THEN %s', e, k), ' ' ORDER BY k) || ' END'
+      INTO v_bucket
+      FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
+    SELECT string_agg(DISTINCT format('m.%s', f), ', ') INTO v_figures FROM _ao_needed_sums() n(f, w);
+    SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k = %2$s) AS %1$s_b%2$s', f, k), ', ')
+      INTO v_sums
+      FROM (SELECT DISTINCT f FROM _ao_needed_sums() n(f, w)) x,
+           generate_series(1, cardinality(v_cutoffs)) k;
+    SELECT string_agg(format('%s AS %s_%s',
+               (SELECT string_agg(format('coalesce(a.%s_b%s, 0)', n.f, k), ' + ')
+                  FROM generate_series(lo, hi) k), n.f, n.w), ', ')
+      INTO v_columns
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, now() - interval '7 days') + 1
+                                          ELSE 1 END AS lo,
+                                 array_position(v_cutoffs, now() - CASE n.w
+                                     WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                     WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
+                                     WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
+    -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
+    -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
+    v_hashagg := current_setting('enable_hashagg');
+    PERFORM set_config('enable_hashagg', 'off', true);
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS (
-            SELECT m.campaign_id, %1$s
-            FROM campaign_metrics m
-            JOIN campaigns c ON c.id = m.campaign_id AND c.status = 'active'
-            WHERE m.period_end > now() - %3$L::interval
+            SELECT m.campaign_id, %2$s
+            FROM (SELECT m.campaign_id, %1$s AS k, %3$s
+                    FROM campaign_metrics m
+                   WHERE m.period_end > %5$L::timestamptz) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
-               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active'
-    $q$, v_aggregates, v_columns, v_horizon);
+    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
+    PERFORM set_config('enable_hashagg', v_hashagg, true);
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats() IS
-    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the active rules need) that every rule query then scans.';
+    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
 
 -- Every (campaign, rule) pair whose conditions hold, with the rule's confidence for that campaign.
 -- One set-based query per active rule: the loop runs over rules (a handful), never over campaigns.
@@ -687,7 +714,10 @@ $$;
 COMMENT ON FUNCTION _ao_require_plan(uuid) IS
     'Outside a cycle, an action function takes the cycle lock and plans afresh, so guardrails hold for direct psql calls too.';
 
-CREATE OR REPLACE FUNCTION auto_pause_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
+-- Applies the plan's unblocked decisions of one type (all, or for the listed campaigns) and writes one
+-- executed audit row each, with the id the plan chose; returns how many. A campaign changed since it
+-- was planned (no longer active, or a budget moved) is left alone.
+CREATE OR REPLACE FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -697,57 +727,42 @@ BEGIN
     PERFORM _ao_require_plan(p_cycle_id);
     WITH chosen AS (
         SELECT * FROM _ao_plan p
-         WHERE p.action_type = 'pause' AND p.blocked_reason IS NULL
+         WHERE p.action_type = p_action_type AND p.blocked_reason IS NULL
            AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
-    ), paused AS (
+    ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
-        UPDATE campaigns c SET status = 'paused'
-          FROM chosen WHERE c.id = chosen.campaign_id AND c.status = 'active'
-        RETURNING chosen.*
-    ), logged AS (
-        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                        new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT paused.action_id, p_cycle_id, paused.campaign_id, paused.rule_id, 'pause', paused.reason,
-               paused.previous_state, paused.new_state, paused.confidence, paused.expected_impact, 'executed', now(), v_actor
-          FROM paused
-    )
-    SELECT count(*) INTO v_count FROM paused;
-    RETURN v_count;
-END;
-$$;
-COMMENT ON FUNCTION auto_pause_campaign(uuid[], uuid) IS
-    'Pauses the campaigns the plan says to pause (all, or those listed), logs one executed pause action each (id chosen by the plan), and returns how many; a campaign no longer active is left alone.';
-
-CREATE OR REPLACE FUNCTION auto_scale_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
-RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_count integer;
-    v_actor text := app_auth.actor();
-BEGIN
-    PERFORM _ao_require_plan(p_cycle_id);
-    WITH chosen AS (
-        SELECT * FROM _ao_plan p
-         WHERE p.action_type = 'scale' AND p.blocked_reason IS NULL
-           AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
-    ), scaled AS (
-        UPDATE campaigns c SET daily_budget = chosen.new_budget
+        UPDATE campaigns c
+           SET status = CASE WHEN p_action_type = 'pause' THEN 'paused' ELSE c.status END,
+               daily_budget = CASE WHEN p_action_type = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
     ), logged AS (
         INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
                                         new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT scaled.action_id, p_cycle_id, scaled.campaign_id, scaled.rule_id, 'scale', scaled.reason,
-               scaled.previous_state, scaled.new_state, scaled.confidence, scaled.expected_impact, 'executed', now(), v_actor
-          FROM scaled
+        SELECT applied.action_id, p_cycle_id, applied.campaign_id, applied.rule_id, p_action_type, applied.reason,
+               applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
+               'executed', now(), v_actor
+          FROM applied
     )
-    SELECT count(*) INTO v_count FROM scaled;
+    SELECT count(*) INTO v_count FROM applied;
     RETURN v_count;
 END;
 $$;
+COMMENT ON FUNCTION _ao_apply_planned(text, uuid[], uuid) IS
+    'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows; a campaign that changed since it was planned is left alone.';
+
+CREATE OR REPLACE FUNCTION auto_pause_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql AS $$ SELECT _ao_apply_planned('pause', p_campaign_ids, p_cycle_id) $$;
+COMMENT ON FUNCTION auto_pause_campaign(uuid[], uuid) IS
+    'Pauses the campaigns the plan says to pause (all, or those listed), logs one executed pause action each, and returns how many.';
+
+CREATE OR REPLACE FUNCTION auto_scale_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql AS $$ SELECT _ao_apply_planned('scale', p_campaign_ids, p_cycle_id) $$;
 COMMENT ON FUNCTION auto_scale_campaign(uuid[], uuid) IS
-    'Sets the planned daily budget (budget × factor, capped at max_budget) of the campaigns the plan says to scale, logs one executed scale action each, and returns how many; a budget changed meanwhile is left alone.';
+    'Sets the planned daily budget (budget × factor, capped at max_budget) of the campaigns the plan says to scale, logs one executed scale action each, and returns how many.';
 
 -- Creates one schedule per decision (platforms with an active, unexpired account), with its content
 -- snapshot and UTM-tagged links, and logs a post action. p_decisions: [{campaign_id, rule_id,
