@@ -1,4 +1,4 @@
-"""Command line: ``autonomous-ops serve|migrate|cycle|token``.
+"""Command line: ``autonomous-ops serve|migrate|cycle|dispatch|token``.
 
 Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
 """
@@ -85,6 +85,52 @@ def _cycle(args: argparse.Namespace) -> int:
     return {"succeeded": 0, "skipped": 3}.get(str(summary["status"]), 1)
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    """The post dispatcher as a worker process of its own (or one pass with --once)."""
+    import asyncio
+    import signal
+
+    from app.core.crypto import TokenCipher
+    from app.db import embedded
+    from app.db.pool import create_pool
+    from app.services.dispatcher import build_publisher, dispatch_once
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    publisher = build_publisher(settings)
+    cipher = TokenCipher(settings.encryption_key())
+    url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
+
+    async def run() -> None:
+        pool = await create_pool(url, 1, 4)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            while True:
+                report = await dispatch_once(pool, publisher, cipher, limit=args.batch)
+                if args.once:
+                    print(f"claimed {report.claimed}: {report.outcomes}")
+                    return
+                if report.claimed:
+                    continue  # more may be due: no pause while there is work
+                try:
+                    await asyncio.wait_for(stop.wait(), settings.dispatch_interval_seconds)
+                    return
+                except TimeoutError:
+                    pass
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        if settings.embedded:
+            embedded.stop()
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from app.core.security import mint_token
 
@@ -104,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show what it would do, change nothing"
     )
     cycle.set_defaults(func=_cycle)
+    dispatch = sub.add_parser(
+        "dispatch", help="publish due social posts (a worker; --once for one pass)"
+    )
+    dispatch.add_argument("--once", action="store_true", help="one pass, then exit")
+    dispatch.add_argument(
+        "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
+    )
+    dispatch.set_defaults(func=_dispatch)
     token = sub.add_parser("token", help="mint a bearer token for an operator")
     kind = token.add_mutually_exclusive_group(required=True)
     kind.add_argument("--admin", action="store_true", help="an admin (app_metadata.role=admin)")

@@ -9,15 +9,27 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import actions, campaigns, cycles, health, metrics, opportunities, rules
+from app.api.routes import (
+    actions,
+    campaigns,
+    cycles,
+    health,
+    metrics,
+    opportunities,
+    rules,
+    schedules,
+    social_accounts,
+)
 from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
+from app.core.crypto import TokenCipher
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware, RequestMetrics
 from app.db import embedded
 from app.db import migrations as db_migrations
 from app.db.pool import create_pool
+from app.services.dispatcher import build_publisher
 from app.services.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
@@ -37,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             url, settings.db_pool_min_size, settings.db_pool_max_size
         )
         scheduler = (
-            start_scheduler(settings, app.state.pool) if settings.scheduler_enabled else None
+            start_scheduler(settings, app.state.pool, app.state.publisher, app.state.cipher)
+            if settings.scheduler_enabled
+            else None
         )
         app.state.scheduler = scheduler
         log.info(
@@ -61,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.jwt_key = settings.jwt_key()
+    app.state.cipher = TokenCipher(settings.encryption_key())
+    app.state.publisher = build_publisher(settings)
     app.state.migration_head = db_migrations.head_revision()
     app.state.request_metrics = RequestMetrics()
     install_error_handlers(app)
@@ -73,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(opportunities.router)
     app.include_router(rules.router)
+    app.include_router(social_accounts.router)
+    app.include_router(schedules.router)
     app.include_router(settings_routes.router)
     return app
 

@@ -473,4 +473,5 @@ async def test_scheduler_starts_with_the_service(settings):
         ).get("/healthz")
         assert r.status_code == 200
         jobs = app.state.scheduler.get_jobs()
-        assert [j.id for j in jobs] == ["autonomous-cycle"] and jobs[0].next_run_time is not None
+        assert sorted(j.id for j in jobs) == ["autonomous-cycle", "post-dispatcher"]
+        assert all(j.next_run_time is not None for j in jobs)

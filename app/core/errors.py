@@ -83,6 +83,11 @@ CONSTRAINTS: dict[str, tuple[int, str, str]] = {
     "campaigns_status_check": (422, "status", "must be one of draft, active, paused, completed"),
     "campaigns_daily_budget_check": (422, "daily_budget", "must be >= 0"),
     "campaigns_max_budget_check": (422, "max_budget", "must be empty or >= daily_budget"),
+    "social_accounts_platform_account_key": (
+        409,
+        "account_id",
+        "this account is already connected",
+    ),
     "autonomous_rules_name_key": (409, "name", "a rule with this name exists"),
     "campaign_metrics_period_check": (422, "period_end", "must be after period_start"),
     "campaign_metrics_counts_check": (422, "rows", "counts must be >= 0"),

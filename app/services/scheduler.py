@@ -1,4 +1,4 @@
-"""APScheduler inside the service: the cycle on CYCLE_CRON (the dispatcher joins it later)."""
+"""APScheduler inside the service: the cycle on CYCLE_CRON, the post dispatcher every few seconds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from app.core.config import Settings
+from app.core.crypto import TokenCipher
 from app.db.pool import claims_transaction
 from app.services.cycles import SERVICE_CLAIMS, run_cycle
+from app.services.dispatcher import dispatch_once
+from app.services.publishers.base import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,16 @@ async def scheduled_cycle(pool: asyncpg.Pool) -> None:
         log.exception("scheduled cycle could not run")
 
 
-def start_scheduler(settings: Settings, pool: asyncpg.Pool) -> AsyncIOScheduler:
+async def scheduled_dispatch(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher) -> None:
+    try:
+        await dispatch_once(pool, publisher, cipher)
+    except Exception:  # a failed tick must not stop the scheduler
+        log.exception("dispatcher pass failed")
+
+
+def start_scheduler(
+    settings: Settings, pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         scheduled_cycle,
@@ -38,6 +50,15 @@ def start_scheduler(settings: Settings, pool: asyncpg.Pool) -> AsyncIOScheduler:
         max_instances=1,
         coalesce=True,
         misfire_grace_time=300,
+    )
+    scheduler.add_job(
+        scheduled_dispatch,
+        "interval",
+        seconds=settings.dispatch_interval_seconds,
+        args=[pool, publisher, cipher],
+        id="post-dispatcher",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.start()
     log.info("scheduler started", extra={"cycle_cron": settings.cycle_cron})

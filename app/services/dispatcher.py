@@ -1,0 +1,112 @@
+"""The post dispatcher: claim due deliveries, publish each once, record every outcome at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from app.core.config import Settings
+from app.core.crypto import TokenCipher
+from app.db import queries
+from app.db.pool import claims_transaction
+from app.services.cycles import SERVICE_CLAIMS
+from app.services.publishers.base import (
+    OutcomeUnknown,
+    Publisher,
+    PublishFailed,
+    RetryLater,
+    TokenExpired,
+)
+from app.services.publishers.sandbox import SandboxPublisher
+
+log = logging.getLogger("app.dispatcher")
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 3600.0
+DISPATCHER_CLAIMS = {**SERVICE_CLAIMS, "sub": "autonomous-ops-dispatcher"}
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def build_publisher(settings: Settings) -> Publisher:
+    if settings.social_publisher == "sandbox":
+        return SandboxPublisher(settings.data_dir)
+    raise ValueError(
+        "SOCIAL_PUBLISHER=live: the live Facebook, Instagram and X publishers are not built yet; "
+        "use sandbox"
+    )
+
+
+def retry_time(attempts: int, not_before: datetime | None, now: datetime | None = None) -> datetime:
+    """Exponential backoff with full jitter, never before the time the platform asked for."""
+    now = now or datetime.now(UTC)
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    at = now + timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 (jitter, not crypto)
+    return max(at, not_before) if not_before else at
+
+
+async def dispatch_once(
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    cipher: TokenCipher,
+    limit: int = 50,
+    concurrency: int = 16,
+) -> DispatchReport:
+    async with claims_transaction(pool, DISPATCHER_CLAIMS) as conn:
+        claimed = await conn.fetch(queries.DELIVERIES_CLAIM, limit)
+    report = DispatchReport(claimed=len(claimed))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row: asyncpg.Record) -> None:
+        async with gate:
+            outcome = await _deliver(pool, publisher, cipher, row)
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+
+    await asyncio.gather(*(one(row) for row in claimed))
+    if claimed:
+        log.info("dispatched", extra={"claimed": report.claimed, **report.outcomes})
+    return report
+
+
+async def _deliver(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher, row: Any) -> str:
+    delivery_id = row["delivery_id"]
+
+    async def accepted(external_id: str) -> None:
+        async with claims_transaction(pool, DISPATCHER_CLAIMS) as conn:
+            await conn.execute(queries.DELIVERY_ACCEPTED, delivery_id, external_id)
+
+    status, error, retry_at, expired = "posted", None, None, False
+    try:
+        token = cipher.decrypt(row["access_token_encrypted"])
+        await publisher.publish(row["platform"], row["account_id"], token, row["content"], accepted)
+    except RetryLater as exc:
+        if row["attempts"] >= MAX_ATTEMPTS:
+            status, error = "failed", f"gave up after {row['attempts']} attempts: {exc.reason}"
+        else:
+            status, error = "pending", exc.reason
+            retry_at = retry_time(row["attempts"], exc.not_before)
+    except TokenExpired as exc:
+        status, error, expired = "failed", f"the account's token is expired or revoked: {exc}", True
+    except PublishFailed as exc:
+        status, error = "failed", str(exc)
+    except OutcomeUnknown as exc:
+        status, error = "unknown", f"outcome unknown, not resent: {exc}"
+    except ValueError as exc:  # the token could not be decrypted: nothing was sent
+        status, error = "failed", str(exc)
+    except Exception:  # anything else may have happened after sending: a person checks
+        log.exception("publisher error", extra={"delivery_id": str(delivery_id)})
+        status, error = "unknown", "unexpected publisher error; outcome unknown, not resent"
+    async with claims_transaction(pool, DISPATCHER_CLAIMS) as conn:
+        await conn.execute(queries.DELIVERY_FINISH, delivery_id, status, error, retry_at, expired)
+    return status

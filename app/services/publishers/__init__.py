@@ -1,0 +1,1 @@
+"""Publishers turn a schedule's content snapshot into posts on one platform."""
