@@ -14,6 +14,7 @@ from app.api.routes import (
     campaigns,
     cycles,
     health,
+    media,
     metrics,
     opportunities,
     rules,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(social_accounts.router)
     app.include_router(schedules.router)
+    app.include_router(media.router)
     app.include_router(settings_routes.router)
     return app
 

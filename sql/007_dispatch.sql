@@ -9,7 +9,8 @@ CREATE INDEX social_posts_sending_idx ON social_posts (updated_at) WHERE status 
 
 CREATE OR REPLACE FUNCTION claim_due_deliveries(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '10 minutes')
 RETURNS TABLE (delivery_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid,
-               account_id text, access_token_encrypted bytea, content jsonb, attempts integer)
+               account_id text, access_token_encrypted bytea, content jsonb, attempts integer,
+               external_post_ids text[])
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
@@ -60,7 +61,7 @@ BEGIN
         RETURNING sp.*
     )
     SELECT c.id, c.schedule_id, s.campaign_id, c.platform, a.id, a.account_id, a.access_token_encrypted,
-           s.content, c.attempts
+           s.content || jsonb_build_object('campaign_id', s.campaign_id), c.attempts, c.external_post_ids
       FROM claimed c
       JOIN campaign_schedules s ON s.id = c.schedule_id
       JOIN social_accounts a ON a.id = c.account_id;

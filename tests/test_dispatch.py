@@ -127,7 +127,7 @@ class Scripted:
         self.behaviour = behaviour
         self.calls: list[str] = []
 
-    async def publish(self, platform, account_id, token, content, accepted):
+    async def publish(self, platform, account_id, token, content, accepted, already):
         self.calls.append(platform)
         await self.behaviour(platform, token, accepted)
 

@@ -229,3 +229,5 @@ SCHEDULE_CANCEL = "SELECT cancel_campaign_schedule($1)"
 DELIVERIES_CLAIM = "SELECT * FROM claim_due_deliveries($1)"
 DELIVERY_ACCEPTED = "SELECT record_delivery_accepted($1, $2)"
 DELIVERY_FINISH = "SELECT finish_delivery($1, $2, $3, $4, $5)"
+
+CAMPAIGN_IMAGE_URL = "SELECT image_url FROM campaigns WHERE id = $1"

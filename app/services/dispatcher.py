@@ -23,6 +23,7 @@ from app.services.publishers.base import (
     RetryLater,
     TokenExpired,
 )
+from app.services.publishers.live import LivePublisher
 from app.services.publishers.sandbox import SandboxPublisher
 
 log = logging.getLogger("app.dispatcher")
@@ -42,10 +43,7 @@ class DispatchReport:
 def build_publisher(settings: Settings) -> Publisher:
     if settings.social_publisher == "sandbox":
         return SandboxPublisher(settings.data_dir)
-    raise ValueError(
-        "SOCIAL_PUBLISHER=live: the live Facebook, Instagram and X publishers are not built yet; "
-        "use sandbox"
-    )
+    return LivePublisher(settings.facebook_graph_url, settings.x_api_url, settings.base_url)
 
 
 def retry_time(attempts: int, not_before: datetime | None, now: datetime | None = None) -> datetime:
@@ -89,7 +87,14 @@ async def _deliver(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher
     status, error, retry_at, expired = "posted", None, None, False
     try:
         token = cipher.decrypt(row["access_token_encrypted"])
-        await publisher.publish(row["platform"], row["account_id"], token, row["content"], accepted)
+        await publisher.publish(
+            row["platform"],
+            row["account_id"],
+            token,
+            row["content"],
+            accepted,
+            list(row["external_post_ids"]),
+        )
     except RetryLater as exc:
         if row["attempts"] >= MAX_ATTEMPTS:
             status, error = "failed", f"gave up after {row['attempts']} attempts: {exc.reason}"

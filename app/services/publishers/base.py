@@ -39,5 +39,10 @@ class Publisher(Protocol):
         token: str,
         content: dict[str, Any],
         accepted: Accepted,
+        already: list[str],
     ) -> None:
-        """Post ``content``; call ``accepted`` with each id the platform returns; raise on failure."""
+        """Post ``content``; call ``accepted`` with each id the platform returns; raise on failure.
+
+        ``already`` holds the ids an earlier attempt stored: a thread resumes after them, and a
+        single post that has one is done.
+        """

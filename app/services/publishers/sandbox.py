@@ -27,6 +27,7 @@ class SandboxPublisher:
         token: str,
         content: dict[str, Any],
         accepted: Accepted,
+        already: list[str],
     ) -> None:
         if platform == "facebook":
             posts: list[dict[str, Any]] = [compose.facebook_post(content)]
@@ -39,8 +40,8 @@ class SandboxPublisher:
             ]
         else:
             posts = [{"text": text} for text in compose.x_thread(content)]
-        previous: str | None = None
-        for post in posts:
+        previous: str | None = already[-1] if already else None
+        for post in posts[len(already) :]:
             post_id = f"sandbox-{platform}-{uuid.uuid4().hex[:16]}"
             record = {
                 "id": post_id,

@@ -1,0 +1,194 @@
+"""The live publishers against a fake Graph/X server on 127.0.0.1 (real HTTP), faults included."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from app.core.crypto import TokenCipher
+from app.db.pool import create_pool
+from app.main import create_app
+from app.services.dispatcher import dispatch_once
+from app.services.publishers import compose
+from app.services.publishers.live import LivePublisher
+from tests.conftest import auth
+from tests.fakeplatform import FakePlatform, Fault
+from tests.scenario import campaign
+from tests.servers import free_port, serve
+
+TOKENS = {p: f"{p}-live-token-{uuid.uuid4().hex}" for p in ("facebook", "instagram", "twitter")}
+
+
+@pytest.fixture
+def fake():
+    platform = FakePlatform()
+    with serve(platform.app()) as url:
+        platform.url = url
+        yield platform
+
+
+@pytest.fixture
+def live(settings, fake):
+    """The service over real HTTP (Instagram fetches its image), the live publisher pointed at the fake."""
+    port = free_port()
+    live_settings = settings.model_copy(
+        update={
+            "social_publisher": "live",
+            "facebook_graph_url": f"{fake.url}/v21.0",
+            "x_api_url": fake.url,
+            "public_base_url": f"http://127.0.0.1:{port}",
+            "port": port,
+        }
+    )
+    app = create_app(live_settings)
+    with serve(app, port=port, lifespan="on") as url:
+        yield live_settings, url
+
+
+@pytest.fixture
+async def world(live, fake, db):
+    live_settings, url = live
+    pool = await create_pool(live_settings.database_url, 1, 8)
+    publisher = LivePublisher(
+        live_settings.facebook_graph_url,
+        live_settings.x_api_url,
+        live_settings.base_url,
+        timeout=1.0,
+        poll_interval=0.01,
+    )
+    cipher = TokenCipher(live_settings.encryption_key())
+    async with httpx.AsyncClient(base_url=url, headers=auth(), timeout=30) as client:
+        for platform, token in TOKENS.items():
+            r = await client.post(
+                "/social-accounts",
+                json={"platform": platform, "account_id": f"{platform}-77", "access_token": token},
+            )
+            assert r.status_code == 201
+        yield client, pool, publisher, cipher
+    await publisher.aclose()
+    await pool.close()
+
+
+async def _schedule(db, client, fake, copy: str) -> uuid.UUID:
+    cid = await campaign(db, hours=24 * 8, spend=100, revenue=150, conversions=3, clicks=400)
+    await db.execute(
+        "UPDATE campaigns SET description = $2, image_url = $3 WHERE id = $1",
+        cid,
+        copy,
+        f"{fake.url}/images/sample.png",
+    )
+    assert (await client.post(f"/campaigns/{cid}/post")).status_code == 201
+    sid = await db.fetchval("SELECT id FROM campaign_schedules WHERE campaign_id = $1", cid)
+    await db.execute(
+        "UPDATE campaign_schedules SET scheduled_for = now() - interval '1 second' WHERE id = $1",
+        sid,
+    )
+    return sid
+
+
+async def _deliveries(db) -> dict[str, dict]:
+    return {r["platform"]: dict(r) for r in await db.fetch("SELECT * FROM social_posts")}
+
+
+def _posts(fake, platform):
+    return [p for p in fake.posts if p["platform"] == platform]
+
+
+LONG = " ".join(["Light fabrics, bright colours and easy fits for every day of the season."] * 6)
+
+
+async def test_end_to_end_publishes_once_to_each_platform(world, db, fake):
+    client, pool, publisher, cipher = world
+    sid = await _schedule(db, client, fake, LONG)
+    report = await dispatch_once(pool, publisher, cipher)
+    assert report.outcomes == {"posted": 3}, await _deliveries(db)
+
+    (fb,) = _posts(fake, "facebook")
+    assert (
+        "utm_source=facebook&utm_medium=social" in fb["link"]
+        and "utm_content=autonomous_post" in fb["link"]
+    )
+    (container,) = _posts(fake, "instagram-container")
+    (ig,) = _posts(fake, "instagram")
+    assert ig["creation_id"] == container["id"] and container["caption"].endswith("link in bio.")
+    (image,) = fake.images
+    assert image["format"] == "JPEG" and image["content_type"] == "image/jpeg"
+    assert 0.8 <= image["width"] / image["height"] <= 1.91 and image["width"] <= 1440
+    thread = _posts(fake, "twitter")
+    assert len(thread) >= 2 and all(compose.x_weight(t["text"]) <= 280 for t in thread)
+    assert [t["reply_to"] for t in thread] == [None] + [t["id"] for t in thread[:-1]]
+    assert "utm_source=twitter" in thread[-1]["text"]
+
+    schedule = (await client.get(f"/schedules/{sid}")).json()
+    assert schedule["status"] == "posted"
+    ids = {d["platform"]: d["external_post_ids"] for d in schedule["deliveries"]}
+    assert ids == {
+        "facebook": [fb["id"]],
+        "instagram": [ig["id"]],
+        "twitter": [t["id"] for t in thread],
+    }
+    # Tokens went in headers or form bodies, never in a URL.
+    for request in fake.requests:
+        assert not any(token in request["path"] + request["query"] for token in TOKENS.values())
+    assert (await dispatch_once(pool, publisher, cipher)).claimed == 0
+    assert len(fake.posts) == 1 + 2 + len(thread)
+
+
+async def test_429_with_a_reset_is_retried_after_it(world, db, fake):
+    client, pool, publisher, cipher = world
+    await _schedule(db, client, fake, "Short copy.")
+    fake.faults.append(Fault("/2/tweets", "429", reset_in=120))
+    await dispatch_once(pool, publisher, cipher)
+    x = (await _deliveries(db))["twitter"]
+    assert x["status"] == "pending" and x["attempts"] == 1 and "429" in x["last_error"]
+    assert (x["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 100  # not before the reset
+    assert (await dispatch_once(pool, publisher, cipher)).claimed == 0
+    await db.execute("UPDATE social_posts SET next_attempt_at = now() WHERE platform = 'twitter'")
+    await dispatch_once(pool, publisher, cipher)
+    assert (await _deliveries(db))["twitter"]["status"] == "posted"
+    assert len(_posts(fake, "twitter")) == 1
+
+
+async def test_500_before_acceptance_is_retried(world, db, fake):
+    client, pool, publisher, cipher = world
+    await _schedule(db, client, fake, "Short copy.")
+    fake.faults.append(Fault("/feed", "500"))
+    await dispatch_once(pool, publisher, cipher)
+    fb = (await _deliveries(db))["facebook"]
+    assert fb["status"] == "pending" and _posts(fake, "facebook") == []
+    await db.execute("UPDATE social_posts SET next_attempt_at = now() WHERE platform = 'facebook'")
+    await dispatch_once(pool, publisher, cipher)
+    assert (await _deliveries(db))["facebook"]["status"] == "posted"
+    assert len(_posts(fake, "facebook")) == 1
+
+
+async def test_timeout_on_the_publishing_call_is_unknown_and_never_resent(world, db, fake):
+    client, pool, publisher, cipher = world
+    fake.hang_seconds = 2.0  # the publisher gives up after 1 s
+    await _schedule(db, client, fake, "Short copy.")
+    fake.faults.append(Fault("/feed", "timeout"))
+    await dispatch_once(pool, publisher, cipher)
+    fb = (await _deliveries(db))["facebook"]
+    assert fb["status"] == "unknown" and "not resent" in fb["last_error"]
+    assert len(_posts(fake, "facebook")) == 1  # the platform did accept it
+    await db.execute("UPDATE social_posts SET next_attempt_at = now()")
+    await dispatch_once(pool, publisher, cipher)
+    assert len(_posts(fake, "facebook")) == 1
+
+
+async def test_graph_190_marks_the_account_expired(world, db, fake):
+    client, pool, publisher, cipher = world
+    await _schedule(db, client, fake, "Short copy.")
+    fake.faults.append(Fault("/feed", "token"))
+    fake.faults.append(Fault("/2/tweets", "token"))
+    await dispatch_once(pool, publisher, cipher)
+    d = await _deliveries(db)
+    assert d["facebook"]["status"] == "failed" and "190" in d["facebook"]["last_error"]
+    assert d["twitter"]["status"] == "failed" and "401" in d["twitter"]["last_error"]
+    accounts = {
+        a["platform"]: a["status"] for a in (await client.get("/social-accounts")).json()["items"]
+    }
+    assert accounts == {"facebook": "expired", "twitter": "expired", "instagram": "active"}
