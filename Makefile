@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate bench-ingest bench-cycle bench-api bench
+.PHONY: run test lint format migrate bench-ingest bench-cycle bench-api bench-dispatch bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,4 +44,7 @@ bench-cycle: $(VENV)/.installed-dev
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_api.py --connections 8
 
-bench: bench-ingest bench-cycle bench-api
+bench-dispatch: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_dispatch.py
+
+bench: bench-ingest bench-cycle bench-api bench-dispatch

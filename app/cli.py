@@ -90,6 +90,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    import uvloop
+
     from app.core.crypto import TokenCipher
     from app.db import embedded
     from app.db.pool import create_pool
@@ -124,7 +126,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             await pool.close()
 
     try:
-        asyncio.run(run())
+        uvloop.run(run())
     finally:
         if settings.embedded:
             embedded.stop()

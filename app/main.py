@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from app.api.routes import (
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.scheduler = scheduler
+        app.state.http = httpx.AsyncClient(timeout=10.0, follow_redirects=True)
         log.info(
             "service ready",
             extra={"embedded": settings.embedded, "migrations_head": app.state.migration_head},
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            await app.state.http.aclose()
             await app.state.pool.close()
             if settings.embedded:
                 await asyncio.to_thread(embedded.stop)

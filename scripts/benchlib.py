@@ -40,7 +40,9 @@ def drop_database(name: str) -> None:
     admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    database_url: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """The service as `make run` starts it (one uvicorn worker), against ``database_url``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

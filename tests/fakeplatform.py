@@ -49,7 +49,10 @@ class FakePlatform:
     images: list[dict[str, Any]] = field(default_factory=list)
     hang_seconds: float = 3.0
     hang_next: bool = False
+    delay_seconds: float = 0.0  # every post endpoint answers this late (a slow platform)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _png_cache: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    _http: httpx.AsyncClient | None = None
 
     def _fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -105,6 +108,8 @@ class FakePlatform:
         return f"{prefix}{17_900_000_000_000_000 + next(self._ids)}"
 
     async def _record(self, request: Request) -> dict[str, Any]:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         raw = await request.body()
         entry = {
             "method": request.method,
@@ -140,8 +145,9 @@ class FakePlatform:
         if (faulty := await self._faulty(request, "graph")) is not None:
             return faulty
         form = await self._form(request)
-        async with httpx.AsyncClient(timeout=10) as client:  # Instagram fetches the image itself
-            image = await client.get(str(form["image_url"]))
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10)
+        image = await self._http.get(str(form["image_url"]))  # Instagram fetches the image itself
         info: dict[str, Any] = {
             "status": image.status_code,
             "content_type": image.headers.get("content-type"),
@@ -203,10 +209,16 @@ class FakePlatform:
         )
 
     async def image(self, request: Request) -> Response:
-        """A sample campaign image: a 3:1 PNG, wider than Instagram allows."""
-        buffer = io.BytesIO()
-        Image.new("RGB", (3000, 1000), (200, 80, 40)).save(buffer, format="PNG")
-        return Response(buffer.getvalue(), media_type="image/png")
+        """A sample campaign image: by default a 3:1 PNG, wider than Instagram allows."""
+        size = (int(request.query_params.get("w", 3000)), int(request.query_params.get("h", 1000)))
+        if size not in self._png_cache:
+            buffer = io.BytesIO()
+            Image.new("RGB", size, (200, 80, 40)).save(buffer, format="PNG")
+            self._png_cache[size] = buffer.getvalue()
+        return Response(self._png_cache[size], media_type="image/png")
+
+    async def summary(self, request: Request) -> Response:
+        return JSONResponse({"posts": self.posts, "requests": len(self.requests)})
 
     def app(self) -> Starlette:
         return Starlette(
@@ -217,5 +229,14 @@ class FakePlatform:
                 Route("/v21.0/{node}", self.container, methods=["GET"]),
                 Route("/2/tweets", self.tweets, methods=["POST"]),
                 Route("/images/sample.png", self.image, methods=["GET"]),
+                Route("/_posts", self.summary, methods=["GET"]),
             ]
         )
+
+
+if __name__ == "__main__":  # a standalone fake for benchmarks: python -m tests.fakeplatform PORT
+    import sys
+
+    import uvicorn
+
+    uvicorn.run(FakePlatform().app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

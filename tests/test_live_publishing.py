@@ -192,3 +192,134 @@ async def test_graph_190_marks_the_account_expired(world, db, fake):
         a["platform"]: a["status"] for a in (await client.get("/social-accounts")).json()["items"]
     }
     assert accounts == {"facebook": "expired", "twitter": "expired", "instagram": "active"}
+
+
+def _worker(live_settings, fake_url: str):
+    import os
+    import subprocess
+    import sys
+
+    from app.db.migrations import PROJECT_ROOT
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": live_settings.database_url,
+        "DATA_DIR": str(live_settings.data_dir),
+        "SOCIAL_PUBLISHER": "live",
+        "FACEBOOK_GRAPH_URL": f"{fake_url}/v21.0",
+        "X_API_URL": fake_url,
+        "PUBLIC_BASE_URL": live_settings.base_url,
+        "DISPATCH_INTERVAL_SECONDS": "0.2",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "dispatch", "--batch", "4"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_two_workers_and_a_killed_one_never_post_twice(world, live, db, fake):
+    import asyncio
+    import signal
+
+    client, pool, publisher, cipher = world
+    live_settings, _ = live
+    titles = []
+    for i in range(12):
+        sid = await _schedule(db, client, fake, f"Offer number {i}.")
+        titles.append(
+            await db.fetchval(
+                "SELECT c.title FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id WHERE s.id = $1",
+                sid,
+            )
+        )
+        await db.execute(
+            "UPDATE campaign_schedules SET created_at = created_at - interval '2 days'"
+        )
+    fake.delay_seconds = 0.15
+    first, second = _worker(live_settings, fake.url), _worker(live_settings, fake.url)
+    await asyncio.sleep(2.0)
+    first.send_signal(signal.SIGKILL)  # in the middle of a batch
+    first.wait(timeout=10)
+    third = _worker(live_settings, fake.url)
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        left = await db.fetchval(
+            "SELECT count(*) FROM social_posts WHERE status = 'pending'"
+            " OR (status = 'sending' AND updated_at > now() - interval '5 seconds')"
+        )
+        due = await db.fetchval("SELECT count(*) FROM campaign_schedules WHERE status = 'pending'")
+        if left == 0 and due == 0:
+            break
+        await asyncio.sleep(0.5)
+    for proc in (second, third):
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    # Every post reached the platform at most once; the ones the killed worker had in flight stay
+    # `sending` (they become `unknown` after 10 minutes), everything else posted.
+    for title in titles:
+        assert sum(title in (p.get("message") or "") for p in _posts(fake, "facebook")) <= 1, title
+        assert sum(title in (p.get("text") or "") for p in _posts(fake, "twitter")) <= 1, title
+    creations = [p["creation_id"] for p in _posts(fake, "instagram")]
+    assert len(creations) == len(set(creations))
+    statuses = dict(await db.fetch("SELECT status, count(*) FROM social_posts GROUP BY status"))
+    assert set(statuses) <= {"posted", "sending"} and statuses.get("posted", 0) >= 30, statuses
+    posted_ids = await db.fetchval("SELECT count(*) FROM social_posts WHERE status = 'posted'")
+    platform_posts = (
+        len(_posts(fake, "facebook"))
+        + len(_posts(fake, "twitter"))
+        + len(_posts(fake, "instagram"))
+    )
+    assert platform_posts - posted_ids <= statuses.get(
+        "sending", 0
+    )  # only in-flight sends are unconfirmed
+
+
+async def test_raw_tokens_appear_nowhere(world, live, db, fake, caplog):
+    """After a full run (connect, cycle, post, faults, errors), the token bytes are in no table, no
+    response body or header, and no log line."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    client, pool, publisher, cipher = world
+    responses: list[str] = []
+    await _schedule(db, client, fake, LONG)
+    fake.faults.extend([Fault("/2/tweets", "token"), Fault("/feed", "500")])
+    await dispatch_once(pool, publisher, cipher)
+    await db.execute("UPDATE social_posts SET next_attempt_at = now()")
+    await dispatch_once(pool, publisher, cipher)
+    for path in ("/social-accounts", "/schedules", "/actions", "/stats", "/cycles"):
+        r = await client.get(path)
+        responses.append(r.text + repr(dict(r.headers)))
+    r = await client.post(
+        "/social-accounts",
+        json={
+            "platform": "facebook",
+            "account_id": "facebook-77",
+            "access_token": TOKENS["facebook"],
+        },
+    )
+    responses.append(r.text)  # a 409 must not echo the token either
+    responses.append((await client.post("/cycles")).text)
+    tables = [
+        r["tablename"]
+        for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    ]
+    dump = "".join(
+        [
+            await db.fetchval(f"SELECT coalesce(string_agg(t::text, ''), '') FROM {t} t")
+            for t in tables
+        ]
+    )
+    raw = b"".join(
+        bytes(r["access_token_encrypted"])
+        for r in await db.fetch("SELECT access_token_encrypted FROM social_accounts")
+    )
+    for token in TOKENS.values():
+        assert token not in dump and token.encode() not in raw
+        assert token.encode().hex() not in dump  # bytea is dumped as hex
+        assert not any(token in text for text in responses)
+        assert token not in caplog.text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fastapi import APIRouter, Request
@@ -22,7 +23,8 @@ async def campaign_image(request: Request, campaign_id: uuid.UUID) -> Response:
     if not image_url:
         raise ProblemError(404, f"campaign {campaign_id} has no image")
     try:
-        jpeg = optimize_for_instagram(await fetch_image(image_url))
+        source = await fetch_image(request.app.state.http, image_url)
+        jpeg = await asyncio.to_thread(optimize_for_instagram, source)
     except ImageUnavailable as exc:
         raise ProblemError(502, str(exc)) from None
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=300"})
