@@ -8,7 +8,7 @@ import random
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.scenario import campaign, cycle
@@ -97,8 +97,8 @@ async def test_roi_confidence_grows_with_the_sample(db, roi, threshold, n, more)
         conversions_lifetime=n + more,
     )
     assert 0 <= small <= 1 and 0 <= large <= 1
-    assert large >= small - 1e-12
-    assert small >= 0.5 - 1e-9  # on the acting side the evidence never points the other way
+    assert large >= small - 1e-6  # equal up to float rounding when the rate sits on the threshold
+    assert small >= 0.5 - 1e-6  # on the acting side the evidence never points the other way
 
 
 @settings(
@@ -110,6 +110,9 @@ async def test_roi_confidence_grows_with_the_sample(db, roi, threshold, n, more)
     impressions=st.integers(min_value=1, max_value=1_000_000),
     factor=st.integers(min_value=2, max_value=50),
 )
+@example(
+    ctr=0.05, threshold=0.05, impressions=43, factor=43
+)  # on the threshold: 0.5 both, up to rounding
 async def test_ctr_confidence_grows_with_the_sample(db, ctr, threshold, impressions, factor):
     op = "gt" if ctr > threshold else "lte"
     cond = {"metric": "ctr", "op": op, "value": threshold}
@@ -123,7 +126,7 @@ async def test_ctr_confidence_grows_with_the_sample(db, ctr, threshold, impressi
         impressions_lifetime=impressions * factor,
     )
     assert 0 <= small <= 1 and 0 <= large <= 1
-    assert large >= small - 1e-12
+    assert large >= small - 1e-6  # equal up to float rounding when the rate sits on the threshold
 
 
 async def test_scaling_below_the_confidence_floor_never_happens(db):
