@@ -102,7 +102,22 @@ LONG = " ".join(["Light fabrics, bright colours and easy fits for every day of t
 
 async def test_end_to_end_publishes_once_to_each_platform(world, db, fake):
     client, pool, publisher, cipher = world
-    sid = await _schedule(db, client, fake, LONG)
+    # A cycle schedules the high-CTR campaign (post rule), five minutes ahead.
+    cid = await campaign(db, hours=24 * 8, spend=100, revenue=150, conversions=3, clicks=400)
+    await db.execute(
+        "UPDATE campaigns SET description = $2, image_url = $3 WHERE id = $1",
+        cid,
+        LONG,
+        f"{fake.url}/images/sample.png",
+    )
+    summary = (await client.post("/cycles")).json()
+    assert summary["posted"] == 1, summary
+    sid = await db.fetchval("SELECT id FROM campaign_schedules WHERE campaign_id = $1", cid)
+    assert (await dispatch_once(pool, publisher, cipher)).claimed == 0  # not before the lead time
+    assert fake.posts == []
+    await db.execute(
+        "UPDATE campaign_schedules SET scheduled_for = scheduled_for - interval '5 minutes'"
+    )
     report = await dispatch_once(pool, publisher, cipher)
     assert report.outcomes == {"posted": 3}, await _deliveries(db)
 

@@ -61,13 +61,22 @@ class LivePublisher:
         poll_interval: float = 2.0,
         poll_attempts: int = 30,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 16,
     ) -> None:
         self.graph_url = graph_url.rstrip("/")
         self.x_url = x_url.rstrip("/")
         self.media_url = media_url.rstrip("/")
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        # A small pool: httpcore checks every pooled connection on each request, so a large pool costs
+        # more CPU than the extra parallelism brings.
+        self.client = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
