@@ -1,4 +1,4 @@
-"""Command line: ``autonomous-ops serve|migrate|cycle|dispatch|token``.
+"""Command line: ``autonomous-ops serve|migrate|cycle|dispatch|demo|token``.
 
 Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
 """
@@ -17,10 +17,12 @@ from app.core.logging import configure_logging
 def _serve(_: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app.main import announce_dashboard, create_app
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    if settings.app_env == "development":
+        announce_dashboard(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -133,6 +135,37 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(_: argparse.Namespace) -> int:
+    """Load the demo campaigns (Kaggle KAG Facebook ads) into DATABASE_URL or the embedded database."""
+    import asyncio
+    import json
+
+    import asyncpg
+
+    from app.db import embedded
+    from app.db import migrations as db_migrations
+    from app.services import demo
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
+
+    async def once() -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await demo.load(conn, settings.demo_value_per_conversion)
+        finally:
+            await conn.close()
+
+    try:
+        db_migrations.upgrade(url)
+        print(json.dumps(asyncio.run(once())))
+    finally:
+        if settings.embedded:
+            embedded.stop()
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from app.core.security import mint_token
 
@@ -160,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
     )
     dispatch.set_defaults(func=_dispatch)
+    sub.add_parser("demo", help="load the demo campaigns from the Kaggle KAG dataset").set_defaults(
+        func=_demo
+    )
     token = sub.add_parser("token", help="mint a bearer token for an operator")
     kind = token.add_mutually_exclusive_group(required=True)
     kind.add_argument("--admin", action="store_true", help="an admin (app_metadata.role=admin)")

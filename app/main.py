@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
 from app.api.routes import (
     actions,
+    admin,
     campaigns,
     cycles,
     health,
@@ -28,9 +31,11 @@ from app.core.crypto import TokenCipher
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware, RequestMetrics
-from app.db import embedded
+from app.core.security import mint_token
+from app.db import embedded, queries
 from app.db import migrations as db_migrations
 from app.db.pool import create_pool
+from app.services import demo
 from app.services.dispatcher import build_publisher
 from app.services.scheduler import start_scheduler
 
@@ -50,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = await create_pool(
             url, settings.db_pool_min_size, settings.db_pool_max_size
         )
+        if settings.load_demo_data:
+            await load_demo_if_empty(app.state.pool, settings)
         scheduler = (
             start_scheduler(settings, app.state.pool, app.state.publisher, app.state.cipher)
             if settings.scheduler_enabled
@@ -96,8 +103,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(social_accounts.router)
     app.include_router(schedules.router)
     app.include_router(media.router)
+    app.include_router(admin.router)
     app.include_router(settings_routes.router)
     return app
+
+
+async def load_demo_if_empty(pool: asyncpg.Pool, settings: Settings) -> None:
+    """DEMO_DATA: an empty embedded database gets the demo campaigns at first start."""
+    async with pool.acquire() as conn:
+        if await conn.fetchval(queries.CAMPAIGNS_EXIST):
+            return
+        loaded = await demo.load(conn, settings.demo_value_per_conversion)
+    log.info("demo data loaded", extra=loaded)
+
+
+def announce_dashboard(settings: Settings) -> None:
+    """In development, a ready-to-open dashboard link with a short-lived admin token."""
+    token = mint_token(settings.jwt_key(), settings.jwt_audience, "admin", ttl_seconds=8 * 3600)
+    print(f"\n  Dashboard: {settings.base_url}/admin#token={token}\n", file=sys.stderr, flush=True)
 
 
 def app_factory() -> FastAPI:

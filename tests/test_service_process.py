@@ -34,6 +34,7 @@ def _start(env_extra: dict[str, str], data_dir: Path) -> tuple[subprocess.Popen[
             "JWT_SECRET": SECRET,
             "SCHEDULER_ENABLED": "false",
             "LOG_FORMAT": "json",
+            "DEMO_DATA": "false",
         }
     )
     env.update(env_extra)
@@ -131,3 +132,21 @@ def test_database_url_starts_nothing_embedded(tmp_path, db_url):
     finally:
         assert _stop(proc)
     assert not (data_dir / "postgres").exists()
+
+
+def test_embedded_first_start_loads_the_demo_and_prints_the_dashboard_link(tmp_path):
+    data_dir = tmp_path / "data"
+    proc, base = _start({"DEMO_DATA": "true"}, data_dir)
+    try:
+        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'authenticated', 'admin')}"}
+        page = httpx.get(base + "/campaigns", params={"limit": 200}, headers=headers).json()
+        assert len(page["items"]) == 200 and all(
+            c["external_id"].startswith("kag-") for c in page["items"]
+        )
+        summary = httpx.post(base + "/cycles", json={}, headers=headers, timeout=60).json()
+        assert summary["paused"] > 0  # one click on Run cycle produces real actions
+        assert httpx.get(base + "/admin").status_code == 200
+    finally:
+        assert _stop(proc)
+    log = next(tmp_path.glob("serve-*.log")).read_text()
+    assert f"Dashboard: {base}/admin#token=" in log

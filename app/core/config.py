@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     x_api_url: str = "https://api.x.com"
     public_base_url: str | None = None
     demo_data: bool | None = None
+    demo_value_per_conversion: float = Field(default=100.0, gt=0, allow_inf_nan=False)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     db_pool_min_size: int = Field(default=1, ge=0)

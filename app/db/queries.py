@@ -231,3 +231,19 @@ DELIVERY_ACCEPTED = "SELECT record_delivery_accepted($1, $2)"
 DELIVERY_FINISH = "SELECT finish_delivery($1, $2, $3, $4, $5)"
 
 CAMPAIGN_IMAGE_URL = "SELECT image_url FROM campaigns WHERE id = $1"
+
+DEMO_CAMPAIGNS_INSERT = """
+WITH new AS (
+    INSERT INTO campaigns (external_id, title, description, landing_url, cta_label, status, daily_budget,
+                           max_budget, started_at)
+    SELECT external_id, title, description, landing_url, cta_label, 'active', daily_budget, max_budget, started_at
+    FROM jsonb_to_recordset($1::text::jsonb) AS r(external_id text, title text, description text, landing_url text,
+                                                  cta_label text, daily_budget numeric, max_budget numeric,
+                                                  started_at timestamptz)
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM new
+"""
+
+CAMPAIGNS_EXIST = "SELECT EXISTS (SELECT 1 FROM campaigns)"
