@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 
 
@@ -51,38 +52,49 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def _cycle(args: argparse.Namespace) -> int:
-    """Run one cycle over a plain connection, as psql would (trigger ``cli``); print the summary."""
+def _on_one_connection(work: Callable[[Any, Settings], Awaitable[Any]]) -> Any:
+    """Run ``work(conn, settings)`` over one plain connection (as psql would) to DATABASE_URL or the
+    embedded database, migrated first; the embedded server is stopped afterwards."""
     import asyncio
-    import json
 
     import asyncpg
 
     from app.db import embedded
     from app.db import migrations as db_migrations
     from app.db.pool import _init_connection
-    from app.services.cycles import run_cycle
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
 
-    async def once() -> dict[str, object]:
+    async def once() -> Any:
         conn = await asyncpg.connect(url)
         try:
             await _init_connection(conn)
-            async with conn.transaction():
-                return await run_cycle(conn, dry_run=args.dry_run, trigger="cli", actor=None)
+            return await work(conn, settings)
         finally:
             await conn.close()
 
     try:
         if settings.embedded:
             db_migrations.upgrade(url)
-        summary = asyncio.run(once())
+        return asyncio.run(once())
     finally:
         if settings.embedded:
             embedded.stop()
+
+
+def _cycle(args: argparse.Namespace) -> int:
+    """Run one cycle over a plain connection, as psql would (trigger ``cli``); print the summary."""
+    import json
+
+    from app.services.cycles import run_cycle
+
+    async def work(conn: Any, _: Settings) -> dict[str, Any]:
+        async with conn.transaction():
+            return await run_cycle(conn, dry_run=args.dry_run, trigger="cli", actor=None)
+
+    summary = _on_one_connection(work)
     print(json.dumps(summary, indent=2, default=str))
     return {"succeeded": 0, "skipped": 3}.get(str(summary["status"]), 1)
 
@@ -137,32 +149,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _demo(_: argparse.Namespace) -> int:
     """Load the demo campaigns (Kaggle KAG Facebook ads) into DATABASE_URL or the embedded database."""
-    import asyncio
     import json
 
-    import asyncpg
-
-    from app.db import embedded
-    from app.db import migrations as db_migrations
     from app.services import demo
 
-    settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
+    async def work(conn: Any, settings: Settings) -> dict[str, int]:
+        return await demo.load(conn, settings.demo_value_per_conversion)
 
-    async def once() -> dict[str, int]:
-        conn = await asyncpg.connect(url)
-        try:
-            return await demo.load(conn, settings.demo_value_per_conversion)
-        finally:
-            await conn.close()
-
-    try:
-        db_migrations.upgrade(url)
-        print(json.dumps(asyncio.run(once())))
-    finally:
-        if settings.embedded:
-            embedded.stop()
+    print(json.dumps(_on_one_connection(work)))
     return 0
 
 
