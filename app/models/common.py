@@ -10,11 +10,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.core.errors import ProblemError
 
 MAX_LIMIT = 200
+
+# The `limit` query parameter every list takes.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page (1-200)")]
 
 
 def _finite(v: float) -> float:

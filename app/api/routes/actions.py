@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.api.deps import ConnDep
 from app.core.errors import ProblemError
@@ -15,7 +14,7 @@ from app.models.actions import (
     ActionType,
     RollbackRequest,
 )
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import Limit, decode_cursor, page_of
 
 router = APIRouter(prefix="/actions", tags=["actions"])
 
@@ -27,7 +26,7 @@ async def list_actions(
     action_type: ActionType | None = None,
     campaign_id: uuid.UUID | None = None,
     cycle_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     """The audit trail, newest first."""

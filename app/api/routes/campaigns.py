@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ConnDep
@@ -21,7 +20,7 @@ from app.models.campaigns import (
     UnderperformingCampaign,
     UnderperformingCampaigns,
 )
-from app.models.common import MAX_LIMIT, decode_cursor, decode_offset, offset_page, page_of
+from app.models.common import Limit, decode_cursor, decode_offset, offset_page, page_of
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -60,7 +59,7 @@ async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
 async def list_campaigns(
     conn: ConnDep,
     status: CampaignStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     after_created, after_id = decode_cursor(cursor)
@@ -71,7 +70,7 @@ async def list_campaigns(
 @router.get("/underperforming", response_model=UnderperformingCampaigns)
 async def underperforming(
     conn: ConnDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     """identify_underperforming_campaigns(): what the pause rules would do, and who is losing money."""
@@ -83,7 +82,7 @@ async def underperforming(
 @router.get("/scaling-candidates", response_model=ScalingCandidates)
 async def scaling_candidates(
     conn: ConnDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     """identify_scaling_candidates(): current → proposed budget, confidence, capped."""

@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ConnDep
 from app.core.errors import ProblemError, problem_response
 from app.db import queries
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import Limit, decode_cursor, page_of
 from app.models.cycles import (
     CyclePublic,
     CycleRun,
@@ -72,7 +72,7 @@ async def list_cycles(
     conn: ConnDep,
     status: CycleStatus | None = None,
     trigger: CycleTrigger | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     after, after_id = decode_cursor(cursor)

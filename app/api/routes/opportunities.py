@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.api.deps import ConnDep
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import Limit, decode_cursor, page_of
 from app.models.opportunities import (
     OpportunitiesPublic,
     OpportunityPublic,
@@ -28,7 +27,7 @@ async def list_opportunities(
     severity: Severity | None = None,
     opportunity_type: OpportunityType | None = None,
     campaign_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     """Detected opportunities, newest first."""

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ConnDep
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import MAX_LIMIT, decode_offset, offset_page
+from app.models.common import Limit, decode_offset, offset_page
 from app.models.rules import RuleCreate, RulePublic, RulesPublic, RuleType, RuleUpdate
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -27,7 +26,7 @@ async def list_rules(
     conn: ConnDep,
     rule_type: RuleType | None = None,
     is_active: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     """Rules in the order a cycle applies them: priority, highest first, then name."""

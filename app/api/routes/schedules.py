@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.api.deps import ConnDep
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import Limit, decode_cursor, page_of
 from app.models.social import DeliveryPublic, SchedulePublic, SchedulesPublic
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -29,7 +29,7 @@ async def list_schedules(
     conn: ConnDep,
     status: ScheduleStatus | None = None,
     campaign_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Scheduled posts, newest first, each with its deliveries (one per platform)."""

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ConnDep
 from app.core.crypto import TokenCipher, last4
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import MAX_LIMIT, decode_cursor, page_of
+from app.models.common import Limit, decode_cursor, page_of
 from app.models.social import (
     AccountStatus,
     Platform,
@@ -59,7 +58,7 @@ async def list_accounts(
     conn: ConnDep,
     platform: Platform | None = None,
     status: AccountStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, object]:
     after, after_id = decode_cursor(cursor)
