@@ -108,8 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from app.core.crypto import TokenCipher
     from app.db import embedded
-    from app.db.pool import create_pool
-    from app.services.dispatcher import build_publisher, dispatch_once
+    from app.db.pool import create_pool, is_connection_error
+    from app.services.dispatcher import DispatchReport, build_publisher, dispatch_once
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -125,7 +125,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             while True:
-                report = await dispatch_once(pool, publisher, cipher, limit=args.batch)
+                try:
+                    report = await dispatch_once(pool, publisher, cipher, limit=args.batch)
+                except Exception as exc:
+                    if args.once or not is_connection_error(exc):
+                        raise
+                    # The database is away: wait a pass and try again; the pool reconnects.
+                    logging.getLogger("app.dispatcher").warning(
+                        "database unavailable; retrying", extra={"error": type(exc).__name__}
+                    )
+                    report = DispatchReport()
                 if args.once:
                     print(f"claimed {report.claimed}: {report.outcomes}")
                     return

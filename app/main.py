@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-import httpx
 from fastapi import FastAPI
 
+from app.api.openapi import install_openapi
 from app.api.routes import (
     actions,
     admin,
@@ -29,6 +29,7 @@ from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
 from app.core.crypto import TokenCipher
 from app.core.errors import install_error_handlers
+from app.core.guarded_fetch import GuardedFetcher
 from app.core.logging import configure_logging
 from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware, RequestMetrics
 from app.core.security import mint_token
@@ -37,6 +38,7 @@ from app.db import migrations as db_migrations
 from app.db.pool import create_pool
 from app.services import demo
 from app.services.dispatcher import build_publisher
+from app.services.images import CampaignImages
 from app.services.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await asyncio.to_thread(db_migrations.upgrade, url)
         app.state.pool = await create_pool(
-            url, settings.db_pool_min_size, settings.db_pool_max_size
+            url,
+            settings.db_pool_min_size,
+            settings.db_pool_max_size,
+            connect_timeout=settings.db_acquire_timeout_seconds,
         )
         if settings.load_demo_data:
             await load_demo_if_empty(app.state.pool, settings)
@@ -63,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.scheduler = scheduler
-        app.state.http = httpx.AsyncClient(timeout=10.0, follow_redirects=True)
+        fetcher = GuardedFetcher(allow_private=settings.media_fetch_allow_private)
+        app.state.images = CampaignImages(fetcher)
         log.info(
             "service ready",
             extra={"embedded": settings.embedded, "migrations_head": app.state.migration_head},
@@ -73,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
-            await app.state.http.aclose()
+            await fetcher.aclose()
             await app.state.pool.close()
             if settings.embedded:
                 await asyncio.to_thread(embedded.stop)
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Runs paid ad campaigns on its own, with an audit trail and rollback.",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.jwt_key = settings.jwt_key()
@@ -91,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_head = db_migrations.head_revision()
     app.state.request_metrics = RequestMetrics()
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.request_metrics)
     app.include_router(health.router)

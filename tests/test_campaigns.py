@@ -93,8 +93,12 @@ async def test_unknown_campaign_is_404_problem(client):
     ):
         assert r.status_code == 404
         assert r.headers["content-type"].startswith("application/problem+json")
+    # Ids route only as UUIDs: anything else names no resource (and /campaigns/underperforming
+    # is never taken for an id).
     r = await client.get("/campaigns/not-a-uuid", headers=auth())
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "campaign_id"
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    r = await client.patch("/campaigns/underperforming", json={"title": "x"}, headers=auth())
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
 
 
 async def test_list_paginates_with_cursor_and_filters(client):

@@ -298,8 +298,8 @@ async def test_rollback_refusals(client, db):
     r = await client.post(f"/actions/{pending}/rollback", headers=auth())
     assert r.status_code == 409 and "pending" in r.json()["detail"]
     opt = await db.fetchval(
-        "INSERT INTO autonomous_actions (campaign_id, action_type, reason, status) VALUES ($1, 'optimize', 'o',"
-        " 'executed') RETURNING id",
+        "INSERT INTO autonomous_actions (campaign_id, action_type, reason, status, executed_at)"
+        " VALUES ($1, 'optimize', 'o', 'executed', now()) RETURNING id",
         c,
     )
     assert (await client.post(f"/actions/{opt}/rollback", headers=auth())).status_code == 409

@@ -41,6 +41,7 @@ def live(settings, fake):
             "x_api_url": fake.url,
             "public_base_url": f"http://127.0.0.1:{port}",
             "port": port,
+            "media_fetch_allow_private": True,  # the campaign images live on the local fake
         }
     )
     app = create_app(live_settings)

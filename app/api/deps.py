@@ -58,7 +58,8 @@ async def get_conn(request: Request, principal: AdminDep) -> AsyncIterator[async
     It commits when the route returns and rolls back when it raises, before the response is sent.
     """
     pool: asyncpg.Pool = request.app.state.pool
-    async with claims_transaction(pool, principal.claims) as conn:
+    timeout = request.app.state.settings.db_acquire_timeout_seconds
+    async with claims_transaction(pool, principal.claims, timeout) as conn:
         yield conn
 
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    media_fetch_allow_private: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     @field_validator("cycle_cron")
@@ -78,6 +80,10 @@ class Settings(BaseSettings):
         key = self.token_encryption_key.get_secret_value() if self.token_encryption_key else ""
         if not _is_fernet_key(key):
             problems.append("TOKEN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)")
+        if self.media_fetch_allow_private:
+            problems.append(
+                "MEDIA_FETCH_ALLOW_PRIVATE must be false (it is for tests and local fakes)"
+            )
         if problems:
             raise ValueError("; ".join(problems) + " when APP_ENV=production")
         return self

@@ -15,6 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from app.db.pool import DatabaseUnavailable, is_connection_error
+from app.models.common import PATTERN_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +133,9 @@ def problem_from_db_error(exc: asyncpg.PostgresError) -> ProblemError | None:
         )
     if isinstance(exc, asyncpg.InsufficientPrivilegeError):
         return ProblemError(403, "the database refused this for your role")
+    if sqlstate.startswith("22") or isinstance(exc, asyncpg.CheckViolationError):
+        # A value the models let through but the database refuses (a bound, a malformed value).
+        return ProblemError(422, "a value is out of range or malformed")
     return None
 
 
@@ -153,6 +160,11 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             entry: dict[str, Any] = {"field": _field_path(tuple(err["loc"])), "message": err["msg"]}
             ctx = err.get("ctx") or {}
+            if err["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MESSAGES:
+                entry["message"] = PATTERN_MESSAGES[ctx["pattern"]]
+            if ctx.get("path"):  # a place inside a JSON field (a rule's conditions)
+                inner = str(ctx["path"])
+                entry["field"] += inner if inner.startswith("[") else "." + inner
             if "expected" in ctx:
                 entry["allowed"] = str(ctx["expected"])
             errors.append(entry)
@@ -161,12 +173,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, shown + more, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
-        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path served by several
+            # routes (GET and PATCH of /campaigns/{id}) allows all of theirs.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+            if request.method == "DELETE":
+                detail = NOTHING_IS_DELETED
+        return problem_response(exc.status_code, detail, headers=headers or None)
+
+    @app.exception_handler(DatabaseUnavailable)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.exceptions.InternalClientError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return _database_unavailable(request, exc)
 
     @app.exception_handler(asyncpg.PostgresError)
     async def _db(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        if is_connection_error(exc):
+            return _database_unavailable(request, exc)
         problem = problem_from_db_error(exc)
         if problem is not None:
             return problem_response(problem.status, problem.detail, errors=problem.errors)
@@ -181,3 +210,39 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
         return problem_response(500, "the server could not complete the request")
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+NOTHING_IS_DELETED = (
+    "nothing is ever deleted: turn a rule off with PATCH is_active=false, end a campaign with "
+    "PATCH status, revoke an account with PATCH status=revoked"
+)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at this path, asked of the router itself."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        for route in request.app.router.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                allowed.append(method)
+                break
+    return allowed
+
+
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503: the database could not be reached or the connection was lost; nothing was changed."""
+    cause = exc.__cause__ or exc
+    log.warning(
+        "database unavailable",
+        extra={"path": request.url.path, "error": type(cause).__name__},
+    )
+    return problem_response(
+        503,
+        "the database is unavailable; nothing was changed, try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.models.common import StrictModel
+from app.models.common import Flag, NonBlank1000, StrictModel
 
 ActionType = Literal["pause", "scale", "post", "optimize"]
 ActionStatus = Literal["pending", "executed", "rolled_back", "failed"]
@@ -43,5 +43,5 @@ class ActionsPublic(BaseModel):
 
 
 class RollbackRequest(StrictModel):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
-    force: bool = False
+    reason: NonBlank1000 | None = None
+    force: Flag = False

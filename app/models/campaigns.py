@@ -2,27 +2,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import MISSING, BaseModel, Field, model_validator
 
-from app.models.common import NonNegativeMoney, StrictModel
+from app.models.common import (
+    Money,
+    Name200,
+    Name500,
+    StrictModel,
+    Text100,
+    Text10000,
+    Url,
+    UtcDatetime,
+)
 
 CampaignStatus = Literal["draft", "active", "paused", "completed"]
-Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
 
 
 class CampaignCreate(StrictModel):
-    external_id: Annotated[str, Field(min_length=1, max_length=200)]
-    title: Annotated[str, Field(min_length=1, max_length=500)]
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    external_id: Name200
+    title: Name500
+    description: Text10000 | None = None
     image_url: Url | None = None
-    cta_label: Annotated[str, Field(max_length=100)] | None = None
+    cta_label: Text100 | None = None
     landing_url: Url | None = None
     status: CampaignStatus = "draft"
-    daily_budget: NonNegativeMoney = 0
-    max_budget: NonNegativeMoney | None = None
-    started_at: datetime | None = None
+    daily_budget: Money = 0
+    max_budget: Money | None = None
+    started_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _budget_cap(self) -> CampaignCreate:
@@ -32,22 +40,17 @@ class CampaignCreate(StrictModel):
 
 
 class CampaignUpdate(StrictModel):
-    title: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
-    image_url: Url | None = None
-    cta_label: Annotated[str, Field(max_length=100)] | None = None
-    landing_url: Url | None = None
-    status: CampaignStatus | None = None
-    daily_budget: NonNegativeMoney | None = None
-    max_budget: NonNegativeMoney | None = None
-    started_at: datetime | None = None
+    """Only the fields sent change; those that may be cleared accept null."""
 
-    @model_validator(mode="after")
-    def _not_null(self) -> CampaignUpdate:
-        for name in ("title", "status", "daily_budget"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} may not be null")
-        return self
+    title: Name500 | MISSING = MISSING
+    description: Text10000 | None | MISSING = MISSING
+    image_url: Url | None | MISSING = MISSING
+    cta_label: Text100 | None | MISSING = MISSING
+    landing_url: Url | None | MISSING = MISSING
+    status: CampaignStatus | MISSING = MISSING
+    daily_budget: Money | MISSING = MISSING
+    max_budget: Money | None | MISSING = MISSING
+    started_at: UtcDatetime | None | MISSING = MISSING
 
 
 class CampaignPublic(BaseModel):

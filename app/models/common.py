@@ -1,19 +1,13 @@
-"""Shared model pieces: finite money, list pages, keyset cursors."""
+"""Shared model pieces: the bounds of money, counts and text, list pages, cursors."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-from app.core.errors import ProblemError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_LIMIT = 200
 
@@ -21,40 +15,96 @@ MAX_LIMIT = 200
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page (1-200)")]
 
 
-def _finite(v: float) -> float:
-    if not math.isfinite(v):
-        raise ValueError("must be a finite number")
-    return v
+# Bounds shared by the API and the database (which checks them again, for psql callers too).
+MONEY_LIMIT = 1e12  # money is >= 0 and < 10^12
+COUNT_MAX = 2**53 - 1  # counts are whole numbers a JSON client represents exactly
+RULE_VALUE_LIMIT = 1e12  # rule values have |v| < 10^12
+
+# Text holds no NUL or other C0 control character except tab and newline.
+TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F]*$"
+# The same, with at least one character that is neither a space nor a control character.
+NONBLANK_TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F]*[^\x00-\x20][^\x00-\x08\x0B-\x1F]*$"
+URL_PATTERN = r"^https?://[^\x00-\x20\x7F]+$"
+# The words a 422 uses for a pattern, instead of the pattern itself.
+PATTERN_MESSAGES = {
+    TEXT_PATTERN: "must not contain control characters (tab and newline are allowed)",
+    NONBLANK_TEXT_PATTERN: "must contain a visible character and no control characters (tab and newline are allowed)",
+    URL_PATTERN: "must be an http:// or https:// URL without spaces or control characters",
+}
 
 
-NonNegativeMoney = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_finite)]
-NonNegativeCount = Annotated[int, Field(ge=0, le=2**62)]
+def _utc(value: datetime) -> datetime:
+    """Every time is kept in UTC; a naive one is taken as UTC. RFC 3339 allows offsets up to ±23:59,
+    so the very first and last hours of years 1 and 9999 may lie outside what a datetime holds in
+    UTC: such an instant becomes the nearest one it can hold."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+def _a_time_is_text(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_a_time_is_text), AfterValidator(_utc)]
+Money = Annotated[float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True, ge=0, le=COUNT_MAX)]
+Flag = Annotated[bool, Field(strict=True)]
+Url = Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)]
+
+
+# Free text, by the longest each field takes; names are 1 to N characters and not blank.
+Text100 = Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)]
+Text200 = Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)]
+Text1000 = Annotated[str, Field(max_length=1000, pattern=TEXT_PATTERN)]
+Text2000 = Annotated[str, Field(max_length=2000, pattern=TEXT_PATTERN)]
+Text10000 = Annotated[str, Field(max_length=10_000, pattern=TEXT_PATTERN)]
+Name200 = Annotated[str, Field(min_length=1, max_length=200, pattern=NONBLANK_TEXT_PATTERN)]
+Name500 = Annotated[str, Field(min_length=1, max_length=500, pattern=NONBLANK_TEXT_PATTERN)]
+NonBlank1000 = Annotated[str, Field(min_length=1, max_length=1000, pattern=NONBLANK_TEXT_PATTERN)]
 
 
 class StrictModel(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error rather than silence."""
+    """Request bodies refuse unknown fields, so a typo is an error rather than silence. Their number,
+    flag and time types take JSON as the schema gives it (no "1" for true, no number for a time)."""
 
     model_config = ConfigDict(extra="forbid")
 
 
+# Cursors are opaque to clients; their shape is exact, so a cursor that matches it is always valid.
+# A keyset cursor is the last item's time (microseconds since the epoch) and id; an offset cursor (for
+# lists computed on the fly) is a position.
+KEYSET_CURSOR_PATTERN = r"^[0-9]{1,17}\.[0-9a-f]{32}$"
+OFFSET_CURSOR_PATTERN = r"^[0-9]{1,9}$"
+PATTERN_MESSAGES[KEYSET_CURSOR_PATTERN] = "not a cursor this list issued: use next_cursor"
+PATTERN_MESSAGES[OFFSET_CURSOR_PATTERN] = "not a cursor this list issued: use next_cursor"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+KeysetCursor = Annotated[
+    str | None,
+    Query(pattern=KEYSET_CURSOR_PATTERN, description="next_cursor of the previous page"),
+]
+OffsetCursor = Annotated[
+    str | None,
+    Query(pattern=OFFSET_CURSOR_PATTERN, description="next_cursor of the previous page"),
+]
+
+
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{row_id.hex}"
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
     if not cursor:
         return None, None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise ProblemError(
-            422,
-            "cursor: not a cursor this API issued",
-            errors=[{"field": "cursor", "message": "use next_cursor from a previous page"}],
-        ) from None
+    micros, hex_id = cursor.split(".")
+    return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
 
 
 def page_of(
@@ -70,27 +120,10 @@ def page_of(
 
 
 def decode_offset(cursor: str | None) -> int:
-    """Lists computed on the fly (rules by priority, analytics) page by position."""
-    if not cursor:
-        return 0
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        offset = json.loads(base64.urlsafe_b64decode(padded.encode()))["offset"]
-        if isinstance(offset, int) and offset >= 0:
-            return offset
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        pass
-    raise ProblemError(
-        422,
-        "cursor: not a cursor this API issued",
-        errors=[{"field": "cursor", "message": "use next_cursor from a previous page"}],
-    )
+    return int(cursor) if cursor else 0
 
 
 def offset_page(rows: list[Any], limit: int, offset: int, model: type[BaseModel]) -> dict[str, Any]:
     items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        raw = json.dumps({"offset": offset + limit}).encode()
-        next_cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    next_cursor = str(offset + limit) if len(rows) > limit else None
     return {"items": [model.model_validate(dict(r)) for r in items], "next_cursor": next_cursor}

@@ -7,14 +7,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from app.models.actions import ActionPublic
-from app.models.common import StrictModel
+from app.models.common import Flag, StrictModel
 
 CycleStatus = Literal["running", "succeeded", "failed", "skipped"]
 CycleTrigger = Literal["api", "cron", "sql", "cli"]
 
 
 class CycleRun(StrictModel):
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class HeldBack(BaseModel):
@@ -24,6 +24,14 @@ class HeldBack(BaseModel):
     rule_name: str
     confidence: float
     blocked_reason: str
+
+
+class RuleError(BaseModel):
+    """A rule that raised while it was evaluated: skipped for that cycle, the others acted."""
+
+    rule_id: uuid.UUID
+    name: str
+    error: str
 
 
 class CycleSummary(BaseModel):
@@ -40,6 +48,7 @@ class CycleSummary(BaseModel):
     actions_total: int = 0
     held_back: list[HeldBack] = []
     held_back_total: int = 0
+    rule_errors: list[RuleError] = []
     posting_note: str | None = None
     error: str | None = None
     replayed: bool = False

@@ -1,32 +1,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from app.models.common import NonNegativeCount, NonNegativeMoney, StrictModel
+from app.models.common import Count, Money, Name200, StrictModel, UtcDatetime
 
 MAX_METRIC_ROWS = 10_000
 
 
 class MetricRowIn(StrictModel):
     campaign_id: uuid.UUID | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    period_start: datetime
-    period_end: datetime
-    impressions: NonNegativeCount = 0
-    reach: NonNegativeCount | None = None
-    clicks: NonNegativeCount = 0
-    conversions: NonNegativeCount = 0
-    spend: NonNegativeMoney = 0
-    revenue: NonNegativeMoney = 0
-
-    @field_validator("period_start", "period_end")
-    @classmethod
-    def _utc(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=UTC) if v.tzinfo is None else v
+    external_id: Name200 | None = None
+    period_start: UtcDatetime
+    period_end: UtcDatetime
+    impressions: Count = 0
+    reach: Count | None = None
+    clicks: Count = 0
+    conversions: Count = 0
+    spend: Money = 0
+    revenue: Money = 0
 
     @model_validator(mode="after")
     def _check(self) -> MetricRowIn:

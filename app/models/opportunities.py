@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.models.common import StrictModel
+from app.models.common import NonBlank1000, StrictModel
 
 OpportunityType = Literal[
     "low_conversion",
@@ -46,4 +46,4 @@ class OpportunitiesPublic(BaseModel):
 
 
 class OpportunityResolve(StrictModel):
-    note: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    note: NonBlank1000 | None = None

@@ -1,77 +1,102 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import MISSING, AfterValidator, BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from app.models.common import StrictModel
+from app.models.common import RULE_VALUE_LIMIT, Flag, Name200, StrictModel, Text2000
+from app.models.rule_language import action_schema, conditions_schema
 
 RuleType = Literal["pause", "scale", "post"]
-Priority = Annotated[int, Field(ge=0, le=1000)]
-Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Cooldown = Annotated[int, Field(ge=0, le=8760)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Priority = Annotated[int, Field(strict=True, ge=0, le=1000)]
+Confidence = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Cooldown = Annotated[int, Field(strict=True, ge=0, le=8760)]
+
+MAX_TREE_DEPTH = 32  # generous: the database names the part that nests too deep (groups: 3)
+MAX_TREE_NODES = 100_000  # far above what the schema allows (20 per group, 3 deep)
 
 
-def _finite_tree(value: Any, path: str = "") -> Any:
-    """JSON allows NaN and Infinity literals; a rule may hold only finite numbers."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{path or 'value'} must be a finite number")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _finite_tree(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _finite_tree(v, f"{path}[{i}]")
+def _bounded_tree(value: Any) -> Any:
+    """The JSON of a rule's conditions or action: finite numbers with |v| < 10^12, keys and strings
+    of clean text, a bounded size. Its meaning (metrics, operators, windows) the database checks.
+
+    An error carries the path inside the tree (``all[0].value``), which the 422 appends to the field.
+    """
+    nodes = 0
+
+    def refuse(path: str, message: str) -> None:
+        raise PydanticCustomError("rule_json", message, {"path": path})
+
+    def walk(node: Any, path: str, depth: int) -> None:
+        nonlocal nodes
+        nodes += 1
+        if nodes > MAX_TREE_NODES or depth > MAX_TREE_DEPTH:
+            refuse(path, f"is too large: at most {MAX_TREE_NODES} values, {MAX_TREE_DEPTH} deep")
+        if isinstance(node, bool) or node is None:
+            return
+        if isinstance(node, int | float):
+            if (isinstance(node, float) and not math.isfinite(node)) or abs(
+                node
+            ) >= RULE_VALUE_LIMIT:
+                refuse(path, "must be a finite number with |value| < 1000000000000")
+        elif isinstance(node, str):
+            if len(node) > 200 or _CONTROL.search(node):
+                refuse(path, "must be text of at most 200 characters without control characters")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if len(key) > 100 or _CONTROL.search(key):
+                    refuse(path, "has a key longer than 100 characters or with control characters")
+                walk(child, f"{path}.{key}" if path else key, depth + 1)
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                walk(child, f"{path}[{i}]", depth + 1)
+
+    walk(value, "", 0)
     return value
 
 
-JsonTree = Annotated[dict[str, Any], AfterValidator(_finite_tree)]
+_CONTROL = re.compile(r"[\x00-\x08\x0B-\x1F]")
+Conditions = Annotated[
+    dict[str, Any], AfterValidator(_bounded_tree), WithJsonSchema(conditions_schema())
+]
+Action = Annotated[dict[str, Any], AfterValidator(_bounded_tree), WithJsonSchema(action_schema())]
 
 
 class RuleCreate(StrictModel):
-    name: Name
-    description: Annotated[str, Field(max_length=2000)] | None = None
+    name: Name200
+    description: Text2000 | None = None
     rule_type: RuleType
     priority: Priority = 50
-    is_active: bool = True
-    conditions: JsonTree = Field(
-        description='{"all"|"any": [...]}, leaves {metric, op, value, window}'
-    )
-    action: JsonTree = Field(description='{"type": "pause"|"scale_budget"|"post", "factor"?: F}')
+    is_active: Flag = True
+    conditions: Conditions
+    action: Action
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
 
 
 class RuleUpdate(StrictModel):
-    name: Name | None = None
-    description: Annotated[str, Field(max_length=2000)] | None = None
-    is_active: bool | None = None
-    priority: Priority | None = None
-    conditions: JsonTree | None = None
-    action: JsonTree | None = None
-    min_confidence: Confidence | None = None
-    cooldown_hours: Cooldown | None = None
-    rule_type: Any = Field(default=None, description="never changes; present only to explain why")
+    """Only the fields sent change. ``rule_type`` never changes: create a new rule instead."""
 
-    @field_validator("rule_type")
+    name: Name200 | MISSING = MISSING
+    description: Text2000 | None | MISSING = MISSING
+    is_active: Flag | MISSING = MISSING
+    priority: Priority | MISSING = MISSING
+    conditions: Conditions | MISSING = MISSING
+    action: Action | MISSING = MISSING
+    min_confidence: Confidence | MISSING = MISSING
+    cooldown_hours: Cooldown | MISSING = MISSING
+    rule_type: SkipJsonSchema[Any] = Field(default=None, exclude=True)
+
+    @field_validator("rule_type", mode="before")
     @classmethod
     def _immutable(cls, v: Any) -> Any:
-        if v is not None:
-            raise ValueError("rule_type cannot change; create a new rule and deactivate this one")
-        return v
-
-    @field_validator(
-        "name", "is_active", "priority", "conditions", "action", "min_confidence", "cooldown_hours"
-    )
-    @classmethod
-    def _not_null(cls, v: Any) -> Any:
-        if v is None:
-            raise ValueError("may not be null")
-        return v
+        raise ValueError("rule_type cannot change; create a new rule and deactivate this one")
 
 
 class RulePublic(BaseModel):

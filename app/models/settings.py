@@ -3,18 +3,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import MISSING, BaseModel, Field
 
-from app.models.common import StrictModel
+from app.models.common import MONEY_LIMIT, StrictModel
 
-Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0, le=1_000_000)]
-NonNegativeInt = Annotated[int, Field(ge=0, le=1_000_000)]
+Ratio = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+MinSpend = Annotated[float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_nan=False)]
+ScaleFactor = Annotated[float, Field(strict=True, gt=1, le=10, allow_inf_nan=False)]
+Frequency = Annotated[float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False)]
+RateRatio = Annotated[float, Field(strict=True, ge=1, le=1_000_000, allow_inf_nan=False)]
 
 
 class AutonomousSettingsBase(BaseModel):
-    min_spend: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    max_scale_factor: Annotated[float, Field(gt=1, le=10, allow_inf_nan=False)]
+    min_spend: MinSpend
+    max_scale_factor: ScaleFactor
     min_scale_confidence: Ratio
     post_spacing_hours: NonNegativeInt
     post_lead_minutes: NonNegativeInt
@@ -32,9 +36,9 @@ class AutonomousSettingsBase(BaseModel):
     audience_low_conversion_rate: Ratio
     audience_low_ctr: Ratio
     audience_min_impressions: PositiveInt
-    fatigue_min_frequency: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    fatigue_min_frequency: Frequency
     fatigue_ctr_drop: Ratio
-    timing_min_ratio: Annotated[float, Field(ge=1, allow_inf_nan=False)]
+    timing_min_ratio: RateRatio
     timing_min_clicks: PositiveInt
 
 
@@ -46,26 +50,26 @@ class AutonomousSettingsPublic(AutonomousSettingsBase):
 class AutonomousSettingsUpdate(StrictModel):
     """Every field optional; only those sent change. Ranges as in AutonomousSettingsBase."""
 
-    min_spend: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    max_scale_factor: Annotated[float, Field(gt=1, le=10, allow_inf_nan=False)] | None = None
-    min_scale_confidence: Ratio | None = None
-    post_spacing_hours: NonNegativeInt | None = None
-    post_lead_minutes: NonNegativeInt | None = None
-    impact_window_hours: PositiveInt | None = None
-    rollback_quiet_hours: NonNegativeInt | None = None
-    opportunity_quiet_days: NonNegativeInt | None = None
-    low_conversion_min_clicks: PositiveInt | None = None
-    low_conversion_max_rate: Ratio | None = None
-    high_traffic_click_quantile: Ratio | None = None
-    high_traffic_rate_ratio: Ratio | None = None
-    decline_ratio: Ratio | None = None
-    decline_min_clicks: PositiveInt | None = None
-    under_delivery_ratio: Ratio | None = None
-    audience_high_ctr: Ratio | None = None
-    audience_low_conversion_rate: Ratio | None = None
-    audience_low_ctr: Ratio | None = None
-    audience_min_impressions: PositiveInt | None = None
-    fatigue_min_frequency: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    fatigue_ctr_drop: Ratio | None = None
-    timing_min_ratio: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
-    timing_min_clicks: PositiveInt | None = None
+    min_spend: MinSpend | MISSING = MISSING
+    max_scale_factor: ScaleFactor | MISSING = MISSING
+    min_scale_confidence: Ratio | MISSING = MISSING
+    post_spacing_hours: NonNegativeInt | MISSING = MISSING
+    post_lead_minutes: NonNegativeInt | MISSING = MISSING
+    impact_window_hours: PositiveInt | MISSING = MISSING
+    rollback_quiet_hours: NonNegativeInt | MISSING = MISSING
+    opportunity_quiet_days: NonNegativeInt | MISSING = MISSING
+    low_conversion_min_clicks: PositiveInt | MISSING = MISSING
+    low_conversion_max_rate: Ratio | MISSING = MISSING
+    high_traffic_click_quantile: Ratio | MISSING = MISSING
+    high_traffic_rate_ratio: Ratio | MISSING = MISSING
+    decline_ratio: Ratio | MISSING = MISSING
+    decline_min_clicks: PositiveInt | MISSING = MISSING
+    under_delivery_ratio: Ratio | MISSING = MISSING
+    audience_high_ctr: Ratio | MISSING = MISSING
+    audience_low_conversion_rate: Ratio | MISSING = MISSING
+    audience_low_ctr: Ratio | MISSING = MISSING
+    audience_min_impressions: PositiveInt | MISSING = MISSING
+    fatigue_min_frequency: Frequency | MISSING = MISSING
+    fatigue_ctr_drop: Ratio | MISSING = MISSING
+    timing_min_ratio: RateRatio | MISSING = MISSING
+    timing_min_clicks: PositiveInt | MISSING = MISSING

@@ -1,42 +1,51 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import MISSING, AfterValidator, BaseModel, Field, SecretStr
 
-from app.models.common import StrictModel
+from app.models.common import StrictModel, Text200, UtcDatetime
 
 Platform = Literal["instagram", "facebook", "twitter"]
 AccountStatus = Literal["active", "expired", "revoked"]
-Token = Annotated[SecretStr, Field(min_length=8, max_length=4096)]
+PRINTABLE_PATTERN = r"^[\x21-\x7E]+$"  # printable ASCII, no spaces
+
+
+def _printable(token: SecretStr) -> SecretStr:
+    # The value itself never appears in an error.
+    if not re.fullmatch(PRINTABLE_PATTERN, token.get_secret_value()):
+        raise ValueError("must be printable ASCII without spaces")
+    return token
+
+
+Token = Annotated[
+    SecretStr,
+    Field(min_length=8, max_length=4096, json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+    AfterValidator(_printable),
+]
+AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class SocialAccountCreate(StrictModel):
     platform: Platform
-    account_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    display_name: Annotated[str, Field(max_length=200)] | None = None
+    account_id: AccountId
+    display_name: Text200 | None = None
     access_token: Token
     refresh_token: Token | None = None
-    token_expires_at: datetime | None = None
+    token_expires_at: UtcDatetime | None = None
 
 
 class SocialAccountUpdate(StrictModel):
     """Rotate the tokens, change the name or expiry, or deactivate (status revoked)."""
 
-    display_name: Annotated[str, Field(max_length=200)] | None = None
-    access_token: Token | None = None
-    refresh_token: Token | None = None
-    token_expires_at: datetime | None = None
-    status: Literal["active", "revoked"] | None = None
-
-    @field_validator("access_token")
-    @classmethod
-    def _not_null(cls, v: Any) -> Any:
-        if v is None:
-            raise ValueError("may not be null; omit it to keep the current token")
-        return v
+    display_name: Text200 | None | MISSING = MISSING
+    access_token: Token | MISSING = MISSING
+    refresh_token: Token | None | MISSING = MISSING
+    token_expires_at: UtcDatetime | None | MISSING = MISSING
+    status: Literal["active", "revoked"] | MISSING = MISSING
 
 
 class SocialAccountPublic(BaseModel):

@@ -35,6 +35,17 @@ def log_cycle(summary: dict[str, Any]) -> None:
         for key in ("cycle_id", "status", "dry_run", "trigger", "paused", "scaled", "posted")
     }
     counts["opportunities"] = summary.get("opportunities_detected")
+    for failure in summary.get("rule_errors") or []:
+        log.warning(
+            "rule skipped in this cycle: %s",
+            failure.get("name"),
+            extra={
+                "cycle_id": summary.get("cycle_id"),
+                "rule_id": failure.get("rule_id"),
+                "rule_name": failure.get("name"),
+                "error": failure.get("error"),
+            },
+        )
     if summary.get("status") == "failed":
         log.error("cycle failed", extra={**counts, "error": summary.get("error")})
     elif summary.get("status") == "skipped":

@@ -23,9 +23,9 @@ def cycle_trigger(expression: str) -> CronTrigger:
     return CronTrigger.from_crontab(expression, timezone="UTC")
 
 
-async def scheduled_cycle(pool: asyncpg.Pool) -> None:
+async def scheduled_cycle(pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None:
     try:
-        async with claims_transaction(pool, SERVICE_CLAIMS) as conn:
+        async with claims_transaction(pool, SERVICE_CLAIMS, acquire_timeout) as conn:
             await run_cycle(conn, dry_run=False, trigger="cron", actor="scheduler")
     except Exception:  # a failed tick must not stop the scheduler
         log.exception("scheduled cycle could not run")
@@ -45,7 +45,7 @@ def start_scheduler(
     scheduler.add_job(
         scheduled_cycle,
         cycle_trigger(settings.cycle_cron),
-        args=[pool],
+        args=[pool, settings.db_acquire_timeout_seconds],
         id="autonomous-cycle",
         max_instances=1,
         coalesce=True,

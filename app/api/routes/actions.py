@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
 from app.models.actions import (
@@ -14,7 +15,7 @@ from app.models.actions import (
     ActionType,
     RollbackRequest,
 )
-from app.models.common import Limit, decode_cursor, page_of
+from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 
 router = APIRouter(prefix="/actions", tags=["actions"])
 
@@ -27,7 +28,7 @@ async def list_actions(
     campaign_id: uuid.UUID | None = None,
     cycle_id: uuid.UUID | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     """The audit trail, newest first."""
     after, after_id = decode_cursor(cursor)
@@ -44,12 +45,12 @@ async def _fetch(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
     return ActionPublic.model_validate(dict(row))
 
 
-@router.get("/{action_id}", response_model=ActionPublic)
+@router.get("/{action_id:uuid}", response_model=ActionPublic)
 async def get_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
     return await _fetch(conn, action_id)
 
 
-@router.post("/{action_id}/rollback", response_model=ActionPublic)
+@router.post("/{action_id:uuid}/rollback", response_model=ActionPublic, responses=problems(409))
 async def rollback_action(
     conn: ConnDep, action_id: uuid.UUID, body: RollbackRequest | None = None
 ) -> ActionPublic:

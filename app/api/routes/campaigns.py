@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
 from app.models.actions import ActionPublic
@@ -20,7 +21,15 @@ from app.models.campaigns import (
     UnderperformingCampaign,
     UnderperformingCampaigns,
 )
-from app.models.common import Limit, decode_cursor, decode_offset, offset_page, page_of
+from app.models.common import (
+    KeysetCursor,
+    Limit,
+    OffsetCursor,
+    decode_cursor,
+    decode_offset,
+    offset_page,
+    page_of,
+)
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -32,7 +41,7 @@ async def _fetch(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
     return CampaignPublic.model_validate(dict(row))
 
 
-@router.post("", status_code=201, response_model=CampaignPublic)
+@router.post("", status_code=201, response_model=CampaignPublic, responses=problems(409))
 async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
     new_id = await conn.fetchval(
         queries.CAMPAIGN_INSERT,
@@ -60,7 +69,7 @@ async def list_campaigns(
     conn: ConnDep,
     status: CampaignStatus | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     after_created, after_id = decode_cursor(cursor)
     rows = await conn.fetch(queries.CAMPAIGN_LIST, status, after_created, after_id, limit + 1)
@@ -71,7 +80,7 @@ async def list_campaigns(
 async def underperforming(
     conn: ConnDep,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: OffsetCursor = None,
 ) -> dict[str, object]:
     """identify_underperforming_campaigns(): what the pause rules would do, and who is losing money."""
     offset = decode_offset(cursor)
@@ -83,7 +92,7 @@ async def underperforming(
 async def scaling_candidates(
     conn: ConnDep,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: OffsetCursor = None,
 ) -> dict[str, object]:
     """identify_scaling_candidates(): current → proposed budget, confidence, capped."""
     offset = decode_offset(cursor)
@@ -91,19 +100,24 @@ async def scaling_candidates(
     return offset_page(rows, limit, offset, ScalingCandidate)
 
 
-@router.post("/{campaign_id}/post", status_code=201, response_model=ActionPublic)
+@router.post(
+    "/{campaign_id:uuid}/post",
+    status_code=201,
+    response_model=ActionPublic,
+    responses=problems(409),
+)
 async def post_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> ActionPublic:
     """Schedule a social post of this campaign now + lead time (409 within the spacing)."""
     action = await conn.fetchval(queries.CAMPAIGN_POST, campaign_id)
     return ActionPublic.model_validate(action)
 
 
-@router.get("/{campaign_id}", response_model=CampaignPublic)
+@router.get("/{campaign_id:uuid}", response_model=CampaignPublic)
 async def get_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
     return await _fetch(conn, campaign_id)
 
 
-@router.patch("/{campaign_id}", response_model=CampaignPublic)
+@router.patch("/{campaign_id:uuid}", response_model=CampaignPublic)
 async def update_campaign(
     conn: ConnDep, campaign_id: uuid.UUID, body: CampaignUpdate
 ) -> CampaignPublic:

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError, problem_response
 from app.db import queries
-from app.models.common import Limit, decode_cursor, page_of
+from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 from app.models.cycles import (
     CyclePublic,
     CycleRun,
@@ -33,7 +34,7 @@ IdempotencyKey = Annotated[
     "/cycles",
     status_code=201,
     response_model=CycleSummary,
-    responses={409: {"description": "another cycle is running"}, 500: {"description": "failed"}},
+    responses=problems(409, 500),
 )
 async def create_cycle(
     conn: ConnDep,
@@ -73,14 +74,14 @@ async def list_cycles(
     status: CycleStatus | None = None,
     trigger: CycleTrigger | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(queries.CYCLE_LIST, status, trigger, after, after_id, limit + 1)
     return page_of(rows, limit, CyclePublic, key="started_at")
 
 
-@router.get("/cycles/{cycle_id}", response_model=CyclePublic)
+@router.get("/cycles/{cycle_id:uuid}", response_model=CyclePublic)
 async def get_cycle(conn: ConnDep, cycle_id: uuid.UUID) -> CyclePublic:
     row = await conn.fetchrow(queries.CYCLE_GET, cycle_id)
     if row is None:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-import asyncpg
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from typing import Literal
 
-from app.core.errors import problem_response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from app.core.errors import RETRY_AFTER_SECONDS, problem_response
 from app.db import queries
+from app.db.pool import acquire
 
 router = APIRouter(tags=["health"])
 
@@ -17,24 +20,37 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+class Ready(BaseModel):
+    status: Literal["ready"]
+    revision: str
+
+
+@router.get("/readyz", response_model=Ready)
 async def readyz(request: Request) -> JSONResponse | dict[str, str]:
     """Readiness: the database answers and its schema is at the migrations' head."""
     head = request.app.state.migration_head
     try:
-        async with request.app.state.pool.acquire() as conn:
+        async with acquire(
+            request.app.state.pool, request.app.state.settings.db_acquire_timeout_seconds
+        ) as conn:
             current = await conn.fetchval(queries.READY_REVISION)
-    except (asyncpg.PostgresError, OSError, TimeoutError):
-        return problem_response(503, "database unreachable")
+    except Exception:  # whatever the database did, readiness is a yes or a no, never a 500
+        return problem_response(
+            503, "database unreachable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     if current != head:
         return problem_response(
-            503, f"database schema is at {current}, migrations head is {head}", revision=current
+            503,
+            f"database schema is at {current}, migrations head is {head}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            revision=current,
         )
     return {"status": "ready", "revision": str(current)}
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus(request: Request) -> Response:
+    """Prometheus text format: request counts and latencies by method and route template."""
     return Response(
         generate_latest(request.app.state.request_metrics.registry),
         media_type=CONTENT_TYPE_LATEST,

@@ -5,9 +5,10 @@ import uuid
 from fastapi import APIRouter
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import Limit, decode_cursor, page_of
+from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 from app.models.opportunities import (
     OpportunitiesPublic,
     OpportunityPublic,
@@ -28,7 +29,7 @@ async def list_opportunities(
     opportunity_type: OpportunityType | None = None,
     campaign_id: uuid.UUID | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     """Detected opportunities, newest first."""
     after, after_id = decode_cursor(cursor)
@@ -52,7 +53,7 @@ async def _fetch(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     return OpportunityPublic.model_validate(dict(row))
 
 
-@router.get("/{opportunity_id}", response_model=OpportunityPublic)
+@router.get("/{opportunity_id:uuid}", response_model=OpportunityPublic)
 async def get_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     return await _fetch(conn, opportunity_id)
 
@@ -66,21 +67,27 @@ async def _transition(
     return opportunity.model_copy(update={"action_id": uuid.UUID(action_id) if action_id else None})
 
 
-@router.post("/{opportunity_id}/start", response_model=OpportunityPublic)
-async def start(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+@router.post(
+    "/{opportunity_id:uuid}/start", response_model=OpportunityPublic, responses=problems(409)
+)
+async def start_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     """open → in_progress; anything else is 409."""
     return await _transition(conn, opportunity_id, "start")
 
 
-@router.post("/{opportunity_id}/resolve", response_model=OpportunityPublic)
-async def resolve(
+@router.post(
+    "/{opportunity_id:uuid}/resolve", response_model=OpportunityPublic, responses=problems(409)
+)
+async def resolve_opportunity(
     conn: ConnDep, opportunity_id: uuid.UUID, body: OpportunityResolve | None = None
 ) -> OpportunityPublic:
     """open | in_progress → resolved, logging an optimize action with who resolved it."""
     return await _transition(conn, opportunity_id, "resolve", body.note if body else None)
 
 
-@router.post("/{opportunity_id}/dismiss", response_model=OpportunityPublic)
-async def dismiss(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+@router.post(
+    "/{opportunity_id:uuid}/dismiss", response_model=OpportunityPublic, responses=problems(409)
+)
+async def dismiss_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     """open | in_progress → dismissed; not raised again for opportunity_quiet_days."""
     return await _transition(conn, opportunity_id, "dismiss")

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import Limit, decode_offset, offset_page
+from app.models.common import Limit, OffsetCursor, decode_offset, offset_page
 from app.models.rules import RuleCreate, RulePublic, RulesPublic, RuleType, RuleUpdate
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -27,7 +28,7 @@ async def list_rules(
     rule_type: RuleType | None = None,
     is_active: bool | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: OffsetCursor = None,
 ) -> dict[str, object]:
     """Rules in the order a cycle applies them: priority, highest first, then name."""
     offset = decode_offset(cursor)
@@ -35,7 +36,7 @@ async def list_rules(
     return offset_page(rows, limit, offset, RulePublic)
 
 
-@router.post("", status_code=201, response_model=RulePublic)
+@router.post("", status_code=201, response_model=RulePublic, responses=problems(409))
 async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
     new_id = await conn.fetchval(
         queries.RULE_INSERT,
@@ -55,23 +56,14 @@ async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
     )
 
 
-@router.get("/{rule_id}", response_model=RulePublic)
+@router.get("/{rule_id:uuid}", response_model=RulePublic)
 async def get_rule(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
     return await _fetch(conn, rule_id)
 
 
-@router.patch("/{rule_id}", response_model=RulePublic)
+@router.patch("/{rule_id:uuid}", response_model=RulePublic, responses=problems(409))
 async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> RulePublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
     if await conn.fetchval(queries.RULE_PATCH, rule_id, changes) is None:
         raise ProblemError(404, f"no rule {rule_id}")
     return await _fetch(conn, rule_id)
-
-
-@router.delete("/{rule_id}", status_code=405, include_in_schema=False)
-async def delete_rule(rule_id: uuid.UUID) -> None:
-    raise ProblemError(
-        405,
-        "rules are never deleted: PATCH is_active=false to turn one off",
-        headers={"Allow": "GET, PATCH"},
-    )

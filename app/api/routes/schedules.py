@@ -6,9 +6,10 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import Limit, decode_cursor, page_of
+from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 from app.models.social import DeliveryPublic, SchedulePublic, SchedulesPublic
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -30,7 +31,7 @@ async def list_schedules(
     status: ScheduleStatus | None = None,
     campaign_id: uuid.UUID | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, Any]:
     """Scheduled posts, newest first, each with its deliveries (one per platform)."""
     after, after_id = decode_cursor(cursor)
@@ -47,12 +48,12 @@ async def _fetch(conn: ConnDep, schedule_id: uuid.UUID) -> SchedulePublic:
     return (await _with_deliveries(conn, [SchedulePublic.model_validate(dict(row))]))[0]
 
 
-@router.get("/{schedule_id}", response_model=SchedulePublic)
+@router.get("/{schedule_id:uuid}", response_model=SchedulePublic)
 async def get_schedule(conn: ConnDep, schedule_id: uuid.UUID) -> SchedulePublic:
     return await _fetch(conn, schedule_id)
 
 
-@router.post("/{schedule_id}/cancel", response_model=SchedulePublic)
+@router.post("/{schedule_id:uuid}/cancel", response_model=SchedulePublic, responses=problems(409))
 async def cancel_schedule(conn: ConnDep, schedule_id: uuid.UUID) -> SchedulePublic:
     """Cancel while pending (nothing sent yet); otherwise 409."""
     await conn.execute(queries.SCHEDULE_CANCEL, schedule_id)

@@ -19,6 +19,6 @@ async def get_settings(conn: ConnDep) -> AutonomousSettingsPublic:
 async def update_settings(
     conn: ConnDep, body: AutonomousSettingsUpdate
 ) -> AutonomousSettingsPublic:
-    changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(mode="json", exclude_unset=True)
     row = await conn.fetchrow(queries.SETTINGS_UPDATE, changes)
     return AutonomousSettingsPublic.model_validate(dict(row))

@@ -4,12 +4,14 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 
 from app.api.deps import ConnDep
+from app.api.openapi import problems
 from app.core.crypto import TokenCipher, last4
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import Limit, decode_cursor, page_of
+from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 from app.models.social import (
     AccountStatus,
     Platform,
@@ -27,7 +29,7 @@ def _cipher(request: Request) -> TokenCipher:
     return cipher
 
 
-@router.post("", status_code=201, response_model=SocialAccountPublic)
+@router.post("", status_code=201, response_model=SocialAccountPublic, responses=problems(409))
 async def connect_account(
     conn: ConnDep, request: Request, body: SocialAccountCreate
 ) -> JSONResponse:
@@ -59,7 +61,7 @@ async def list_accounts(
     platform: Platform | None = None,
     status: AccountStatus | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(
@@ -68,9 +70,9 @@ async def list_accounts(
     return page_of(rows, limit, SocialAccountPublic)
 
 
-@router.patch("/{account_id}", response_model=SocialAccountPublic)
+@router.patch("/{social_account_id:uuid}", response_model=SocialAccountPublic)
 async def update_account(
-    conn: ConnDep, request: Request, account_id: uuid.UUID, body: SocialAccountUpdate
+    conn: ConnDep, request: Request, social_account_id: uuid.UUID, body: SocialAccountUpdate
 ) -> SocialAccountPublic:
     """Rotate tokens (an expired account becomes active again), rename, or deactivate."""
     cipher = _cipher(request)
@@ -78,16 +80,20 @@ async def update_account(
     changes = body.model_dump(mode="json", include=fields - {"access_token", "refresh_token"})
     if "refresh_token" in fields:
         changes["refresh_token"] = True  # a marker: the value travels encrypted as $4
-    access = body.access_token.get_secret_value() if body.access_token else None
-    refresh = body.refresh_token.get_secret_value() if body.refresh_token else None
+    access = (
+        body.access_token.get_secret_value() if isinstance(body.access_token, SecretStr) else None
+    )
+    refresh = (
+        body.refresh_token.get_secret_value() if isinstance(body.refresh_token, SecretStr) else None
+    )
     row = await conn.fetchrow(
         queries.SOCIAL_ACCOUNT_PATCH,
-        account_id,
+        social_account_id,
         changes,
         cipher.encrypt(access) if access else None,
         cipher.encrypt(refresh) if refresh else None,
         last4(access) if access else None,
     )
     if row is None:
-        raise ProblemError(404, f"no social account {account_id}")
+        raise ProblemError(404, f"no social account {social_account_id}")
     return SocialAccountPublic.model_validate(dict(row))
