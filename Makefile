@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate bench-ingest bench-cycle bench-api bench-dispatch bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-api bench-dispatch bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ format: $(VENV)/.installed-dev
 
 migrate: $(VENV)/.installed
 	$(BIN)/autonomous-ops migrate
+
+# docs/schema.sql from the migrations and the function files; records new migration files as released.
+schema: $(VENV)/.installed-dev
+	$(BIN)/python scripts/schema_snapshot.py
 
 bench-ingest: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_ingest.py

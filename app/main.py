@@ -28,7 +28,7 @@ from app.api.routes import (
 from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
 from app.core.crypto import TokenCipher
-from app.core.errors import install_error_handlers
+from app.core.errors import constraint_messages, install_error_handlers
 from app.core.guarded_fetch import GuardedFetcher
 from app.core.logging import configure_logging
 from app.core.observability import BodyLimitMiddleware, ObservabilityMiddleware, RequestMetrics
@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.db_pool_max_size,
             connect_timeout=settings.db_acquire_timeout_seconds,
         )
+        async with app.state.pool.acquire() as conn:
+            app.state.constraint_messages = constraint_messages(
+                await conn.fetch(queries.CONSTRAINT_MESSAGES)
+            )
         if settings.load_demo_data:
             await load_demo_if_empty(app.state.pool, settings)
         scheduler = (
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cipher = TokenCipher(settings.encryption_key())
     app.state.publisher = build_publisher(settings)
     app.state.migration_head = db_migrations.head_revision()
+    app.state.function_files = db_migrations.function_files()
     app.state.request_metrics = RequestMetrics()
     install_error_handlers(app)
     install_openapi(app)

@@ -1,4 +1,5 @@
-"""Alembic environment: DATABASE_URL (or the embedded server), one transaction, advisory lock."""
+"""Alembic environment: DATABASE_URL (or the embedded server), one transaction, advisory lock; the
+migrations, then the function files that changed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import create_engine, pool, text
 
 from app.core.config import Settings
 from app.db import embedded
-from app.db.migrations import MIGRATION_LOCK_KEY, sqlalchemy_url
+from app.db.migrations import MIGRATION_LOCK_KEY, apply_functions, sqlalchemy_url
 
 config = context.config
 if config.config_file_name and not config.attributes.get("database_url"):
@@ -34,6 +35,8 @@ def run_migrations_online() -> None:
             context.configure(connection=connection, transactional_ddl=True)
             with context.begin_transaction():
                 context.run_migrations()
+                # The functions' current code, in the same transaction (sql/functions/).
+                apply_functions(connection.connection.dbapi_connection)
             connection.commit()
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})

@@ -1,4 +1,4 @@
-"""API benchmark (SPEC §9): GET /stats and GET /actions?limit=50 with 100,000 campaigns and 1,000,000
+"""API benchmark: GET /stats and GET /actions?limit=50 with 100,000 campaigns and 1,000,000
 actions, from a loopback load generator against one uvicorn worker; figures to docs/benchmarks.md.
 
     .venv/bin/python scripts/bench_api.py [--campaigns 100000] [--actions 1000000] [--seconds 10]
@@ -93,7 +93,7 @@ def main() -> None:
         for p, r in results.items()
     )
     report = f"""
-## API: `GET /stats` and `GET /actions` (issue 3, SPEC §9)
+## API: `GET /stats` and `GET /actions` (issue 3)
 
 `scripts/bench_api.py --seconds {args.seconds:g} --connections {args.connections}` on {datetime.now(UTC):%Y-%m-%d},
 {machine()}, PostgreSQL: {kind}. {args.campaigns:,} campaigns and {args.actions:,} actions; one uvicorn worker

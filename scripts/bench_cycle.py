@@ -1,4 +1,4 @@
-"""Cycle benchmark (SPEC §9): a real cycle over 100,000 active campaigns × 14 daily metric rows against
+"""Cycle benchmark: a real cycle over 100,000 active campaigns × 14 daily metric rows against
 (a) the floor: one SQL statement that reads the same rows and windows and decides,
 (b) a client-side loop: one round trip per campaign from Python, as an ORM service would (SQLAlchemy ORM,
     scripts/orm_loop.py), and (b') the same loop with the raw driver at its fastest, and
@@ -113,18 +113,19 @@ SELECT campaign_id, action_type, new_budget, read_all FROM (
            CASE WHEN pause_critical OR pause_low THEN 'pause'
                 WHEN (aggressive OR high) AND NOT capped THEN 'scale' END AS action_type,
            CASE WHEN pause_critical OR pause_low THEN s.daily_budget
-                WHEN aggressive THEN round(least(s.daily_budget * 2, coalesce(s.max_budget, s.daily_budget * 2)), 2)
-                WHEN high THEN round(least(s.daily_budget * 1.5, coalesce(s.max_budget, s.daily_budget * 1.5)), 2)
+                WHEN aggressive THEN round(least(s.daily_budget * {aggressive_factor}, coalesce(s.max_budget, s.daily_budget * {aggressive_factor})), 2)
+                WHEN high THEN round(least(s.daily_budget * {high_factor}, coalesce(s.max_budget, s.daily_budget * {high_factor})), 2)
            END AS new_budget
     FROM s
     CROSS JOIN LATERAL (SELECT
-        s.roi < 0.5 AND s.spend_lifetime >= 50 AS pause_critical,
-        s.roi < 1 AND s.roi48 < 1 AND s.spend_lifetime >= 50 AND s.hours_running >= 48 AS pause_low,
-        s.roi >= 4 AND s.conversions_lifetime >= 10 AND s.hours_running >= 24
-          AND round(ao_norm_cdf((ln(greatest(s.roi, 0.01)::float8) - ln(4.0)) * sqrt((s.conversions_lifetime + 1)::float8))::numeric, 4) >= 0.75
+        s.roi < {critical_roi} AND s.spend_lifetime >= {min_spend} AS pause_critical,
+        s.roi < {low_roi} AND s.roi48 < {low_roi} AND s.spend_lifetime >= {min_spend}
+          AND s.hours_running >= {low_hours} AS pause_low,
+        s.roi >= {aggressive_roi} AND s.conversions_lifetime >= {min_conversions} AND s.hours_running >= {scale_hours}
+          AND round(ao_norm_cdf((ln(greatest(s.roi, 0.01)::float8) - ln({aggressive_roi})) * sqrt((s.conversions_lifetime + 1)::float8))::numeric, 4) >= {min_confidence}
           AS aggressive,
-        s.roi >= 3 AND s.conversions_lifetime >= 10 AND s.hours_running >= 24
-          AND round(ao_norm_cdf((ln(greatest(s.roi, 0.01)::float8) - ln(3.0)) * sqrt((s.conversions_lifetime + 1)::float8))::numeric, 4) >= 0.75
+        s.roi >= {high_roi} AND s.conversions_lifetime >= {min_conversions} AND s.hours_running >= {scale_hours}
+          AND round(ao_norm_cdf((ln(greatest(s.roi, 0.01)::float8) - ln({high_roi})) * sqrt((s.conversions_lifetime + 1)::float8))::numeric, 4) >= {min_confidence}
           AS high,
         s.max_budget IS NOT NULL AND s.daily_budget >= s.max_budget AS capped) d
 ) x WHERE action_type IS NOT NULL
@@ -158,19 +159,20 @@ BEGIN
      WHERE c.id = p_id GROUP BY c.id;
     v_roi := r.revenue / NULLIF(r.spend, 0);
     v_roi48 := r.revenue48 / NULLIF(r.spend48, 0);
-    IF (v_roi < 0.5 AND r.spend >= 50) OR (v_roi < 1 AND v_roi48 < 1 AND r.spend >= 50 AND r.hours >= 48) THEN
+    IF (v_roi < {critical_roi} AND r.spend >= {min_spend})
+       OR (v_roi < {low_roi} AND v_roi48 < {low_roi} AND r.spend >= {min_spend} AND r.hours >= {low_hours}) THEN
         action_type := 'pause'; new_budget := r.daily_budget; RETURN;
     END IF;
     IF r.max_budget IS NOT NULL AND r.daily_budget >= r.max_budget THEN RETURN; END IF;
-    IF v_roi >= 4 AND r.conversions >= 10 AND r.hours >= 24
-       AND round(ao_norm_cdf(((ln(greatest(v_roi, 0.01)) - ln(4.0)) * sqrt(r.conversions + 1))::float8)::numeric, 4) >= 0.75 THEN
+    IF v_roi >= {aggressive_roi} AND r.conversions >= {min_conversions} AND r.hours >= {scale_hours}
+       AND round(ao_norm_cdf(((ln(greatest(v_roi, 0.01)) - ln({aggressive_roi})) * sqrt(r.conversions + 1))::float8)::numeric, 4) >= {min_confidence} THEN
         action_type := 'scale';
-        new_budget := round(least(r.daily_budget * 2, coalesce(r.max_budget, r.daily_budget * 2)), 2); RETURN;
+        new_budget := round(least(r.daily_budget * {aggressive_factor}, coalesce(r.max_budget, r.daily_budget * {aggressive_factor})), 2); RETURN;
     END IF;
-    IF v_roi >= 3 AND r.conversions >= 10 AND r.hours >= 24
-       AND round(ao_norm_cdf(((ln(greatest(v_roi, 0.01)) - ln(3.0)) * sqrt(r.conversions + 1))::float8)::numeric, 4) >= 0.75 THEN
+    IF v_roi >= {high_roi} AND r.conversions >= {min_conversions} AND r.hours >= {scale_hours}
+       AND round(ao_norm_cdf(((ln(greatest(v_roi, 0.01)) - ln({high_roi})) * sqrt(r.conversions + 1))::float8)::numeric, 4) >= {min_confidence} THEN
         action_type := 'scale';
-        new_budget := round(least(r.daily_budget * 1.5, coalesce(r.max_budget, r.daily_budget * 1.5)), 2);
+        new_budget := round(least(r.daily_budget * {high_factor}, coalesce(r.max_budget, r.daily_budget * {high_factor})), 2);
     END IF;
 END $$;
 CREATE FUNCTION bench_plpgsql_loop() RETURNS void LANGUAGE plpgsql AS $$
@@ -204,24 +206,74 @@ def norm_cdf(z: float) -> float:
     return 0.5 * (1 + math.erf(z / math.sqrt(2)))
 
 
+# The built-in rules' thresholds, read from the database (the rules are their one source); every
+# baseline decides with these numbers.
+RULES: dict[str, Decimal] = {}
+
+
+async def load_rules(conn: asyncpg.Connection) -> dict[str, Decimal]:
+    rules = {
+        r["name"]: r
+        for r in await conn.fetch(
+            "SELECT name, conditions, action, min_confidence FROM autonomous_rules WHERE is_builtin"
+        )
+    }
+
+    def value(rule: str, metric: str, window: str = "lifetime") -> Decimal:
+        (found,) = [
+            leaf["value"]
+            for leaf in rules[rule]["conditions"]["all"]
+            if leaf["metric"] == metric and leaf.get("window", "lifetime") == window
+        ]
+        return Decimal(str(found))
+
+    return {
+        "critical_roi": value("Critical ROI Pause", "roi"),
+        "min_spend": value("Critical ROI Pause", "spend"),
+        "low_roi": value("Low ROI Pause", "roi"),
+        "low_hours": value("Low ROI Pause", "hours_running"),
+        "aggressive_roi": value("Aggressive Scale", "roi"),
+        "aggressive_factor": Decimal(str(rules["Aggressive Scale"]["action"]["factor"])),
+        "high_roi": value("High ROI Scale", "roi"),
+        "high_factor": Decimal(str(rules["High ROI Scale"]["action"]["factor"])),
+        "min_conversions": value("High ROI Scale", "conversions"),
+        "scale_hours": value("High ROI Scale", "hours_running"),
+        "min_confidence": Decimal(str(rules["High ROI Scale"]["min_confidence"])),
+    }
+
+
 def decide_in_python(r: Mapping[str, Any]) -> tuple[str | None, Decimal | None]:
     """What an ORM service would do with one campaign's row (the same rules, in the client)."""
     roi = r["revenue"] / r["spend"] if r["spend"] else None
     roi48 = r["revenue48"] / r["spend48"] if r["spend48"] else None  # NULL sums: no recent rows
-    hours = float(r["hours"])
+    hours = Decimal(str(r["hours"]))
     if roi is not None and (
-        (roi < Decimal("0.5") and r["spend"] >= 50)
-        or (roi < 1 and roi48 is not None and roi48 < 1 and r["spend"] >= 50 and hours >= 48)
+        (roi < RULES["critical_roi"] and r["spend"] >= RULES["min_spend"])
+        or (
+            roi < RULES["low_roi"]
+            and roi48 is not None
+            and roi48 < RULES["low_roi"]
+            and r["spend"] >= RULES["min_spend"]
+            and hours >= RULES["low_hours"]
+        )
     ):
         return "pause", r["daily_budget"]
     if roi is None or (r["max_budget"] is not None and r["daily_budget"] >= r["max_budget"]):
         return None, None
-    for threshold, factor in ((4, Decimal(2)), (3, Decimal("1.5"))):
-        if roi >= threshold and r["conversions"] >= 10 and hours >= 24:
+    scales = (
+        (RULES["aggressive_roi"], RULES["aggressive_factor"]),
+        (RULES["high_roi"], RULES["high_factor"]),
+    )
+    for threshold, factor in scales:
+        if (
+            roi >= threshold
+            and r["conversions"] >= RULES["min_conversions"]
+            and hours >= RULES["scale_hours"]
+        ):
             z = (math.log(max(float(roi), 0.01)) - math.log(threshold)) * math.sqrt(
                 r["conversions"] + 1
             )
-            if round(norm_cdf(z), 4) >= 0.75:
+            if round(norm_cdf(z), 4) >= RULES["min_confidence"]:
                 # PostgreSQL's round() takes halves away from zero; Python's round() would go to even.
                 target = (r["daily_budget"] * factor).quantize(
                     Decimal("0.01"), rounding=ROUND_HALF_UP
@@ -270,7 +322,7 @@ async def run_cycle(conn):
 
 
 async def run_floor(conn):
-    return as_set(await conn.fetch(FLOOR))
+    return as_set(await conn.fetch(FLOOR.format(**RULES)))
 
 
 async def run_plpgsql(conn):
@@ -315,7 +367,8 @@ async def bench_mix(mix: str, campaigns: int, repeat: int, keep: bool) -> dict:
         .replace("$FINE", fine)
     )
     await conn.execute(sql)
-    await conn.execute(PLPGSQL)
+    RULES.update(await load_rules(conn))
+    await conn.execute(PLPGSQL.format(**RULES))
     setup = time.perf_counter() - t
     rows = await conn.fetchval("SELECT count(*) FROM campaign_metrics")
     print(f"[{mix}] generated {campaigns:,} campaigns, {rows:,} metric rows in {setup:.1f}s")
@@ -406,7 +459,7 @@ async def main() -> None:
     mixes = list(MIXES) if args.mix == "both" else [args.mix]
     runs = [await bench_mix(m, args.campaigns, args.repeat, args.keep) for m in mixes]
     report = f"""
-## Cycle: {args.campaigns:,} campaigns (issues 3 and 4, SPEC §9)
+## Cycle: {args.campaigns:,} campaigns (issues 3 and 4)
 
 `scripts/bench_cycle.py --campaigns {args.campaigns} --repeat {args.repeat} --mix {args.mix}` on
 {datetime.now(UTC):%Y-%m-%d}, {machine()}, PostgreSQL: {runs[0]["kind"]}. {args.campaigns:,} active campaigns ×

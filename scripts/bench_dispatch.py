@@ -1,4 +1,4 @@
-"""Dispatcher benchmark (SPEC §9): deliveries/s against the local fake platform, with zero duplicates.
+"""Dispatcher benchmark: deliveries/s against the local fake platform, with zero duplicates.
 
 The fake Graph/X server (tests/fakeplatform.py) runs in its own process on 127.0.0.1, the service in
 another (Instagram fetches the optimized JPEG from it), and the dispatcher passes in this one.
@@ -117,7 +117,7 @@ async def run(args: argparse.Namespace) -> None:
     deliveries = outcomes.get("posted", 0)
     rate = deliveries / elapsed
     report = f"""
-## Dispatcher (issue 5, SPEC §9)
+## Dispatcher (issue 5)
 
 `scripts/bench_dispatch.py --schedules {args.schedules} --batch {args.batch} --concurrency {args.concurrency}` on
 {datetime.now(UTC):%Y-%m-%d}, {machine()}, PostgreSQL: {kind}. {args.schedules} due schedules × 3 platforms; the live

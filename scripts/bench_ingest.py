@@ -150,7 +150,7 @@ def main() -> None:
     api_rate = BATCH / api_median
     copy_rate = BATCH / copy_median
     report = f"""
-## Ingestion: `POST /metrics` (issue 2, SPEC §9)
+## Ingestion: `POST /metrics` (issue 2)
 
 `scripts/bench_ingest.py --batches {args.batches}` on {datetime.now(UTC):%Y-%m-%d}, {machine()}, PostgreSQL: {kind}.
 {args.batches} batches of {BATCH:,} new hourly rows over {CAMPAIGNS} campaigns, each one HTTP request to one

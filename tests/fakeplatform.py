@@ -194,7 +194,7 @@ class FakePlatform:
         tweet_id = str(1_456_012_973_835_788_293 + next(self._ids))
         self.posts.append(
             {
-                "platform": "twitter",
+                "platform": "x",
                 "id": tweet_id,
                 "text": payload["text"],
                 "reply_to": (payload.get("reply") or {}).get("in_reply_to_tweet_id"),

@@ -1,4 +1,4 @@
-"""SPEC §6: who may call the API."""
+"""Who may call the API (README, "Access")."""
 
 from __future__ import annotations
 

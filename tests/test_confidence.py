@@ -1,4 +1,4 @@
-"""SPEC §4.2: confidence is a statistical quantity in [0, 1] that grows with the sample."""
+"""Confidence is a statistical quantity in [0, 1] that grows with the sample."""
 
 from __future__ import annotations
 

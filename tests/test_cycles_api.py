@@ -413,7 +413,7 @@ async def test_manual_post_trigger(client, db):
     c = await campaign(db, hours=5, spend=10, revenue=10, conversions=0)
     r = await client.post(f"/campaigns/{c}/post", headers=auth())
     assert r.status_code == 409 and "account" in r.json()["detail"]
-    await connect_account(db, "twitter")
+    await connect_account(db, "x")
     r = await client.post(f"/campaigns/{c}/post", headers=auth())
     assert r.status_code == 201 and r.json()["action_type"] == "post"
     r = await client.post(f"/campaigns/{c}/post", headers=auth())

@@ -180,7 +180,7 @@ async def test_rule_toggle_survives_a_reload(site):
 async def test_schedules_tab_and_errors_in_words(site, db):
     url, page = site
     await db.execute(
-        "INSERT INTO social_accounts (platform, account_id, access_token_encrypted) VALUES ('twitter', 'x', '\\x00')"
+        "INSERT INTO social_accounts (platform, account_id, access_token_encrypted) VALUES ('x', 'x-1', '\\x00')"
     )
     await _api(url, "/cycles", "POST", {})
     some = (await _api(url, "/campaigns?status=active&limit=1"))["items"][0]
@@ -188,7 +188,7 @@ async def test_schedules_tab_and_errors_in_words(site, db):
     await _open(page, url)
     await page.click("button[data-tab=schedules]")
     await page.wait_for_selector("#schedule-rows tr td")
-    assert "twitter" in await page.text_content("#schedule-rows")
+    assert "x" in await page.text_content("#schedule-rows")
     await page.screenshot(path=str(SCREENSHOTS / "schedules.png"))
     # An API error is shown in words: rolling back something already rolled back.
     action = (await _api(url, "/actions?action_type=pause&limit=1"))["items"][0]

@@ -1,4 +1,4 @@
-"""SPEC §4.1–4.2: each built-in rule at and around its thresholds, exclusivity, guardrails."""
+"""Each built-in rule at and around its thresholds, exclusivity, guardrails."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ async def test_expected_impact_formulas(db):
 
 async def test_post_rule_schedules_with_utm_links(db):
     await connect_account(db, "facebook")
-    await connect_account(db, "twitter")
+    await connect_account(db, "x")
     await connect_account(db, "instagram", expires_in_hours=-1)  # expired: skipped
     cid = await campaign(
         db, hours=24 * 8, spend=100, revenue=150, conversions=3, clicks=300, impressions=10_000
@@ -244,7 +244,7 @@ async def test_post_rule_schedules_with_utm_links(db):
     summary = await cycle(db)
     assert summary["posted"] == 1
     sched = await db.fetchrow("SELECT * FROM campaign_schedules WHERE campaign_id = $1", cid)
-    assert sorted(sched["platforms"]) == ["facebook", "twitter"]
+    assert sorted(sched["platforms"]) == ["facebook", "x"]
     delay = await db.fetchval(
         "SELECT extract(epoch FROM $1::timestamptz - now())", sched["scheduled_for"]
     )
@@ -252,8 +252,8 @@ async def test_post_rule_schedules_with_utm_links(db):
 
     content = sched["content"]
     ext = await db.fetchval("SELECT external_id FROM campaigns WHERE id = $1", cid)
-    assert content["links"]["twitter"] == (
-        f"https://shop.example.com/offer?ref=ads&utm_source=twitter&utm_medium=social&utm_campaign={ext}"
+    assert content["links"]["x"] == (
+        f"https://shop.example.com/offer?ref=ads&utm_source=x&utm_medium=social&utm_campaign={ext}"
         "&utm_content=autonomous_post"
     )
     post = [a for a in await actions_of(db, cid) if a["action_type"] == "post"]

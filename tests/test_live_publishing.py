@@ -19,7 +19,7 @@ from tests.fakeplatform import FakePlatform, Fault
 from tests.scenario import campaign
 from tests.servers import free_port, serve
 
-TOKENS = {p: f"{p}-live-token-{uuid.uuid4().hex}" for p in ("facebook", "instagram", "twitter")}
+TOKENS = {p: f"{p}-live-token-{uuid.uuid4().hex}" for p in ("facebook", "instagram", "x")}
 
 
 @pytest.fixture
@@ -133,10 +133,10 @@ async def test_end_to_end_publishes_once_to_each_platform(world, db, fake):
     (image,) = fake.images
     assert image["format"] == "JPEG" and image["content_type"] == "image/jpeg"
     assert 0.8 <= image["width"] / image["height"] <= 1.91 and image["width"] <= 1440
-    thread = _posts(fake, "twitter")
+    thread = _posts(fake, "x")
     assert len(thread) >= 2 and all(compose.x_weight(t["text"]) <= 280 for t in thread)
     assert [t["reply_to"] for t in thread] == [None] + [t["id"] for t in thread[:-1]]
-    assert "utm_source=twitter" in thread[-1]["text"]
+    assert "utm_source=x" in thread[-1]["text"]
 
     schedule = (await client.get(f"/schedules/{sid}")).json()
     assert schedule["status"] == "posted"
@@ -144,7 +144,7 @@ async def test_end_to_end_publishes_once_to_each_platform(world, db, fake):
     assert ids == {
         "facebook": [fb["id"]],
         "instagram": [ig["id"]],
-        "twitter": [t["id"] for t in thread],
+        "x": [t["id"] for t in thread],
     }
     # Tokens went in headers or form bodies, never in a URL.
     for request in fake.requests:
@@ -158,14 +158,14 @@ async def test_429_with_a_reset_is_retried_after_it(world, db, fake):
     await _schedule(db, client, fake, "Short copy.")
     fake.faults.append(Fault("/2/tweets", "429", reset_in=120))
     await dispatch_once(pool, publisher, cipher)
-    x = (await _deliveries(db))["twitter"]
+    x = (await _deliveries(db))["x"]
     assert x["status"] == "pending" and x["attempts"] == 1 and "429" in x["last_error"]
     assert (x["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 100  # not before the reset
     assert (await dispatch_once(pool, publisher, cipher)).claimed == 0
-    await db.execute("UPDATE social_posts SET next_attempt_at = now() WHERE platform = 'twitter'")
+    await db.execute("UPDATE social_posts SET next_attempt_at = now() WHERE platform = 'x'")
     await dispatch_once(pool, publisher, cipher)
-    assert (await _deliveries(db))["twitter"]["status"] == "posted"
-    assert len(_posts(fake, "twitter")) == 1
+    assert (await _deliveries(db))["x"]["status"] == "posted"
+    assert len(_posts(fake, "x")) == 1
 
 
 async def test_500_before_acceptance_is_retried(world, db, fake):
@@ -203,11 +203,11 @@ async def test_graph_190_marks_the_account_expired(world, db, fake):
     await dispatch_once(pool, publisher, cipher)
     d = await _deliveries(db)
     assert d["facebook"]["status"] == "failed" and "190" in d["facebook"]["last_error"]
-    assert d["twitter"]["status"] == "failed" and "401" in d["twitter"]["last_error"]
+    assert d["x"]["status"] == "failed" and "401" in d["x"]["last_error"]
     accounts = {
         a["platform"]: a["status"] for a in (await client.get("/social-accounts")).json()["items"]
     }
-    assert accounts == {"facebook": "expired", "twitter": "expired", "instagram": "active"}
+    assert accounts == {"facebook": "expired", "x": "expired", "instagram": "active"}
 
 
 def _worker(live_settings, fake_url: str):
@@ -278,16 +278,14 @@ async def test_two_workers_and_a_killed_one_never_post_twice(world, live, db, fa
     # `sending` (they become `unknown` after 10 minutes), everything else posted.
     for title in titles:
         assert sum(title in (p.get("message") or "") for p in _posts(fake, "facebook")) <= 1, title
-        assert sum(title in (p.get("text") or "") for p in _posts(fake, "twitter")) <= 1, title
+        assert sum(title in (p.get("text") or "") for p in _posts(fake, "x")) <= 1, title
     creations = [p["creation_id"] for p in _posts(fake, "instagram")]
     assert len(creations) == len(set(creations))
     statuses = dict(await db.fetch("SELECT status, count(*) FROM social_posts GROUP BY status"))
     assert set(statuses) <= {"posted", "sending"} and statuses.get("posted", 0) >= 30, statuses
     posted_ids = await db.fetchval("SELECT count(*) FROM social_posts WHERE status = 'posted'")
     platform_posts = (
-        len(_posts(fake, "facebook"))
-        + len(_posts(fake, "twitter"))
-        + len(_posts(fake, "instagram"))
+        len(_posts(fake, "facebook")) + len(_posts(fake, "x")) + len(_posts(fake, "instagram"))
     )
     assert platform_posts - posted_ids <= statuses.get(
         "sending", 0

@@ -10,45 +10,7 @@ import asyncpg
 
 from app.db.migrations import PROJECT_ROOT, head_revision
 from tests.dbserver import admin_execute, with_database
-
-FINGERPRINT = """
-SELECT 'column', table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
-  FROM information_schema.columns WHERE table_schema IN ('public', 'app_auth')
-UNION ALL
-SELECT 'constraint', conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-  FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-UNION ALL
-SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
-UNION ALL
-SELECT 'function', p.oid::regprocedure::text || ' ' || md5(p.prosrc) || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
-  FROM pg_proc p WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
-UNION ALL
-SELECT 'trigger', tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
-UNION ALL
-SELECT 'policy', tablename || ' ' || policyname || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
-  FROM pg_policies
-UNION ALL
-SELECT 'rls', relname || ' ' || relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
-UNION ALL
-SELECT 'grant', table_name || ' ' || privilege_type FROM information_schema.role_table_grants WHERE grantee = 'ao_app'
-UNION ALL
-SELECT 'rule', name || ' ' || rule_type || ' ' || priority || ' ' || conditions::text || ' ' || action::text
-  FROM autonomous_rules
-UNION ALL
-SELECT 'settings', to_jsonb(s)::text FROM (SELECT * FROM autonomous_settings) s
-"""
-
-
-async def _fingerprint(url: str) -> list[tuple[str, str]]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(FINGERPRINT)
-    finally:
-        await conn.close()
-    # updated_at of the settings row is the moment of migration, not part of the schema.
-    return sorted(
-        (r[0], r[1] if r[0] != "settings" else r[1].split('"updated_at"')[0]) for r in rows
-    )
+from tests.schema_fingerprint import fingerprint
 
 
 async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db):
@@ -70,8 +32,8 @@ async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db)
         conn = await asyncpg.connect(url)
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
         await conn.close()
-        fresh = await _fingerprint(url)
-        used = await _fingerprint(with_database(admin_url, template_db))
+        fresh = await fingerprint(url)
+        used = await fingerprint(with_database(admin_url, template_db))
         assert len(fresh) > 100
         assert fresh == used
         # A second run is a no-op, not an error.

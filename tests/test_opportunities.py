@@ -1,4 +1,4 @@
-"""SPEC §4.4: seven detectors (each fires, and a near miss does not), dedup, quiet period, lifecycle."""
+"""Seven detectors (each fires, and a near miss does not), dedup, quiet period, lifecycle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §6: row-level security, proven as the restricted role (never as a superuser)."""
+"""Row-level security, proven as the restricted role (never as a superuser)."""
 
 from __future__ import annotations
 
@@ -106,16 +106,16 @@ INSERTS = {
     ),
     "campaign_schedules": (
         "INSERT INTO campaign_schedules (campaign_id, scheduled_for, platforms) "
-        "VALUES ($1::uuid, now(), '{twitter}')",
+        "VALUES ($1::uuid, now(), '{x}')",
         ("campaign",),
     ),
     "social_accounts": (
         "INSERT INTO social_accounts (platform, account_id, access_token_encrypted) "
-        "VALUES ('twitter', 'x1', '\\x00')",
+        "VALUES ('x', 'x1', '\\x00')",
         (),
     ),
     "social_posts": (
-        "INSERT INTO social_posts (schedule_id, platform) VALUES ($1::uuid, 'twitter')",
+        "INSERT INTO social_posts (schedule_id, platform) VALUES ($1::uuid, 'x')",
         ("schedule",),
     ),
     "autonomous_settings": (

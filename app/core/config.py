@@ -1,4 +1,4 @@
-"""Settings (SPEC §8), read from the environment by pydantic-settings.
+"""Settings (README, "Configuration"), read from the environment by pydantic-settings.
 
 In development, missing secrets are generated once and kept under ``DATA_DIR`` so that the CLI
 (``autonomous-ops token``) and the running service agree on them. In production they must be given

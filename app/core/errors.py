@@ -80,27 +80,26 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-# Named constraints → (status, field, message). Python never parses free-form error text.
-CONSTRAINTS: dict[str, tuple[int, str, str]] = {
-    "campaigns_external_id_key": (409, "external_id", "a campaign with this external_id exists"),
-    "campaigns_external_id_check": (422, "external_id", "must be 1 to 200 characters"),
-    "campaigns_title_check": (422, "title", "must be 1 to 500 characters"),
-    "campaigns_status_check": (422, "status", "must be one of draft, active, paused, completed"),
-    "campaigns_daily_budget_check": (422, "daily_budget", "must be >= 0"),
-    "campaigns_max_budget_check": (422, "max_budget", "must be empty or >= daily_budget"),
-    "social_accounts_platform_account_key": (
-        409,
-        "account_id",
-        "this account is already connected",
-    ),
-    "autonomous_rules_name_key": (409, "name", "a rule with this name exists"),
-    "campaign_metrics_period_check": (422, "period_end", "must be after period_start"),
-    "campaign_metrics_counts_check": (422, "rows", "counts must be >= 0"),
-    "campaign_metrics_money_check": (422, "rows", "spend and revenue must be >= 0"),
-}
+# The words of a refused constraint: {constraint name: (field, message)}, read from the constraints'
+# comments in the database (the one place they are written). Python never parses free-form error text.
+ConstraintMessages = dict[str, tuple[str, str]]
 
 
-def problem_from_db_error(exc: asyncpg.PostgresError) -> ProblemError | None:
+def constraint_messages(rows: list[Any]) -> ConstraintMessages:
+    """Parse the rows of queries.CONSTRAINT_MESSAGES: comments of the form {"field", "message"}."""
+    messages: ConstraintMessages = {}
+    for row in rows:
+        try:
+            doc = json.loads(row["comment"])
+            messages[row["name"]] = (str(doc["field"]), str(doc["message"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return messages
+
+
+def problem_from_db_error(
+    exc: asyncpg.PostgresError, messages: ConstraintMessages | None = None
+) -> ProblemError | None:
     sqlstate = getattr(exc, "sqlstate", None) or ""
     if sqlstate.startswith("AO"):
         status = int(sqlstate[2:]) if sqlstate[2:].isdigit() else 400
@@ -114,8 +113,9 @@ def problem_from_db_error(exc: asyncpg.PostgresError) -> ProblemError | None:
         errors = [info] if "field" in info else None
         return ProblemError(status, str(getattr(exc, "message", exc)), errors=errors)
     constraint = getattr(exc, "constraint_name", None)
-    if constraint in CONSTRAINTS:
-        status, field, message = CONSTRAINTS[constraint]
+    if constraint and messages and constraint in messages:
+        field, message = messages[constraint]
+        status = 409 if isinstance(exc, asyncpg.UniqueViolationError) else 422
         return ProblemError(
             status, f"{field}: {message}", errors=[{"field": field, "message": message}]
         )
@@ -196,7 +196,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
         if is_connection_error(exc):
             return _database_unavailable(request, exc)
-        problem = problem_from_db_error(exc)
+        problem = problem_from_db_error(
+            exc, getattr(request.app.state, "constraint_messages", None)
+        )
         if problem is not None:
             return problem_response(problem.status, problem.detail, errors=problem.errors)
         log.error(

@@ -1,8 +1,17 @@
-"""Alembic, driven from Python: the same revisions ``alembic upgrade head`` applies."""
+"""Alembic, driven from Python: the same revisions ``alembic upgrade head`` applies, then the functions.
+
+Two kinds of SQL files: ``sql/migrations/NNN_*.sql``, one per alembic revision, append-only (tables,
+constraints, indexes, triggers, policies, seed rows; a released one is never edited, a test holds
+them to ``sql/migrations/released.sha256``); and ``sql/functions/NN_*.sql``, the current code of
+every function, re-applied in name order, in the migration's transaction, whenever any of them
+changed (``schema_functions`` records what was applied). ``docs/schema.sql`` shows the result.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -10,6 +19,8 @@ from alembic.script import ScriptDirectory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+FUNCTIONS_DIR = SQL_DIR / "functions"
 MIGRATION_LOCK_KEY = 7_415_002  # advisory lock held while migrating, so replicas don't race
 
 
@@ -38,7 +49,7 @@ def sqlalchemy_url(database_url: str) -> str:
 
 
 def read_sql(name: str) -> str:
-    return (SQL_DIR / name).read_text(encoding="utf-8")
+    return (MIGRATIONS_DIR / name).read_text(encoding="utf-8")
 
 
 def apply_sql_file(name: str) -> None:
@@ -54,5 +65,42 @@ def apply_sql_file(name: str) -> None:
     cursor = dbapi.cursor()
     try:
         cursor.execute(read_sql(name))
+    finally:
+        cursor.close()
+
+
+def function_files() -> list[tuple[str, str]]:
+    """The function files in the order they are applied, each with the SHA-256 of its text."""
+    return [
+        (path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(FUNCTIONS_DIR.glob("*.sql"))
+    ]
+
+
+def apply_functions(dbapi_connection: Any) -> bool:
+    """Re-apply every function file, in order, when any differs from what was applied last.
+
+    Runs inside the caller's transaction (the migration's), after the migrations. Returns whether
+    anything was applied.
+    """
+    wanted = function_files()
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT file, sha256 FROM schema_functions ORDER BY file")
+        if [tuple(row) for row in cursor.fetchall()] == wanted:
+            return False
+        for name, _ in wanted:
+            cursor.execute((FUNCTIONS_DIR / name).read_text(encoding="utf-8"))
+        cursor.execute(
+            "DELETE FROM schema_functions WHERE NOT file = ANY (%s)",
+            ([name for name, _ in wanted],),
+        )
+        for name, digest in wanted:
+            cursor.execute(
+                "INSERT INTO schema_functions (file, sha256) VALUES (%s, %s) "
+                "ON CONFLICT (file) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()",
+                (name, digest),
+            )
+        return True
     finally:
         cursor.close()

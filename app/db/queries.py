@@ -37,9 +37,16 @@ METRICS_INGEST = "SELECT ingest_campaign_metrics($1::text::jsonb)"
 
 READY_REVISION = "SELECT version_num FROM alembic_version"
 
-CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
+READY_FUNCTIONS = "SELECT file, sha256 FROM schema_functions ORDER BY file"
 
-CYCLE_BY_KEY = "SELECT summary FROM autonomous_cycles WHERE idempotency_key = $1"
+# The words of each constraint the API reports, from its comment ({"field", "message"}).
+CONSTRAINT_MESSAGES = """
+SELECT conname AS name, obj_description(oid, 'pg_constraint') AS comment
+FROM pg_constraint
+WHERE connamespace = 'public'::regnamespace AND obj_description(oid, 'pg_constraint') IS NOT NULL
+"""
+
+CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
 
 CYCLE_COLUMNS = (
     "id, trigger, triggered_by, dry_run, status, started_at, finished_at, summary, error"

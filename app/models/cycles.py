@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.models.actions import ActionPublic
 from app.models.common import Flag, StrictModel
@@ -23,6 +23,11 @@ class HeldBack(BaseModel):
     action_type: str
     rule_name: str
     confidence: float
+    blocked_code: str | None = Field(
+        default=None,
+        description="below_confidence, below_min_spend, capped, no_budget_to_scale, rollback_quiet, "
+        "cooldown, post_spacing, no_account or paused_in_cycle",
+    )
     blocked_reason: str
 
 

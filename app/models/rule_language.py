@@ -102,8 +102,9 @@ def conditions_schema() -> dict[str, Any]:
 
 
 def action_schema() -> dict[str, Any]:
-    """``{"type": "pause"}``, ``{"type": "scale_budget", "factor": F}`` (1 < F <=
-    settings.max_scale_factor) or ``{"type": "post"}``, matching the rule type."""
+    """``{"type": "pause"}``, ``{"type": "scale", "factor": F}`` (1 < F <=
+    settings.max_scale_factor) or ``{"type": "post"}``, the rule's own type ("scale_budget", the
+    former name of scale, is still taken)."""
 
     def typed(name: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -113,13 +114,12 @@ def action_schema() -> dict[str, Any]:
             "properties": {"type": {"const": name}, **extra},
         }
 
+    factor = {"type": "number", "exclusiveMinimum": 1, "maximum": MAX_SCALE_FACTOR}
     return {
         "oneOf": [
             typed("pause"),
-            typed(
-                "scale_budget",
-                factor={"type": "number", "exclusiveMinimum": 1, "maximum": MAX_SCALE_FACTOR},
-            ),
+            typed("scale", factor=factor),
+            typed("scale_budget", factor=factor) | {"deprecated": True},
             typed("post"),
         ],
         "description": action_schema.__doc__,

@@ -1,9 +1,12 @@
+"""The settings: the columns of autonomous_settings (names, defaults, ranges as checks) are the source;
+this model states the same for the API, and a test holds the two together."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import MISSING, BaseModel, Field
+from pydantic import MISSING, BaseModel, Field, create_model
 
 from app.models.common import MONEY_LIMIT, StrictModel
 
@@ -47,29 +50,21 @@ class AutonomousSettingsPublic(AutonomousSettingsBase):
     updated_by: str | None
 
 
-class AutonomousSettingsUpdate(StrictModel):
-    """Every field optional; only those sent change. Ranges as in AutonomousSettingsBase."""
+def _all_optional(base: type[BaseModel]) -> type[StrictModel]:
+    """The PATCH body of a model: each of its fields, with the same bounds, optional but not null."""
+    fields: dict[str, Any] = {
+        name: (Annotated[info.annotation, *info.metadata] | MISSING, MISSING)
+        for name, info in base.model_fields.items()
+    }
+    return create_model(
+        "AutonomousSettingsUpdate",
+        __base__=StrictModel,
+        __doc__="Every setting optional; only those sent change. Ranges as in GET /settings.",
+        **fields,
+    )
 
-    min_spend: MinSpend | MISSING = MISSING
-    max_scale_factor: ScaleFactor | MISSING = MISSING
-    min_scale_confidence: Ratio | MISSING = MISSING
-    post_spacing_hours: NonNegativeInt | MISSING = MISSING
-    post_lead_minutes: NonNegativeInt | MISSING = MISSING
-    impact_window_hours: PositiveInt | MISSING = MISSING
-    rollback_quiet_hours: NonNegativeInt | MISSING = MISSING
-    opportunity_quiet_days: NonNegativeInt | MISSING = MISSING
-    low_conversion_min_clicks: PositiveInt | MISSING = MISSING
-    low_conversion_max_rate: Ratio | MISSING = MISSING
-    high_traffic_click_quantile: Ratio | MISSING = MISSING
-    high_traffic_rate_ratio: Ratio | MISSING = MISSING
-    decline_ratio: Ratio | MISSING = MISSING
-    decline_min_clicks: PositiveInt | MISSING = MISSING
-    under_delivery_ratio: Ratio | MISSING = MISSING
-    audience_high_ctr: Ratio | MISSING = MISSING
-    audience_low_conversion_rate: Ratio | MISSING = MISSING
-    audience_low_ctr: Ratio | MISSING = MISSING
-    audience_min_impressions: PositiveInt | MISSING = MISSING
-    fatigue_min_frequency: Frequency | MISSING = MISSING
-    fatigue_ctr_drop: Ratio | MISSING = MISSING
-    timing_min_ratio: RateRatio | MISSING = MISSING
-    timing_min_clicks: PositiveInt | MISSING = MISSING
+
+if TYPE_CHECKING:
+    AutonomousSettingsUpdate = StrictModel
+else:
+    AutonomousSettingsUpdate = _all_optional(AutonomousSettingsBase)

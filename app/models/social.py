@@ -5,11 +5,30 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import MISSING, AfterValidator, BaseModel, Field, SecretStr
+from pydantic import MISSING, AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic.json_schema import WithJsonSchema
 
 from app.models.common import StrictModel, Text200, UtcDatetime
 
-Platform = Literal["instagram", "facebook", "twitter"]
+Platform = Literal["instagram", "facebook", "x"]
+
+
+def _x_alias(value: Any) -> Any:
+    return "x" if value == "twitter" else value
+
+
+# What a client may send: "twitter" is still taken for X.
+PlatformIn = Annotated[
+    Platform,
+    BeforeValidator(_x_alias),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["instagram", "facebook", "x", "twitter"],
+            "description": "twitter is taken as x",
+        }
+    ),
+]
 AccountStatus = Literal["active", "expired", "revoked"]
 PRINTABLE_PATTERN = r"^[\x21-\x7E]+$"  # printable ASCII, no spaces
 
@@ -30,7 +49,7 @@ AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-
 
 
 class SocialAccountCreate(StrictModel):
-    platform: Platform
+    platform: PlatformIn
     account_id: AccountId
     display_name: Text200 | None = None
     access_token: Token

@@ -1,4 +1,5 @@
-"""Running a cycle: one call of run_autonomous_operations_with_posting, one log line with the counts."""
+"""Running a cycle: one call of run_autonomous_operations_with_posting (sql/functions/15_cycle.sql),
+one log line with the counts."""
 
 from __future__ import annotations
 
@@ -32,9 +33,17 @@ async def run_cycle(
 def log_cycle(summary: dict[str, Any]) -> None:
     counts = {
         key: summary.get(key)
-        for key in ("cycle_id", "status", "dry_run", "trigger", "paused", "scaled", "posted")
+        for key in (
+            "cycle_id",
+            "status",
+            "dry_run",
+            "trigger",
+            "paused",
+            "scaled",
+            "posted",
+            "opportunities_detected",
+        )
     }
-    counts["opportunities"] = summary.get("opportunities_detected")
     for failure in summary.get("rule_errors") or []:
         log.warning(
             "rule skipped in this cycle: %s",
@@ -52,11 +61,11 @@ def log_cycle(summary: dict[str, Any]) -> None:
         log.warning("cycle skipped: another cycle is running", extra=counts)
     else:
         log.info(
-            "cycle %s: paused %s, scaled %s, posted %s, opportunities %s",
+            "cycle %s: paused %s, scaled %s, posted %s, opportunities_detected %s",
             summary.get("status"),
             counts["paused"],
             counts["scaled"],
             counts["posted"],
-            counts["opportunities"],
+            counts["opportunities_detected"],
             extra=counts,
         )

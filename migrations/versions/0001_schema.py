@@ -1,4 +1,4 @@
-"""schema of SPEC 3: applies sql/001_schema.sql.
+"""the data model: applies sql/migrations/001_schema.sql.
 
 Revision ID: 0001
 Revises: None

@@ -1,4 +1,4 @@
-"""role, claims helpers and row-level security: applies sql/002_access.sql.
+"""role, claims helpers and row-level security: applies sql/migrations/002_access.sql.
 
 Revision ID: 0002
 Revises: 0001

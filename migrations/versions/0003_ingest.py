@@ -1,4 +1,4 @@
-"""metric ingestion: applies sql/003_ingest.sql.
+"""metric ingestion: applies sql/migrations/003_ingest.sql.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""decision engine: rule compiler, confidence, plan, pause, scale, post scheduling, cycle, rollback: applies sql/004_decisions.sql.
+"""decision engine: rule compiler, confidence, plan, pause, scale, post scheduling, cycle, rollback: applies sql/migrations/004_decisions.sql.
 
 Revision ID: 0004
 Revises: 0003

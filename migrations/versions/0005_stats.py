@@ -1,4 +1,4 @@
-"""counters behind GET /stats: applies sql/005_stats.sql.
+"""counters behind GET /stats: applies sql/migrations/005_stats.sql.
 
 Revision ID: 0005
 Revises: 0004

@@ -1,4 +1,4 @@
-"""optimization-opportunity detectors and lifecycle: applies sql/006_opportunities.sql.
+"""optimization-opportunity detectors and lifecycle: applies sql/migrations/006_opportunities.sql.
 
 Revision ID: 0006
 Revises: 0005

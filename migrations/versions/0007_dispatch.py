@@ -1,4 +1,4 @@
-"""post dispatcher: claims, accepted ids, results, cancellation: applies sql/007_dispatch.sql.
+"""post dispatcher: claims, accepted ids, results, cancellation: applies sql/migrations/007_dispatch.sql.
 
 Revision ID: 0007
 Revises: 0006

@@ -1,5 +1,5 @@
 """hardening: bounds, per-rule fault isolation, request-bound idempotency keys, audit guards always on:
-applies sql/008_hardening.sql.
+applies sql/migrations/008_hardening.sql.
 
 Revision ID: 0008
 Revises: 0007

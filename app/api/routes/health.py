@@ -27,13 +27,15 @@ class Ready(BaseModel):
 
 @router.get("/readyz", response_model=Ready)
 async def readyz(request: Request) -> JSONResponse | dict[str, str]:
-    """Readiness: the database answers and its schema is at the migrations' head."""
+    """Readiness: the database answers, its schema is at the migrations' head and its functions are
+    this version's."""
     head = request.app.state.migration_head
     try:
         async with acquire(
             request.app.state.pool, request.app.state.settings.db_acquire_timeout_seconds
         ) as conn:
             current = await conn.fetchval(queries.READY_REVISION)
+            functions = [tuple(r) for r in await conn.fetch(queries.READY_FUNCTIONS)]
     except Exception:  # whatever the database did, readiness is a yes or a no, never a 500
         return problem_response(
             503, "database unreachable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -42,6 +44,13 @@ async def readyz(request: Request) -> JSONResponse | dict[str, str]:
         return problem_response(
             503,
             f"database schema is at {current}, migrations head is {head}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            revision=current,
+        )
+    if functions != request.app.state.function_files:
+        return problem_response(
+            503,
+            "the database's functions differ from this version's sql/functions: migrate",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             revision=current,
         )

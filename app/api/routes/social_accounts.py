@@ -14,7 +14,7 @@ from app.db import queries
 from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
 from app.models.social import (
     AccountStatus,
-    Platform,
+    PlatformIn,
     SocialAccountCreate,
     SocialAccountPublic,
     SocialAccountsPublic,
@@ -58,7 +58,7 @@ async def connect_account(
 @router.get("", response_model=SocialAccountsPublic)
 async def list_accounts(
     conn: ConnDep,
-    platform: Platform | None = None,
+    platform: PlatformIn | None = None,
     status: AccountStatus | None = None,
     limit: Limit = 50,
     cursor: KeysetCursor = None,

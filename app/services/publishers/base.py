@@ -1,4 +1,4 @@
-"""The publisher contract and the outcomes the dispatcher acts on (SPEC §4.5, "never post twice")."""
+"""The publisher contract and the outcomes the dispatcher acts on ("never post twice")."""
 
 from __future__ import annotations
 

@@ -1,30 +1,18 @@
-"""What each platform receives, from a schedule's content snapshot (SPEC §4.5)."""
+"""What each platform receives, from a schedule's content snapshot."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from twitter_text import parse_tweet
+
 X_LIMIT = 280
-X_URL_WEIGHT = 23
 INSTAGRAM_CAPTION_LIMIT = 2200
-_URL = re.compile(r"https?://\S+")
-# twitter-text v3: these code points weigh 1, every other one 2 (CJK, emoji, ...)
-_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
 
 def x_weight(text: str) -> int:
-    """X's weighted length: a URL counts 23, light characters 1, others 2."""
-    weight = 0
-    last = 0
-    for match in _URL.finditer(text):
-        weight += _char_weight(text[last : match.start()]) + X_URL_WEIGHT
-        last = match.end()
-    return weight + _char_weight(text[last:])
-
-
-def _char_weight(text: str) -> int:
-    return sum(1 if any(lo <= ord(ch) <= hi for lo, hi in _LIGHT) else 2 for ch in text)
+    """X's weighted length, by twitter-text v3 (a URL counts 23, CJK and an emoji 2, most else 1)."""
+    return int(parse_tweet(text).weightedLength)
 
 
 def _link(content: dict[str, Any], platform: str) -> str | None:
@@ -59,36 +47,58 @@ def instagram_caption(content: dict[str, Any]) -> str:
 
 def x_thread(content: dict[str, Any]) -> list[str]:
     """One tweet when it fits, else a numbered thread; the tagged link and the CTA end the last one."""
-    link = _link(content, "twitter")
+    link = _link(content, "x")
     cta = str(content.get("cta_label") or "Learn more")
     closing = f"{cta}: {link}" if link else cta
     body = " ".join(str(p).strip() for p in (content.get("title"), content.get("copy")) if p)
     single = f"{body}\n\n{closing}" if body else closing
     if x_weight(single) <= X_LIMIT:
         return [single]
-    words = body.split()
-    tweets: list[str] = []
-    current = ""
     budget = X_LIMIT - 8  # room for " (10/12)"
-    for word in words:
-        candidate = f"{current} {word}".strip()
-        if x_weight(candidate) <= budget:
-            current = candidate
-            continue
-        if current:
-            tweets.append(current)
-        while x_weight(word) > budget:  # a single overlong word is cut
-            cut = len(word)
-            while x_weight(word[:cut]) > budget:
-                cut -= 1
-            tweets.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current and x_weight(f"{current}\n\n{closing}") <= budget:
-        tweets.append(f"{current}\n\n{closing}")
+    tweets = _pack(body.split(), budget)
+    if tweets and x_weight(f"{tweets[-1]}\n\n{closing}") <= budget:
+        tweets[-1] = f"{tweets[-1]}\n\n{closing}"
     else:
-        if current:
-            tweets.append(current)
         tweets.append(closing)
     total = len(tweets)
     return [f"{t} ({i}/{total})" for i, t in enumerate(tweets, 1)]
+
+
+def _pack(words: list[str], budget: int) -> list[str]:
+    """Words into as few tweets of weight <= budget as they go, in order; an overlong word is cut.
+
+    Weights add up across the single spaces between words (a URL or an emoji never spans one), so
+    each word is weighed once; each tweet is still weighed whole before it is kept.
+    """
+    weights = [x_weight(w) for w in words]
+    tweets: list[str] = []
+    i = 0
+    while i < len(words):
+        if weights[i] > budget:  # a single overlong word is cut
+            piece = _longest_prefix(words[i], budget)
+            tweets.append(piece)
+            words[i] = words[i][len(piece) :]
+            weights[i] = x_weight(words[i])
+            if not words[i]:
+                i += 1
+            continue
+        j, weight = i + 1, weights[i]
+        while j < len(words) and weight + 1 + weights[j] <= budget:
+            weight += 1 + weights[j]
+            j += 1
+        while j > i + 1 and x_weight(" ".join(words[i:j])) > budget:
+            j -= 1
+        tweets.append(" ".join(words[i:j]))
+        i = j
+    return tweets
+
+
+def _longest_prefix(word: str, budget: int) -> str:
+    low, high = 1, len(word)  # x_weight(word[:1]) <= 2 <= budget
+    while low < high:
+        mid = (low + high + 1) // 2
+        if x_weight(word[:mid]) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return word[:low]

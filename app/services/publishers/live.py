@@ -1,4 +1,4 @@
-"""The platforms' real HTTP APIs over httpx (SPEC §4.5): Facebook Page feed, Instagram, X threads.
+"""The platforms' real HTTP APIs over httpx: Facebook Page feed, Instagram, X threads.
 
 Outcomes follow the never-twice rule: an answer that proves nothing was posted raises RetryLater; a
 mutating request that may have been sent but got no answer raises OutcomeUnknown; token errors raise
@@ -90,7 +90,7 @@ class LivePublisher:
         accepted: Accepted,
         already: list[str],
     ) -> None:
-        if platform == "twitter":
+        if platform == "x":
             await self._x_thread(token, content, accepted, already)
         elif already:
             return  # a single post whose id is stored is posted

@@ -1,11 +1,7 @@
--- 007_dispatch.sql: the post dispatcher's claims and results (SPEC §4.5), never posting twice.
---
--- A delivery is claimed (pending → sending, attempts + 1) and that claim is committed before anything
--- is sent. A platform's id is stored the moment the platform accepts a post (record_delivery_accepted,
--- committed at once), a posted delivery is never claimed again, and a delivery left in `sending` by a
--- worker that died becomes `unknown` for a person to check instead of being sent blindly again.
-
-CREATE INDEX social_posts_sending_idx ON social_posts (updated_at) WHERE status = 'sending';
+-- 18_dispatch.sql: publishing without ever posting twice. A delivery is claimed (pending → sending,
+-- attempts + 1) and that claim is committed before anything is sent; a platform's id is stored the
+-- moment the platform accepts a post; a posted delivery is never claimed again; and a delivery left in
+-- sending by a worker that died becomes unknown for a person to check, never sent blindly again.
 
 CREATE OR REPLACE FUNCTION claim_due_deliveries(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '10 minutes')
 RETURNS TABLE (delivery_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid,
@@ -41,9 +37,8 @@ BEGIN
       FROM started st
      CROSS JOIN LATERAL unnest(st.platforms) AS p(platform)
       LEFT JOIN LATERAL (
-           SELECT a.id FROM social_accounts a
-            WHERE a.platform = p.platform AND a.status = 'active'
-              AND (a.token_expires_at IS NULL OR a.token_expires_at > now())
+           SELECT a.id FROM usable_social_accounts() a
+            WHERE a.platform = p.platform
             ORDER BY a.created_at DESC LIMIT 1) acc ON true
     ON CONFLICT ON CONSTRAINT social_posts_schedule_platform_key DO NOTHING;
 

@@ -1,0 +1,46 @@
+-- 02_basics.sql: errors meant for callers, and the formatting of money, rates and URL values in texts.
+--
+-- Errors for callers use SQLSTATEs of class AO, which the API maps to HTTP problems: AO422 bad input
+-- (DETAIL: {"field": ..., "message": ...}), AO404 not found, AO409 conflict.
+
+CREATE OR REPLACE FUNCTION ao_raise_422(p_field text, p_message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%: %', p_field, p_message USING ERRCODE = 'AO422',
+        DETAIL = jsonb_build_object('field', p_field, 'message', p_message)::text;
+END;
+$$;
+COMMENT ON FUNCTION ao_raise_422(text, text) IS
+    'Raises a bad-input error (SQLSTATE AO422) naming the field, which the API turns into a 422 problem.';
+
+CREATE OR REPLACE FUNCTION ao_money(p numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT to_char(coalesce(p, 0), 'FM$999,999,999,990.00') $$;
+COMMENT ON FUNCTION ao_money(numeric) IS 'An amount of money with two decimals, for descriptions.';
+
+CREATE OR REPLACE FUNCTION ao_pct(p numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN p IS NULL THEN 'n/a' ELSE to_char(p * 100, 'FM999,990.00') || '%' END $$;
+COMMENT ON FUNCTION ao_pct(numeric) IS 'A rate as a percentage with two decimals, for descriptions.';
+
+-- Percent-encodes a string for a URL query value (RFC 3986 unreserved characters kept).
+CREATE OR REPLACE FUNCTION ao_urlencode(p text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(string_agg(
+        CASE WHEN ch ~ '^[A-Za-z0-9._~-]$' THEN ch
+             ELSE upper(regexp_replace(encode(convert_to(ch, 'UTF8'), 'hex'), '(..)', '%\1', 'g')) END,
+        '' ORDER BY i), '')
+    FROM regexp_split_to_table(p, '') WITH ORDINALITY AS t(ch, i)
+$$;
+COMMENT ON FUNCTION ao_urlencode(text) IS 'Percent-encodes a query value, for UTM tags built in SQL.';
+
+-- A step's transaction-local work table (_ao_stats, _ao_plan, ...) is made afresh each time the step
+-- runs, so a second evaluation in one transaction (an analytics call, then a cycle) starts clean.
+CREATE OR REPLACE FUNCTION _ao_drop_work_table(p_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.' || quote_ident(p_name)) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE pg_temp.%I', p_name);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION _ao_drop_work_table(text) IS
+    'Drops a transaction-local work table of the cycle if it exists, so that the step that makes it can make it afresh.';

@@ -1,0 +1,104 @@
+-- 07_window_sums.sql: the one read of the metrics a cycle makes. Lifetime figures come from the
+-- campaign totals (kept in step by ingestion); window figures (last 24 h, 48 h, 7, 14, 30 days, and
+-- the 7 days before the last 7) are sums over the metric periods that end inside the window. Only the
+-- sums the active rules and the detectors use are computed, in one pass, into the transaction-local
+-- table _ao_stats that every rule query and detector scans.
+
+-- The window sums a cycle computes: the rules' (and the counts behind their confidence), plus the
+-- last-7-day and previous-7-day sums that the opportunity detectors (006) and expected impacts use.
+CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT f, w
+    FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w
+            FROM autonomous_rules, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
+           WHERE is_active) l
+    CROSS JOIN LATERAL unnest(CASE l.metric
+        WHEN 'roi' THEN ARRAY['revenue', 'spend', 'conversions']
+        WHEN 'ctr' THEN ARRAY['clicks', 'impressions']
+        WHEN 'cpc' THEN ARRAY['spend', 'clicks']
+        WHEN 'cpa' THEN ARRAY['spend', 'conversions']
+        WHEN 'conversion_rate' THEN ARRAY['conversions', 'clicks']
+        WHEN 'frequency' THEN ARRAY['impressions', 'reach']
+        WHEN 'budget_utilization' THEN ARRAY['spend']
+        WHEN 'hours_running' THEN ARRAY[]::text[]
+        WHEN 'days_running' THEN ARRAY[]::text[]
+        WHEN 'daily_budget' THEN ARRAY[]::text[]
+        ELSE ARRAY[l.metric] END) f
+    WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
+    UNION
+    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery)
+    SELECT f, w FROM unnest(ARRAY['impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue']) f,
+                     unnest(ARRAY['last_7d', 'prev_7d']) w
+$$;
+COMMENT ON FUNCTION _ao_needed_sums() IS
+    'Which window sums a cycle computes: those the active rules use (and the counts behind their confidence), and the last-7-day and previous-7-day sums the opportunity detectors and expected impacts use; lifetime comes from the campaign totals.';
+
+CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cutoffs timestamptz[];   -- the window edges, most recent first
+    v_bucket text;
+    v_figures text;
+    v_sums text;
+    v_columns text;
+    v_hashagg text;
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_stats');
+    -- Each metric row falls in one bucket between consecutive window edges and is added once per
+    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (now() is fixed
+    -- for the transaction). Figures and windows come from whitelists (_ao_needed_sums), never from a
+    -- rule's text.
+    SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[now() - interval '24 hours']
+                                       WHEN 'last_48h' THEN ARRAY[now() - interval '48 hours']
+                                       WHEN 'last_7d' THEN ARRAY[now() - interval '7 days']
+                                       WHEN 'prev_7d' THEN ARRAY[now() - interval '7 days', now() - interval '14 days']
+                                       WHEN 'last_14d' THEN ARRAY[now() - interval '14 days']
+                                       ELSE ARRAY[now() - interval '30 days'] END) edge;
+    SELECT 'CASE ' || string_agg(format('WHEN m.period_end > %L::timestamptz THEN %s', e, k), ' ' ORDER BY k) || ' END'
+      INTO v_bucket
+      FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
+    SELECT string_agg(DISTINCT format('m.%s', f), ', ') INTO v_figures FROM _ao_needed_sums() n(f, w);
+    SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k = %2$s) AS %1$s_b%2$s', f, k), ', ')
+      INTO v_sums
+      FROM (SELECT DISTINCT f FROM _ao_needed_sums() n(f, w)) x,
+           generate_series(1, cardinality(v_cutoffs)) k;
+    SELECT string_agg(format('%s AS %s_%s',
+               (SELECT string_agg(format('coalesce(a.%s_b%s, 0)', n.f, k), ' + ')
+                  FROM generate_series(lo, hi) k), n.f, n.w), ', ')
+      INTO v_columns
+      FROM _ao_needed_sums() n(f, w)
+      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, now() - interval '7 days') + 1
+                                          ELSE 1 END AS lo,
+                                 array_position(v_cutoffs, now() - CASE n.w
+                                     WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                     WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
+                                     WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
+    -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
+    -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
+    v_hashagg := current_setting('enable_hashagg');
+    PERFORM set_config('enable_hashagg', 'off', true);
+    EXECUTE format($q$
+        CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
+        WITH a AS (
+            SELECT m.campaign_id, %2$s
+            FROM (SELECT m.campaign_id, %1$s AS k, %3$s
+                    FROM campaign_metrics m
+                   WHERE m.period_end > %5$L::timestamptz) m
+            GROUP BY m.campaign_id
+        )
+        SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+               round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
+               c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
+               c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s
+        FROM campaigns c
+        LEFT JOIN a ON a.campaign_id = c.id
+        WHERE c.status = 'active'
+    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
+    PERFORM set_config('enable_hashagg', v_hashagg, true);
+END;
+$$;
+COMMENT ON FUNCTION _ao_prepare_stats() IS
+    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';

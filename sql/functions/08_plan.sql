@@ -1,0 +1,260 @@
+-- 08_plan.sql: what a cycle decides, campaign by campaign: which rule acts on it and which guardrail
+-- holds it back. Read top-down:
+--   1. _ao_evaluate_rules: every active rule, as one set-based query over the window sums, each in its
+--      own subtransaction (a rule that fails is skipped and reported), into _ao_matches;
+--   2. _ao_choose_decisions: per campaign, the highest-priority rule it matches with enough confidence
+--      (pause and scale exclusive, posts apart), with the figures the guardrails need;
+--   3. _ao_guard_decisions: the guardrails, each refusal a code (blocked_code);
+--   4. _ao_build_plan: the plan (_ao_plan): reason, states and expected impact of what will be done,
+--      and the words of what is held back.
+
+-- Fills _ao_matches with every (campaign, rule) pair whose conditions hold, and _ao_rule_errors with
+-- the rules that raised. Each rule runs in its own subtransaction: a rule that fails at run time (a
+-- row written around the validation, an unforeseen error) is skipped and reported, and the others act.
+CREATE OR REPLACE FUNCTION _ao_evaluate_rules(p_rule_types text[] DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r autonomous_rules%ROWTYPE;
+BEGIN
+    IF to_regclass('pg_temp._ao_stats') IS NULL THEN
+        PERFORM _ao_prepare_stats();
+    END IF;
+    PERFORM _ao_drop_work_table('_ao_matches');
+    PERFORM _ao_drop_work_table('_ao_rule_errors');
+    CREATE TEMP TABLE _ao_matches (
+        campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
+        min_confidence numeric, cooldown_hours integer, confidence numeric) ON COMMIT DROP;
+    CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
+
+    FOR r IN SELECT * FROM autonomous_rules
+              WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
+              ORDER BY autonomous_rules.priority DESC, name LOOP
+        BEGIN
+            PERFORM validate_rule_action(r.rule_type, r.action);
+            PERFORM describe_rule_conditions(r.conditions);
+            EXECUTE format(
+                'INSERT INTO _ao_matches
+                 SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
+                   FROM _ao_stats s WHERE %s',
+                compile_rule_confidence(r.conditions), compile_rule_conditions(r.conditions))
+            USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO _ao_rule_errors VALUES (r.id, r.name, SQLERRM);
+            RAISE WARNING 'rule "%" (%) skipped in this evaluation: %', r.name, r.id, SQLERRM;
+        END;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION _ao_evaluate_rules(text[]) IS
+    'Evaluates each active rule (of the given types, or all) as one set-based query over the cycle''s stats, each in its own subtransaction: matches go to _ao_matches, a rule that raises is skipped and recorded in _ao_rule_errors, so one broken rule cannot stop the others.';
+
+CREATE OR REPLACE FUNCTION evaluate_autonomous_rules(p_rule_types text[] DEFAULT NULL)
+RETURNS TABLE (campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer,
+               action jsonb, min_confidence numeric, cooldown_hours integer, confidence numeric)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_evaluate_rules(p_rule_types);
+    RETURN QUERY SELECT * FROM _ao_matches;
+END;
+$$;
+COMMENT ON FUNCTION evaluate_autonomous_rules(text[]) IS
+    'Which active campaigns each active rule (of the given types, or all) matches, and with what confidence; a rule that fails is skipped (see _ao_rule_errors).';
+
+-- Step 2: the decision per campaign, with the figures the guardrails and the documents need.
+CREATE OR REPLACE FUNCTION _ao_choose_decisions() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_decisions');
+    CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
+    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    matches AS (
+        SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
+                                     ELSE m.min_confidence END AS confidence_floor
+          FROM _ao_matches m CROSS JOIN cfg
+    ),
+    chosen AS (
+        SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*,
+               least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
+          FROM matches m CROSS JOIN cfg
+         ORDER BY m.campaign_id, m.rule_type = 'post', m.confidence >= m.confidence_floor DESC,
+                  m.priority DESC, m.rule_name
+    )
+    SELECT c.*, c.rule_type AS action_type, s.title, s.external_id, s.daily_budget, s.max_budget,
+           s.hours_running, s.spend_lifetime, s.revenue_lifetime, s.conversions_lifetime, s.clicks_lifetime,
+           s.impressions_lifetime,
+           s.revenue_lifetime / NULLIF(s.spend_lifetime, 0) AS roi,
+           s.clicks_lifetime / NULLIF(s.impressions_lifetime, 0) AS ctr,
+           -- recent daily spend: the last 7 days' spend over the days actually run in them
+           coalesce(NULLIF(s.spend_last_7d, 0) / greatest(least(s.hours_running / 24.0, 7), 1),
+                    s.daily_budget) AS daily_spend,
+           CASE WHEN c.rule_type = 'scale'
+                THEN round(least(s.daily_budget * c.factor, coalesce(s.max_budget, s.daily_budget * c.factor)), 2)
+           END AS new_budget,
+           CASE WHEN c.rule_type = 'post' THEN (SELECT platforms FROM usable_social_platforms()) END AS platforms,
+           cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours
+      FROM chosen c
+      JOIN _ao_stats s ON s.campaign_id = c.campaign_id
+     CROSS JOIN cfg;
+END;
+$$;
+COMMENT ON FUNCTION _ao_choose_decisions() IS
+    'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget, the platforms a post would go to.';
+
+-- Step 3: each guardrail that holds a decision back, as a code (the first that applies).
+CREATE OR REPLACE FUNCTION _ao_guard_decisions() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_guarded');
+    CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
+    SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
+           last_schedule.created_at AS last_schedule_at,
+           CASE
+               WHEN d.confidence < d.confidence_floor THEN 'below_confidence'
+               WHEN d.action_type = 'pause' AND d.spend_lifetime < d.min_spend THEN 'below_min_spend'
+               WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
+               WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
+               WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
+               WHEN last_same.created_at > now() - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
+               WHEN d.action_type = 'post'
+                    AND last_schedule.created_at > now() - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
+               WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
+           END AS blocked_code
+      FROM _ao_decisions d
+      LEFT JOIN LATERAL (
+          SELECT a.created_at FROM autonomous_actions a
+           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type
+             AND a.status IN ('executed', 'rolled_back', 'pending')
+           ORDER BY a.created_at DESC LIMIT 1) last_same ON true
+      LEFT JOIN LATERAL (
+          SELECT a.rolled_back_at FROM autonomous_actions a
+           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type AND a.status = 'rolled_back'
+             AND a.rolled_back_at > now() - make_interval(hours => d.rollback_quiet_hours)
+           ORDER BY a.rolled_back_at DESC LIMIT 1) quiet ON true
+      LEFT JOIN LATERAL (
+          SELECT cs.created_at FROM campaign_schedules cs
+           WHERE d.action_type = 'post' AND cs.campaign_id = d.campaign_id
+           ORDER BY cs.created_at DESC LIMIT 1) last_schedule ON true;
+END;
+$$;
+COMMENT ON FUNCTION _ao_guard_decisions() IS
+    'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a blocked_code.';
+
+-- Why a decision is held back, in words (from its code and figures).
+CREATE OR REPLACE FUNCTION _ao_blocked_reason(g anyelement) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE g.blocked_code
+        WHEN 'below_confidence' THEN
+            format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
+        WHEN 'below_min_spend' THEN
+            format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
+        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
+        WHEN 'no_budget_to_scale' THEN 'no budget to scale'
+        WHEN 'rollback_quiet' THEN
+            format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
+                   to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
+        WHEN 'cooldown' THEN
+            format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
+                   date_trunc('minute', now() - g.last_same_at), g.cooldown_hours)
+        WHEN 'post_spacing' THEN
+            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', now() - g.last_schedule_at),
+                   g.post_spacing_hours)
+        WHEN 'no_account' THEN 'no connected social account with a valid token'
+        WHEN 'paused_in_cycle' THEN 'paused in this cycle'
+    END
+$$;
+COMMENT ON FUNCTION _ao_blocked_reason(anyelement) IS
+    'The words a held-back decision shows (held_back, the analytics lists) for its blocked_code.';
+
+-- What a decision will do, in words, with the numbers behind it.
+CREATE OR REPLACE FUNCTION _ao_action_reason(g anyelement, p_words text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE g.action_type
+        WHEN 'pause' THEN format('ROI %s× on %s spend (%s: %s)', round(coalesce(g.roi, 0), 2),
+                                 ao_money(g.spend_lifetime), g.rule_name, p_words)
+        WHEN 'scale' THEN format('ROI %s× over %s conversions (%s: %s)', round(coalesce(g.roi, 0), 2),
+                                 g.conversions_lifetime, g.rule_name, p_words)
+        ELSE format('CTR %s%% with %s conversions (%s: %s)', round(coalesce(g.ctr, 0) * 100, 2),
+                    g.conversions_lifetime, g.rule_name, p_words)
+    END
+$$;
+COMMENT ON FUNCTION _ao_action_reason(anyelement, text) IS
+    'The reason an action records: the numbers that made the rule match and the rule in words ("ROI 0.20× on $200.00 spend (Critical ROI Pause: roi < 0.5 and spend ≥ 50)").';
+
+-- The campaign's state after the action.
+CREATE OR REPLACE FUNCTION _ao_new_state(g anyelement) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE g.action_type
+        WHEN 'pause' THEN jsonb_build_object('status', 'paused', 'daily_budget', g.daily_budget)
+        WHEN 'scale' THEN jsonb_build_object('status', 'active', 'daily_budget', g.new_budget, 'factor', g.factor)
+        ELSE jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'platforms', to_jsonb(g.platforms))
+    END
+$$;
+COMMENT ON FUNCTION _ao_new_state(anyelement) IS
+    'The campaign''s status and budget after a planned action (a post also names its platforms).';
+
+-- The money an action is expected to make or save (README, "How it decides").
+CREATE OR REPLACE FUNCTION _ao_expected_impact(g anyelement) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE g.action_type
+        WHEN 'pause' THEN jsonb_build_object(
+            'daily_spend', round(g.daily_spend, 2), 'roi', round(coalesce(g.roi, 0), 4),
+            'daily_loss_avoided', round(g.daily_spend * (1 - coalesce(g.roi, 0)), 2),
+            'sentence', format('Avoids about %s of losses a day (spends %s a day at ROI %s×).',
+                               ao_money(g.daily_spend * (1 - coalesce(g.roi, 0))), ao_money(g.daily_spend),
+                               round(coalesce(g.roi, 0), 2)))
+        WHEN 'scale' THEN jsonb_build_object(
+            'added_daily_budget', g.new_budget - g.daily_budget, 'roi', round(coalesce(g.roi, 0), 4),
+            'added_daily_revenue', round((g.new_budget - g.daily_budget) * coalesce(g.roi, 0), 2),
+            'sentence', format('Adds about %s of revenue a day (%s more budget at ROI %s×).',
+                               ao_money((g.new_budget - g.daily_budget) * coalesce(g.roi, 0)),
+                               ao_money(g.new_budget - g.daily_budget), round(coalesce(g.roi, 0), 2)))
+        ELSE jsonb_build_object(
+            'ctr', round(coalesce(g.ctr, 0), 6), 'platforms', to_jsonb(g.platforms),
+            'sentence', format('Shares a campaign with a %s%% CTR on %s.', round(coalesce(g.ctr, 0) * 100, 2),
+                               coalesce(array_to_string(g.platforms, ', '), 'no platform')))
+    END
+$$;
+COMMENT ON FUNCTION _ao_expected_impact(anyelement) IS
+    'The expected impact an action records: for a pause the daily loss avoided = daily spend × (1 − ROI); for a scale the added daily revenue = (new − old budget) × ROI; for a post the CTR and platforms; each with a sentence.';
+
+-- Step 4 (and the whole plan): the decisions a cycle would take now, and what holds each back.
+CREATE OR REPLACE FUNCTION _ao_build_plan() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_plan');
+    -- Post rules only when a post could go out: no usable account, nothing to plan.
+    PERFORM _ao_evaluate_rules(
+        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END);
+    PERFORM _ao_choose_decisions();
+    PERFORM _ao_guard_decisions();
+    -- A campaign paused in this cycle is not posted.
+    UPDATE _ao_guarded g SET blocked_code = 'paused_in_cycle'
+     WHERE g.action_type = 'post' AND g.blocked_code IS NULL
+       AND EXISTS (SELECT 1 FROM _ao_guarded q WHERE q.campaign_id = g.campaign_id AND q.action_type = 'pause'
+                                                 AND q.blocked_code IS NULL);
+    -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
+    -- blocked_reason); each action gets its id now, so the summary needs no read-back.
+    CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
+    WITH rule_words AS MATERIALIZED (  -- once per rule, not once per decision
+        SELECT id, describe_rule_conditions(conditions) AS words FROM autonomous_rules
+         WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)
+    )
+    SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
+           g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
+           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_code,
+           _ao_blocked_reason(g) AS blocked_reason,
+           gen_random_uuid() AS action_id,
+           CASE WHEN g.blocked_code IS NULL THEN _ao_action_reason(g, r.words) END AS reason,
+           CASE WHEN g.blocked_code IS NULL THEN
+               jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'max_budget', g.max_budget,
+                                  'roi', round(g.roi, 4), 'ctr', round(g.ctr, 6), 'spend', g.spend_lifetime,
+                                  'conversions', g.conversions_lifetime, 'hours_running', round(g.hours_running, 1))
+           END AS previous_state,
+           CASE WHEN g.blocked_code IS NULL THEN _ao_new_state(g) END AS new_state,
+           CASE WHEN g.blocked_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
+      FROM _ao_guarded g
+      JOIN rule_words r ON r.id = g.rule_id;
+END;
+$$;
+COMMENT ON FUNCTION _ao_build_plan() IS
+    'Plans a cycle into _ao_plan: evaluates the rules (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';

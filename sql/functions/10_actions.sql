@@ -1,0 +1,72 @@
+-- 10_actions.sql: carrying out what the plan decided: pauses and scales, one executed audit row each.
+-- A campaign that changed since it was planned is left alone. Called alone from psql, an action
+-- function takes the cycle lock and plans afresh, so the guardrails hold there too.
+
+CREATE OR REPLACE FUNCTION _ao_cycle_lock_key() RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT 7415003::bigint $$;
+COMMENT ON FUNCTION _ao_cycle_lock_key() IS 'The advisory lock that keeps cycles (and direct action calls) from overlapping.';
+
+CREATE OR REPLACE FUNCTION _ao_require_plan(p_cycle_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_cycle_id IS NULL AND NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+        RAISE EXCEPTION 'a cycle is running' USING ERRCODE = 'AO409';
+    END IF;
+    IF p_cycle_id IS NULL OR to_regclass('pg_temp._ao_plan') IS NULL THEN
+        PERFORM _ao_prepare_stats();
+        PERFORM _ao_build_plan();
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION _ao_require_plan(uuid) IS
+    'Outside a cycle, an action function takes the cycle lock and plans afresh, so guardrails hold for direct psql calls too.';
+
+-- Applies the plan's unblocked decisions of one type (all, or for the listed campaigns) and writes one
+-- executed audit row each, with the id the plan chose; returns how many. A campaign changed since it
+-- was planned (no longer active, or a budget moved) is left alone.
+CREATE OR REPLACE FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+    v_actor text := app_auth.actor();
+BEGIN
+    PERFORM _ao_require_plan(p_cycle_id);
+    WITH chosen AS (
+        SELECT * FROM _ao_plan p
+         WHERE p.action_type = p_action_type AND p.blocked_code IS NULL
+           AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
+    ), applied AS (
+        -- RETURNING carries the plan row along, so the audit insert needs no second join.
+        UPDATE campaigns c
+           SET status = CASE WHEN p_action_type = 'pause' THEN 'paused' ELSE c.status END,
+               daily_budget = CASE WHEN p_action_type = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
+          FROM chosen
+         WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
+        RETURNING chosen.*
+    ), logged AS (
+        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+                                        new_state, confidence, expected_impact, status, executed_at, created_by)
+        SELECT applied.action_id, p_cycle_id, applied.campaign_id, applied.rule_id, p_action_type, applied.reason,
+               applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
+               'executed', now(), v_actor
+          FROM applied
+    )
+    SELECT count(*) INTO v_count FROM applied;
+    RETURN v_count;
+END;
+$$;
+COMMENT ON FUNCTION _ao_apply_planned(text, uuid[], uuid) IS
+    'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows; a campaign that changed since it was planned is left alone.';
+
+CREATE OR REPLACE FUNCTION auto_pause_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql AS $$ SELECT _ao_apply_planned('pause', p_campaign_ids, p_cycle_id) $$;
+COMMENT ON FUNCTION auto_pause_campaign(uuid[], uuid) IS
+    'Pauses the campaigns the plan says to pause (all, or those listed), logs one executed pause action each, and returns how many.';
+
+CREATE OR REPLACE FUNCTION auto_scale_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql AS $$ SELECT _ao_apply_planned('scale', p_campaign_ids, p_cycle_id) $$;
+COMMENT ON FUNCTION auto_scale_campaign(uuid[], uuid) IS
+    'Sets the planned daily budget (budget × factor, capped at max_budget) of the campaigns the plan says to scale, logs one executed scale action each, and returns how many.';

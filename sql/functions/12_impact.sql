@@ -1,0 +1,51 @@
+-- 12_impact.sql: what an action actually did. After impact_window_hours, each executed pause or scale
+-- gets its measured impact: spend, revenue and ROI per day in the window after it against the window
+-- before.
+
+-- Measures, for executed pause/scale actions older than the impact window, ROI, spend and revenue per
+-- day in the window after the action against the window before it.
+CREATE OR REPLACE FUNCTION measure_action_impact() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w, impact_window_hours AS h FROM autonomous_settings LIMIT 1),
+    due AS (
+        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a, cfg
+         WHERE a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
+           AND a.actual_impact IS NULL AND a.executed_at <= now() - cfg.w
+    ),
+    figures AS (
+        SELECT d.id,
+               sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
+               sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
+               sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
+               sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
+          FROM due d CROSS JOIN cfg
+          LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
+               AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
+         GROUP BY d.id
+    )
+    UPDATE autonomous_actions a
+       SET actual_impact = jsonb_build_object(
+               'window_hours', cfg.h, 'measured_at', now(),
+               'before', jsonb_build_object('spend_per_day', round(coalesce(f.spend_before, 0) * 24 / cfg.h, 2),
+                                            'revenue_per_day', round(coalesce(f.revenue_before, 0) * 24 / cfg.h, 2),
+                                            'roi', round(f.revenue_before / NULLIF(f.spend_before, 0), 4)),
+               'after', jsonb_build_object('spend_per_day', round(coalesce(f.spend_after, 0) * 24 / cfg.h, 2),
+                                           'revenue_per_day', round(coalesce(f.revenue_after, 0) * 24 / cfg.h, 2),
+                                           'roi', round(f.revenue_after / NULLIF(f.spend_after, 0), 4)),
+               'profit_per_day_change', round((coalesce(f.revenue_after, 0) - coalesce(f.spend_after, 0)
+                                               - coalesce(f.revenue_before, 0) + coalesce(f.spend_before, 0)) * 24 / cfg.h, 2),
+               'sentence', format('Profit per day went from %s to %s in the %s h after the action.',
+                                  to_char((coalesce(f.revenue_before, 0) - coalesce(f.spend_before, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
+                                  to_char((coalesce(f.revenue_after, 0) - coalesce(f.spend_after, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
+                                  cfg.h))
+      FROM figures f, cfg
+     WHERE a.id = f.id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END;
+$$;
+COMMENT ON FUNCTION measure_action_impact() IS
+    'Fills actual_impact of pause/scale actions older than impact_window_hours: spend, revenue and ROI per day in the window after against the window before, and the change in profit per day.';

@@ -1,0 +1,228 @@
+-- 15_cycle.sql: one whole cycle, in one transaction under an advisory lock: plan (08_plan.sql), pause and
+-- scale (10_actions.sql), detect (13_opportunities.sql), measure (12_impact.sql), then schedule posts
+-- (11_posting.sql), and one summary of it all. A second cycle meanwhile is recorded as skipped; a rule
+-- that fails is skipped and reported; a failure anywhere else undoes everything but the failed cycle's
+-- record; a dry run runs the very same code and then undoes it.
+
+CREATE OR REPLACE FUNCTION ao_cycle_request_fingerprint(p_dry_run boolean) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to(
+        jsonb_build_object('method', 'POST', 'path', '/cycles', 'body', jsonb_build_object('dry_run', p_dry_run))::text,
+        'UTF8')), 'hex')
+$$;
+COMMENT ON FUNCTION ao_cycle_request_fingerprint(boolean) IS
+    'The fingerprint an Idempotency-Key is bound to: SHA-256 of the request''s method, path and normalized body (POST /cycles {dry_run}), the same whether the cycle is asked for over HTTP or in psql.';
+
+-- The first result under a key used in the last 24 hours: NULL when none; 422 when the key came with
+-- another request.
+CREATE OR REPLACE FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_summary jsonb;
+    v_fingerprint text;
+BEGIN
+    IF p_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Keys written before fingerprints were kept are bound to the dry_run they ran with.
+    SELECT c.summary, coalesce(c.idempotency_fingerprint, ao_cycle_request_fingerprint(c.dry_run))
+      INTO v_summary, v_fingerprint
+      FROM autonomous_cycles c
+     WHERE c.idempotency_key = p_key AND c.started_at > now() - interval '24 hours'
+     ORDER BY c.started_at DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF v_fingerprint IS DISTINCT FROM ao_cycle_request_fingerprint(p_dry_run) THEN
+        PERFORM ao_raise_422('Idempotency-Key',
+            'Idempotency-Key reused with a different request: a key names one request for 24 hours; use a new key');
+    END IF;
+    RETURN v_summary || jsonb_build_object('replayed', true);
+END;
+$$;
+COMMENT ON FUNCTION _ao_idempotent_replay(text, boolean) IS
+    'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise.';
+
+-- The summary of a cycle that did not run because another one held the lock (recorded as skipped).
+CREATE OR REPLACE FUNCTION _ao_skip_cycle(p_trigger text, p_actor text, p_dry_run boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cycle_id uuid;
+    v_summary jsonb;
+BEGIN
+    INSERT INTO autonomous_cycles (trigger, triggered_by, dry_run, status, finished_at, error)
+    VALUES (p_trigger, p_actor, p_dry_run, 'skipped', clock_timestamp(), 'another cycle is running')
+    RETURNING id INTO v_cycle_id;
+    v_summary := jsonb_build_object('cycle_id', v_cycle_id, 'status', 'skipped', 'dry_run', p_dry_run,
+                                    'paused', 0, 'scaled', 0, 'posted', 0, 'opportunities_detected', 0,
+                                    'actions', '[]'::jsonb, 'error', 'another cycle is running');
+    UPDATE autonomous_cycles SET summary = v_summary WHERE id = v_cycle_id;
+    RETURN v_summary;
+END;
+$$;
+COMMENT ON FUNCTION _ao_skip_cycle(text, text, boolean) IS
+    'Records a cycle that found another one running (status skipped) and returns its summary; the caller answers 409.';
+
+-- Posts come after pauses and scales and skip campaigns paused in this cycle (planned so).
+CREATE OR REPLACE FUNCTION _ao_cycle_posts(p_cycle_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN _ao_schedule_posts(
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('campaign_id', p.campaign_id, 'rule_id', p.rule_id,
+                                                      'confidence', p.confidence, 'reason', p.reason,
+                                                      'expected_impact', p.expected_impact,
+                                                      'previous_state', p.previous_state)), '[]')
+           FROM _ao_plan p JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active'
+          WHERE p.action_type = 'post' AND p.blocked_code IS NULL),
+        p_cycle_id);
+END;
+$$;
+COMMENT ON FUNCTION _ao_cycle_posts(uuid) IS
+    'Schedules the posts the plan decided for campaigns still active, as actions of the cycle; returns them.';
+
+-- What a cycle did, shaped for its callers: counts, the first 1,000 actions (the audit trail has them
+-- all: GET /actions?cycle_id=), what the guardrails held back (the first 200), the rules that failed.
+CREATE OR REPLACE FUNCTION _ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text,
+                                             p_ops jsonb, p_posts jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'cycle_id', p_cycle_id, 'status', 'succeeded', 'dry_run', p_dry_run, 'trigger', p_trigger,
+        'paused', (p_ops ->> 'paused')::int, 'scaled', (p_ops ->> 'scaled')::int,
+        'posted', jsonb_array_length(p_posts),
+        'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
+        'impacts_measured', (p_ops ->> 'impacts_measured')::int,
+        -- shaped from the plan rows; a planned row has an action only if its campaign was still as planned
+        'actions', (SELECT coalesce(jsonb_agg(x.doc ORDER BY x.action_type, x.title, x.campaign_id), '[]')
+                      FROM (SELECT p.action_type, p.title, p.campaign_id, jsonb_build_object(
+                                       'id', a.id, 'cycle_id', a.cycle_id, 'campaign_id', p.campaign_id,
+                                       'campaign_title', p.title, 'rule_id', p.rule_id, 'rule_name', p.rule_name,
+                                       'action_type', a.action_type, 'reason', a.reason,
+                                       'previous_state', a.previous_state, 'new_state', a.new_state,
+                                       'confidence', a.confidence, 'expected_impact', a.expected_impact,
+                                       'status', a.status, 'created_at', a.created_at,
+                                       'executed_at', a.executed_at, 'created_by', a.created_by) AS doc
+                              FROM _ao_plan p
+                              JOIN autonomous_actions a ON a.id = p.action_id
+                             WHERE p.blocked_code IS NULL AND p.action_type IN ('pause', 'scale')
+                             ORDER BY p.action_type, p.title, p.campaign_id LIMIT 1000) x)
+                   || p_posts,
+        'actions_total', (p_ops ->> 'paused')::int + (p_ops ->> 'scaled')::int + jsonb_array_length(p_posts),
+        'held_back', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                 'campaign_id', p.campaign_id, 'title', p.title, 'action_type', p.action_type,
+                                 'rule_name', p.rule_name, 'confidence', p.confidence,
+                                 'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason)
+                             ORDER BY p.action_type = 'post', p.priority DESC, p.confidence DESC, p.title), '[]')
+                        FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NOT NULL
+                               ORDER BY action_type = 'post', priority DESC, confidence DESC, title LIMIT 200) p),
+        'held_back_total', (SELECT count(*) FROM _ao_plan WHERE blocked_code IS NOT NULL),
+        'rule_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('rule_id', e.rule_id, 'name', e.name,
+                                                                     'error', e.error) ORDER BY e.name), '[]')
+                          FROM _ao_rule_errors e),
+        'posting_note', CASE WHEN NOT EXISTS (SELECT 1 FROM usable_social_accounts())
+                             THEN 'post rules not evaluated: no connected social account with a valid token' END);
+END;
+$$;
+COMMENT ON FUNCTION _ao_cycle_summary(uuid, boolean, text, jsonb, jsonb) IS
+    'The summary a cycle returns and records: counts, the first 1,000 actions, the first 200 decisions the guardrails held back (with their codes and words), the rules that failed, and why posts were not considered.';
+
+-- A dry run's actions are what would have been done: no ids, status planned.
+CREATE OR REPLACE FUNCTION _ao_as_planned(p_summary jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_set(p_summary, '{actions}',
+        (SELECT coalesce(jsonb_agg(a - 'id' - 'executed_at'
+                                   || jsonb_build_object('status', 'planned',
+                                                         'new_state', (a -> 'new_state') - 'schedule_id')), '[]')
+           FROM jsonb_array_elements(p_summary -> 'actions') a))
+$$;
+COMMENT ON FUNCTION _ao_as_planned(jsonb) IS
+    'Turns a dry run''s summary into what would have been done: its actions without ids, execution times or schedule ids, status planned.';
+
+-- Pause, scale, detect, measure, for the cycle p_cycle_id (the plan must be built).
+CREATE OR REPLACE FUNCTION run_autonomous_operations(p_cycle_id uuid DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_paused integer;
+    v_scaled integer;
+    v_detected integer;
+    v_measured integer;
+BEGIN
+    PERFORM _ao_require_plan(p_cycle_id);
+    v_paused := auto_pause_campaign(NULL, p_cycle_id);
+    v_scaled := auto_scale_campaign(NULL, p_cycle_id);
+    v_detected := detect_optimization_opportunities();
+    v_measured := measure_action_impact();
+    RETURN jsonb_build_object('paused', v_paused, 'scaled', v_scaled, 'opportunities_detected', v_detected,
+                              'impacts_measured', v_measured);
+END;
+$$;
+COMMENT ON FUNCTION run_autonomous_operations(uuid) IS
+    'The non-posting steps of a cycle: apply the planned pauses and scales, detect optimization opportunities, measure the impact of old actions.';
+
+CREATE OR REPLACE FUNCTION run_autonomous_operations_with_posting(
+    dry_run boolean DEFAULT false,
+    trigger text DEFAULT 'sql',
+    triggered_by text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cycle_id uuid;
+    v_summary jsonb;
+    v_ops jsonb;
+    v_posts jsonb;
+    v_actor text := coalesce(triggered_by, app_auth.actor());
+BEGIN
+    IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
+        PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli');
+    END IF;
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    IF v_summary IS NOT NULL THEN
+        RETURN v_summary;
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+        RETURN _ao_skip_cycle(trigger, v_actor, dry_run);
+    END IF;
+    -- Under the lock a repeat of a key that committed meanwhile is visible now.
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    IF v_summary IS NOT NULL THEN
+        RETURN v_summary;
+    END IF;
+
+    INSERT INTO autonomous_cycles (trigger, triggered_by, dry_run, status, idempotency_key, idempotency_fingerprint)
+    VALUES (trigger, v_actor, dry_run, 'running', idempotency_key,
+            CASE WHEN idempotency_key IS NOT NULL THEN ao_cycle_request_fingerprint(dry_run) END)
+    RETURNING id INTO v_cycle_id;
+    BEGIN
+        PERFORM _ao_prepare_stats();
+        PERFORM _ao_build_plan();
+        v_ops := run_autonomous_operations(v_cycle_id);
+        v_posts := _ao_cycle_posts(v_cycle_id);
+        v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
+        IF dry_run THEN
+            -- Everything above is undone; the summary, kept in a variable, is what would have happened.
+            RAISE EXCEPTION 'dry run' USING ERRCODE = 'AODRY';
+        END IF;
+    EXCEPTION
+        WHEN SQLSTATE 'AODRY' THEN
+            v_summary := _ao_as_planned(v_summary);
+        WHEN OTHERS THEN
+            v_summary := jsonb_build_object('cycle_id', v_cycle_id, 'status', 'failed', 'dry_run', dry_run,
+                                            'trigger', trigger, 'paused', 0, 'scaled', 0, 'posted', 0,
+                                            'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', SQLERRM);
+            UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = SQLERRM,
+                                         summary = v_summary
+             WHERE id = v_cycle_id;
+            RETURN v_summary;
+    END;
+    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+     WHERE id = v_cycle_id;
+    RAISE NOTICE 'cycle % %: paused %, scaled %, posted %, opportunities_detected %, rule errors %', v_cycle_id,
+        CASE WHEN dry_run THEN 'dry run' ELSE 'succeeded' END, v_summary ->> 'paused', v_summary ->> 'scaled',
+        v_summary ->> 'posted', v_summary ->> 'opportunities_detected', jsonb_array_length(v_summary -> 'rule_errors');
+    RETURN v_summary;
+END;
+$$;
+COMMENT ON FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text) IS
+    'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one.';

@@ -1,0 +1,87 @@
+"""The settings are defined once, by the table autonomous_settings (names, defaults, ranges as checks);
+the API's model must say the same: the same names in the same order, and at every bound the model
+accepts exactly what the database accepts. The check is also run on a model made to disagree."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import asyncpg
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+
+from app.models.settings import AutonomousSettingsBase, AutonomousSettingsUpdate
+
+
+def _probes(model: type[BaseModel], name: str) -> list[float | int]:
+    """Values at and around each bound the model states for a setting, and one inside."""
+    info = model.model_fields[name]
+    integer = info.annotation is int
+    step = 1 if integer else 1e-9
+    values: list[float | int] = [0, 1, 2]
+    for bound in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            edge = getattr(bound, attr, None)
+            if edge is not None:
+                values += [edge - step, edge, edge + step]
+    values += [1e12 if not integer else 2_000_000_000, -1]
+    return sorted({int(v) if integer else float(v) for v in values if math.isfinite(v)})
+
+
+def _model_accepts(model: type[BaseModel], name: str, value: Any) -> bool:
+    info = model.model_fields[name]
+    try:
+        TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+async def _database_accepts(db: asyncpg.Connection, name: str, value: Any) -> bool:
+    try:
+        async with db.transaction():
+            # the name comes from the catalogue (autonomous_setting_names), never from input
+            await db.execute(f'UPDATE autonomous_settings SET "{name}" = $1', value)  # noqa: S608
+            raise _Undo
+    except _Undo:
+        return True
+    except (asyncpg.CheckViolationError, asyncpg.NumericValueOutOfRangeError, asyncpg.DataError):
+        return False
+
+
+class _Undo(Exception):
+    pass
+
+
+async def disagreements(db: asyncpg.Connection, base: type[BaseModel]) -> list[str]:
+    names = await db.fetchval("SELECT autonomous_setting_names()")
+    found = []
+    if names != list(base.model_fields):
+        found.append(f"names: table {names} vs model {list(base.model_fields)}")
+    for name in set(names) & set(base.model_fields):
+        for value in _probes(base, name):
+            in_model = _model_accepts(base, name, value)
+            in_table = await _database_accepts(db, name, value)
+            if in_model != in_table:
+                found.append(f"{name}={value}: model {in_model}, table {in_table}")
+    return found
+
+
+async def test_the_model_states_the_table(db):
+    assert await disagreements(db, AutonomousSettingsBase) == []
+    # The PATCH model is derived from it: the same fields, each optional.
+    assert list(AutonomousSettingsUpdate.model_fields) == list(AutonomousSettingsBase.model_fields)
+
+
+async def test_a_model_that_disagrees_is_caught(db):
+    fields: dict[str, Any] = {
+        n: (info.annotation, info) for n, info in AutonomousSettingsBase.model_fields.items()
+    }
+    # A bound moved in the model only: the table still refuses 11.
+    fields["max_scale_factor"] = (float, Field(gt=1, le=20))
+    drifted = create_model("Drifted", **fields)
+    found = await disagreements(db, drifted)
+    assert any(f.startswith("max_scale_factor=") for f in found), found
+    # A setting the table does not have.
+    extra = create_model("Extra", __base__=AutonomousSettingsBase, surprise=(int, Field(ge=0)))
+    assert any(f.startswith("names:") for f in await disagreements(db, extra))
