@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-api bench-dispatch bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +45,13 @@ bench-ingest: $(VENV)/.installed-dev
 bench-cycle: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_cycle.py
 
+bench-history: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_cycle.py --history
+
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_api.py --connections 8
 
 bench-dispatch: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_dispatch.py
 
-bench: bench-ingest bench-cycle bench-api bench-dispatch
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch

@@ -1,4 +1,4 @@
-"""Command line: ``autonomous-ops serve|migrate|cycle|dispatch|demo|token``.
+"""Command line: ``autonomous-ops serve|migrate|cycle|worker|demo|token``.
 
 Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
 """
@@ -99,57 +99,18 @@ def _cycle(args: argparse.Namespace) -> int:
     return {"succeeded": 0, "skipped": 3}.get(str(summary["status"]), 1)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    """The post dispatcher as a worker process of its own (or one pass with --once)."""
-    import asyncio
-    import signal
-
+def _worker(args: argparse.Namespace) -> int:
+    """The background worker (the post dispatcher): run as many as you like beside the API replicas."""
     import uvloop
 
-    from app.core.crypto import TokenCipher
     from app.db import embedded
-    from app.db.pool import create_pool, is_connection_error
-    from app.services.dispatcher import DispatchReport, build_publisher, dispatch_once
+    from app.services.worker import run_worker
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    publisher = build_publisher(settings)
-    cipher = TokenCipher(settings.encryption_key())
     url = embedded.resolve_database_url(settings.database_url, settings.data_dir)
-
-    async def run() -> None:
-        pool = await create_pool(url, 1, 4)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            while True:
-                try:
-                    report = await dispatch_once(pool, publisher, cipher, limit=args.batch)
-                except Exception as exc:
-                    if args.once or not is_connection_error(exc):
-                        raise
-                    # The database is away: wait a pass and try again; the pool reconnects.
-                    logging.getLogger("app.dispatcher").warning(
-                        "database unavailable; retrying", extra={"error": type(exc).__name__}
-                    )
-                    report = DispatchReport()
-                if args.once:
-                    print(f"claimed {report.claimed}: {report.outcomes}")
-                    return
-                if report.claimed:
-                    continue  # more may be due: no pause while there is work
-                try:
-                    await asyncio.wait_for(stop.wait(), settings.dispatch_interval_seconds)
-                    return
-                except TimeoutError:
-                    pass
-        finally:
-            await pool.close()
-
     try:
-        uvloop.run(run())
+        uvloop.run(run_worker(url, settings, once=args.once, batch=args.batch))
     finally:
         if settings.embedded:
             embedded.stop()
@@ -188,14 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show what it would do, change nothing"
     )
     cycle.set_defaults(func=_cycle)
-    dispatch = sub.add_parser(
-        "dispatch", help="publish due social posts (a worker; --once for one pass)"
-    )
-    dispatch.add_argument("--once", action="store_true", help="one pass, then exit")
-    dispatch.add_argument(
-        "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
-    )
-    dispatch.set_defaults(func=_dispatch)
+    for name, text in (
+        ("worker", "run the background worker: publish due social posts (--once for one pass)"),
+        ("dispatch", "the same as worker (its former name)"),
+    ):
+        worker = sub.add_parser(name, help=text)
+        worker.add_argument("--once", action="store_true", help="one pass, then exit")
+        worker.add_argument(
+            "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
+        )
+        worker.set_defaults(func=_worker)
     sub.add_parser("demo", help="load the demo campaigns from the Kaggle KAG dataset").set_defaults(
         func=_demo
     )

@@ -188,6 +188,10 @@ BEGIN
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
                'executed', now(), v_actor
           FROM applied
+    ), marked AS (  -- the detectors that follow leave a campaign paused here alone
+        UPDATE _ao_stats s SET paused_in_cycle = true
+          FROM applied
+         WHERE p_action_type = 'pause' AND s.campaign_id = applied.campaign_id
     )
     SELECT count(*) INTO v_count FROM applied;
     RETURN v_count;
@@ -301,6 +305,7 @@ BEGIN
            CASE WHEN g.blocked_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
       FROM _ao_guarded g
       JOIN rule_words r ON r.id = g.rule_id;
+    ANALYZE _ao_plan (campaign_id, action_type, blocked_code);
 END;
 $$;
 
@@ -351,6 +356,7 @@ BEGIN
       FROM chosen c
       JOIN _ao_stats s ON s.campaign_id = c.campaign_id
      CROSS JOIN cfg;
+    ANALYZE _ao_decisions (campaign_id, action_type);
 END;
 $$;
 
@@ -601,19 +607,21 @@ BEGIN
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
         'impacts_measured', (p_ops ->> 'impacts_measured')::int,
         -- shaped from the plan rows; a planned row has an action only if its campaign was still as planned
-        'actions', (SELECT coalesce(jsonb_agg(x.doc ORDER BY x.action_type, x.title, x.campaign_id), '[]')
-                      FROM (SELECT p.action_type, p.title, p.campaign_id, jsonb_build_object(
-                                       'id', a.id, 'cycle_id', a.cycle_id, 'campaign_id', p.campaign_id,
-                                       'campaign_title', p.title, 'rule_id', p.rule_id, 'rule_name', p.rule_name,
-                                       'action_type', a.action_type, 'reason', a.reason,
-                                       'previous_state', a.previous_state, 'new_state', a.new_state,
-                                       'confidence', a.confidence, 'expected_impact', a.expected_impact,
-                                       'status', a.status, 'created_at', a.created_at,
-                                       'executed_at', a.executed_at, 'created_by', a.created_by) AS doc
-                              FROM _ao_plan p
-                              JOIN autonomous_actions a ON a.id = p.action_id
-                             WHERE p.blocked_code IS NULL AND p.action_type IN ('pause', 'scale')
-                             ORDER BY p.action_type, p.title, p.campaign_id LIMIT 1000) x)
+        -- (the first 1,000 in order, looked up one by one: documents are built for those only)
+        'actions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                   'id', x.id, 'cycle_id', x.cycle_id, 'campaign_id', x.campaign_id,
+                                   'campaign_title', x.title, 'rule_id', x.rule_id, 'rule_name', x.rule_name,
+                                   'action_type', x.action_type, 'reason', x.reason,
+                                   'previous_state', x.previous_state, 'new_state', x.new_state,
+                                   'confidence', x.confidence, 'expected_impact', x.expected_impact,
+                                   'status', x.status, 'created_at', x.created_at,
+                                   'executed_at', x.executed_at, 'created_by', x.created_by)
+                               ORDER BY x.action_type, x.title, x.campaign_id), '[]')
+                      FROM (SELECT p.title, p.rule_name, a.*
+                              FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                                     ORDER BY action_type, title, campaign_id) p
+                             CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
+                             LIMIT 1000) x)
                    || p_posts,
         'actions_total', (p_ops ->> 'paused')::int + (p_ops ->> 'scaled')::int + jsonb_array_length(p_posts),
         'held_back', (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -972,6 +980,8 @@ CREATE FUNCTION public._ao_detect_timing(cfg public.autonomous_settings) RETURNS
     AS $$
 BEGIN
     RETURN QUERY
+    -- Every rate divides by NULLIF(clicks, 0): the planner may test a rate on any daypart, a quiet one
+    -- with no clicks too, before the joins that would have left it out.
     WITH hourly AS (
         SELECT m.campaign_id, floor(extract(hour FROM m.period_start AT TIME ZONE 'UTC') / 6)::int AS part,
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
@@ -982,11 +992,11 @@ BEGIN
     ),
     dayparts AS (
         SELECT h.campaign_id,
-               (array_agg(h.part ORDER BY h.conversions / h.clicks DESC, h.part))[1] AS best,
-               (array_agg(h.part ORDER BY h.conversions / h.clicks ASC, h.part))[1] AS worst,
+               (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) DESC, h.part))[1] AS best,
+               (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) ASC, h.part))[1] AS worst,
                jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 UTC',
                                 jsonb_build_object('clicks', h.clicks, 'conversions', h.conversions,
-                                                   'conversion_rate', round(h.conversions / h.clicks, 6))) AS parts
+                                                   'conversion_rate', round(h.conversions / NULLIF(h.clicks, 0), 6))) AS parts
           FROM hourly h
          WHERE h.clicks >= cfg.timing_min_clicks
          GROUP BY h.campaign_id
@@ -995,7 +1005,8 @@ BEGIN
     timing AS (
         SELECT d.campaign_id, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
                w.part AS worst_part, w.clicks AS worst_clicks, w.conversions AS worst_conv,
-               b.conversions / b.clicks AS best_rate, w.conversions / w.clicks AS worst_rate
+               b.conversions / NULLIF(b.clicks, 0) AS best_rate,
+               w.conversions / NULLIF(w.clicks, 0) AS worst_rate
           FROM dayparts d
           JOIN hourly b ON b.campaign_id = d.campaign_id AND b.part = d.best
           JOIN hourly w ON w.campaign_id = d.campaign_id AND w.part = d.worst
@@ -1036,7 +1047,7 @@ CREATE FUNCTION public._ao_detector_figures() RETURNS void
     AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_detect');
-    CREATE TEMP TABLE _ao_detect ON COMMIT DROP AS
+    CREATE TEMP VIEW _ao_detect AS
     SELECT s.campaign_id, s.title, s.daily_budget, s.hours_running,
            s.impressions_lifetime, s.clicks_lifetime, s.conversions_lifetime,
            s.impressions_last_7d, s.reach_last_7d, s.clicks_last_7d, s.conversions_last_7d, s.spend_last_7d,
@@ -1050,7 +1061,7 @@ BEGIN
            s.revenue_prev_7d / NULLIF(s.spend_prev_7d, 0) AS roi_p7d,
            s.impressions_last_7d / NULLIF(s.reach_last_7d, 0) AS freq_7d
       FROM _ao_stats s
-      JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'active';
+     WHERE NOT s.paused_in_cycle;
 END;
 $$;
 
@@ -1059,7 +1070,7 @@ $$;
 -- Name: FUNCTION _ao_detector_figures(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_detector_figures() IS 'Narrows the cycle''s window sums to what the detectors read, for the campaigns still active, with their lifetime and week-on-week rates (conversion rate, CTR, ROI, frequency).';
+COMMENT ON FUNCTION public._ao_detector_figures() IS 'Defines what the detectors read: the cycle''s window sums of the campaigns not paused in it, with their lifetime and week-on-week rates (conversion rate, CTR, ROI, frequency).';
 
 
 --
@@ -1070,8 +1081,11 @@ CREATE FUNCTION public._ao_drop_work_table(p_name text) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- a work view over a work table (_ao_detect over _ao_stats) goes with it
     IF to_regclass('pg_temp.' || quote_ident(p_name)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE pg_temp.%I', p_name);
+        EXECUTE format('DROP %s pg_temp.%I CASCADE',
+                       CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass('pg_temp.' || quote_ident(p_name)))
+                            WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, p_name);
     END IF;
 END;
 $$;
@@ -1081,7 +1095,7 @@ $$;
 -- Name: FUNCTION _ao_drop_work_table(p_name text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_drop_work_table(p_name text) IS 'Drops a transaction-local work table of the cycle if it exists, so that the step that makes it can make it afresh.';
+COMMENT ON FUNCTION public._ao_drop_work_table(p_name text) IS 'Drops a transaction-local work table (or work view) of the cycle if it exists, with the work views over it, so that the step that makes it can make it afresh.';
 
 
 --
@@ -1121,6 +1135,8 @@ BEGIN
             RAISE WARNING 'rule "%" (%) skipped in this evaluation: %', r.name, r.id, SQLERRM;
         END;
     END LOOP;
+    ANALYZE _ao_matches (campaign_id, rule_type);
+    ANALYZE _ao_rule_errors;
 END;
 $_$;
 
@@ -1177,6 +1193,27 @@ CREATE FUNCTION public._ao_guard_decisions() RETURNS void
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
+    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    last_same AS (
+        SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
+          FROM autonomous_actions a
+         WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
+           AND a.status IN ('executed', 'rolled_back', 'pending')
+           AND a.created_at > now() - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
+         ORDER BY a.campaign_id, a.action_type, a.created_at DESC
+    ),
+    quiet AS (
+        SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
+          FROM autonomous_actions a CROSS JOIN cfg
+         WHERE a.status = 'rolled_back' AND a.rolled_back_at > now() - make_interval(hours => cfg.rollback_quiet_hours)
+         GROUP BY a.campaign_id, a.action_type
+    ),
+    last_schedule AS (
+        SELECT cs.campaign_id, max(cs.created_at) AS created_at
+          FROM campaign_schedules cs CROSS JOIN cfg
+         WHERE cs.created_at > now() - make_interval(hours => cfg.post_spacing_hours)
+         GROUP BY cs.campaign_id
+    )
     SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
            last_schedule.created_at AS last_schedule_at,
            CASE
@@ -1191,20 +1228,10 @@ BEGIN
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
            END AS blocked_code
       FROM _ao_decisions d
-      LEFT JOIN LATERAL (
-          SELECT a.created_at FROM autonomous_actions a
-           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type
-             AND a.status IN ('executed', 'rolled_back', 'pending')
-           ORDER BY a.created_at DESC LIMIT 1) last_same ON true
-      LEFT JOIN LATERAL (
-          SELECT a.rolled_back_at FROM autonomous_actions a
-           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type AND a.status = 'rolled_back'
-             AND a.rolled_back_at > now() - make_interval(hours => d.rollback_quiet_hours)
-           ORDER BY a.rolled_back_at DESC LIMIT 1) quiet ON true
-      LEFT JOIN LATERAL (
-          SELECT cs.created_at FROM campaign_schedules cs
-           WHERE d.action_type = 'post' AND cs.campaign_id = d.campaign_id
-           ORDER BY cs.created_at DESC LIMIT 1) last_schedule ON true;
+      LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
+      LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
+      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id;
+    ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
 END;
 $$;
 
@@ -1217,10 +1244,10 @@ COMMENT ON FUNCTION public._ao_guard_decisions() IS 'The guardrails that hold wh
 
 
 --
--- Name: _ao_idempotent_replay(text, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_idempotent_replay(text, boolean, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_idempotent_replay(p_key text, p_dry_run boolean) RETURNS jsonb
+CREATE FUNCTION public._ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1235,6 +1262,7 @@ BEGIN
       INTO v_summary, v_fingerprint
       FROM autonomous_cycles c
      WHERE c.idempotency_key = p_key AND c.started_at > now() - interval '24 hours'
+       AND (c.trigger = 'cron') = (p_trigger = 'cron')
      ORDER BY c.started_at DESC
      LIMIT 1;
     IF NOT FOUND THEN
@@ -1250,10 +1278,10 @@ $$;
 
 
 --
--- Name: FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_idempotent_replay(p_key text, p_dry_run boolean) IS 'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise.';
+COMMENT ON FUNCTION public._ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text) IS 'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise. Scheduled slots (trigger cron) and callers'' keys never match each other.';
 
 
 --
@@ -1437,12 +1465,15 @@ BEGIN
                round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
-               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s,
+               false AS paused_in_cycle
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active'
     $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
     PERFORM set_config('enable_hashagg', v_hashagg, true);
+    -- Each step plans its joins on what a work table really holds, never on a guess.
+    ANALYZE _ao_stats (campaign_id);
 END;
 $_$;
 
@@ -1646,6 +1677,39 @@ COMMENT ON FUNCTION public._ao_skip_cycle(p_trigger text, p_actor text, p_dry_ru
 
 
 --
+-- Name: _ao_take_cycle_lock(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_take_cycle_lock(p_wait interval) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    IF p_wait IS NULL THEN
+        RETURN pg_try_advisory_xact_lock(_ao_cycle_lock_key());
+    END IF;
+    PERFORM set_config('lock_timeout', (extract(epoch FROM p_wait) * 1000)::bigint::text, true);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(_ao_cycle_lock_key());
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        RETURN false;
+    END;
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    RETURN true;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_take_cycle_lock(p_wait interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once.';
+
+
+--
 -- Name: _ao_upsert_metric_rows(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1785,16 +1849,20 @@ COMMENT ON FUNCTION public.ao_money(p numeric) IS 'An amount of money with two d
 --
 
 CREATE FUNCTION public.ao_norm_cdf(z double precision) RETURNS double precision
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
-    SELECT CASE
-        WHEN z > 8 THEN 1.0
-        WHEN z < -8 THEN 0.0
-        ELSE 0.5 * (1 + sign(z) * (1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-                     + t * (-1.453152027 + t * 1.061405429)))) * exp(-x * x)))
-    END
-    FROM (SELECT abs(z) / sqrt(2.0) AS x) a,
-         LATERAL (SELECT 1.0 / (1.0 + 0.3275911 * a.x) AS t) b
+DECLARE
+    t double precision;
+BEGIN
+    IF z > 8 THEN
+        RETURN 1.0;
+    ELSIF z < -8 THEN
+        RETURN 0.0;
+    END IF;
+    t := 1.0 / (1.0 + 0.3275911 * abs(z) / sqrt(2.0));
+    RETURN 0.5 * (1 + sign(z) * (1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
+                  + t * (-1.453152027 + t * 1.061405429)))) * exp(-z * z / 2)));
+END;
 $$;
 
 
@@ -1869,8 +1937,9 @@ CREATE FUNCTION public.ao_rate_below(p_successes numeric, p_trials numeric, p_th
     LANGUAGE sql IMMUTABLE
     AS $$
     SELECT CASE WHEN coalesce(p_trials, 0) <= 0 OR p_threshold <= 0 OR p_threshold >= 1 THEN 0
-                ELSE round(ao_norm_cdf(((p_threshold - p_successes / p_trials)
-                                        / sqrt(p_threshold * (1 - p_threshold) / p_trials))::float8)::numeric, 4) END
+                ELSE round(ao_norm_cdf((p_threshold::float8 - p_successes::float8 / p_trials::float8)
+                                       / sqrt(p_threshold::float8 * (1 - p_threshold::float8) / p_trials::float8))::numeric, 4)
+           END
 $$;
 
 
@@ -1890,8 +1959,8 @@ CREATE FUNCTION public.ao_ratio_drop(p_ratio1 numeric, p_count1 numeric, p_ratio
     AS $$
     -- ln of each ratio ~ Normal(ln r, 1 / (n + 1)) with Poisson counts; the difference of two.
     SELECT CASE WHEN p_ratio1 IS NULL OR p_ratio2 IS NULL THEN 0
-                ELSE round(ao_norm_cdf(((ln(greatest(p_ratio1, 0.01)::float8) - ln(greatest(p_ratio2, 0.01)::float8))
-                     / sqrt(1.0 / (p_count1 + 1) + 1.0 / (p_count2 + 1))::float8))::numeric, 4) END
+                ELSE round(ao_norm_cdf((ln(greatest(p_ratio1, 0.01)::float8) - ln(greatest(p_ratio2, 0.01)::float8))
+                     / sqrt(1.0 / (p_count1::float8 + 1) + 1.0 / (p_count2::float8 + 1)))::numeric, 4) END
 $$;
 
 
@@ -1912,9 +1981,9 @@ CREATE FUNCTION public.ao_two_proportion_drop(p_x1 numeric, p_n1 numeric, p_x2 n
     -- Two-proportion z-test with a pooled rate: the probability that rate 2 (x2/n2) is truly below rate 1.
     SELECT CASE WHEN coalesce(p_n1, 0) <= 0 OR coalesce(p_n2, 0) <= 0 OR p_x1 + p_x2 <= 0
                      OR p_x1 + p_x2 >= p_n1 + p_n2 THEN 0
-                ELSE round(ao_norm_cdf(((p_x1 / p_n1 - p_x2 / p_n2)
-                     / sqrt(((p_x1 + p_x2) / (p_n1 + p_n2)) * (1 - (p_x1 + p_x2) / (p_n1 + p_n2))
-                            * (1 / p_n1 + 1 / p_n2)))::float8)::numeric, 4) END
+                ELSE round(ao_norm_cdf((p_x1::float8 / p_n1::float8 - p_x2::float8 / p_n2::float8)
+                     / sqrt(((p_x1 + p_x2)::float8 / (p_n1 + p_n2)::float8) * (1 - (p_x1 + p_x2)::float8 / (p_n1 + p_n2)::float8)
+                            * (1 / p_n1::float8 + 1 / p_n2::float8)))::numeric, 4) END
 $$;
 
 
@@ -2412,7 +2481,8 @@ CREATE FUNCTION public.detect_optimization_opportunities() RETURNS integer
     AS $$
 DECLARE
     cfg autonomous_settings;
-    v_count integer;
+    v_refreshed integer;
+    v_raised integer;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NULL THEN
         PERFORM _ao_prepare_stats();
@@ -2423,6 +2493,8 @@ BEGIN
     PERFORM _ao_detector_figures();
     SELECT * INTO cfg FROM autonomous_settings LIMIT 1;
 
+    PERFORM _ao_drop_work_table('_ao_found');
+    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
     WITH found AS (
         SELECT * FROM _ao_detect_low_conversion(cfg)
         UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion(cfg)
@@ -2436,22 +2508,32 @@ BEGIN
           FROM found fd
          ORDER BY fd.campaign_id, fd.opportunity_type, fd.confidence_score DESC NULLS LAST
     )
-    INSERT INTO optimization_opportunities AS o
-        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
-    SELECT fd.campaign_id, fd.opportunity_type, fd.severity, fd.description, fd.suggested_action,
-           least(greatest(coalesce(fd.confidence_score, 0), 0), 1), fd.evidence
-      FROM one fd
+    SELECT one.*, live.id AS live_id
+      FROM one
+      LEFT JOIN optimization_opportunities live
+             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
+            AND live.status IN ('open', 'in_progress')
      WHERE NOT EXISTS (
                SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = fd.campaign_id AND d.opportunity_type = fd.opportunity_type
+                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
                   AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days))
-    ON CONFLICT (campaign_id, opportunity_type) WHERE status IN ('open', 'in_progress')
-    DO UPDATE SET severity = EXCLUDED.severity, description = EXCLUDED.description,
-                  suggested_action = EXCLUDED.suggested_action, confidence_score = EXCLUDED.confidence_score,
-                  evidence = EXCLUDED.evidence;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count;
+                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days));
+    ANALYZE _ao_found (live_id);
+
+    UPDATE optimization_opportunities o
+       SET severity = f.severity, description = f.description, suggested_action = f.suggested_action,
+           confidence_score = least(greatest(coalesce(f.confidence_score, 0), 0), 1), evidence = f.evidence
+      FROM _ao_found f
+     WHERE o.id = f.live_id;
+    GET DIAGNOSTICS v_refreshed = ROW_COUNT;
+    INSERT INTO optimization_opportunities
+        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
+    SELECT f.campaign_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
+           least(greatest(coalesce(f.confidence_score, 0), 0), 1), f.evidence
+      FROM _ao_found f
+     WHERE f.live_id IS NULL;
+    GET DIAGNOSTICS v_raised = ROW_COUNT;
+    RETURN v_refreshed + v_raised;
 END;
 $$;
 
@@ -2652,23 +2734,27 @@ CREATE FUNCTION public.measure_action_impact() RETURNS integer
 DECLARE
     v_count integer;
 BEGIN
-    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w, impact_window_hours AS h FROM autonomous_settings LIMIT 1),
-    due AS (
-        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a, cfg
-         WHERE a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
-           AND a.actual_impact IS NULL AND a.executed_at <= now() - cfg.w
-    ),
-    figures AS (
-        SELECT d.id,
-               sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
-               sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
-               sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
-               sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
-          FROM due d CROSS JOIN cfg
-          LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
-               AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
-         GROUP BY d.id
+    -- The figures go through a work table of their own: the update below then joins on what it holds,
+    -- whatever the statistics of autonomous_actions say after this cycle's own inserts.
+    PERFORM _ao_drop_work_table('_ao_impact');
+    CREATE TEMP TABLE _ao_impact ON COMMIT DROP AS
+    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w FROM autonomous_settings LIMIT 1),
+    due AS (  -- through the partial index autonomous_actions_impact_due_idx
+        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a
+         WHERE a.actual_impact IS NULL AND a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
+           AND a.executed_at <= now() - (SELECT w FROM cfg)
     )
+    SELECT d.id,
+           sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
+           sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
+           sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
+           sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
+      FROM due d CROSS JOIN cfg
+      LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
+           AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
+     GROUP BY d.id;
+    ANALYZE _ao_impact;
+    WITH cfg AS (SELECT impact_window_hours AS h FROM autonomous_settings LIMIT 1)
     UPDATE autonomous_actions a
        SET actual_impact = jsonb_build_object(
                'window_hours', cfg.h, 'measured_at', now(),
@@ -2684,7 +2770,7 @@ BEGIN
                                   to_char((coalesce(f.revenue_before, 0) - coalesce(f.spend_before, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
                                   to_char((coalesce(f.revenue_after, 0) - coalesce(f.spend_after, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
                                   cfg.h))
-      FROM figures f, cfg
+      FROM _ao_impact f, cfg
      WHERE a.id = f.id;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
@@ -2926,15 +3012,16 @@ BEGIN
     IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
         PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli');
     END IF;
-    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
         RETURN v_summary;
     END IF;
-    IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+    IF NOT _ao_take_cycle_lock(CASE WHEN trigger = 'cron' AND idempotency_key IS NOT NULL
+                                    THEN interval '5 minutes' END) THEN
         RETURN _ao_skip_cycle(trigger, v_actor, dry_run);
     END IF;
     -- Under the lock a repeat of a key that committed meanwhile is visible now.
-    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
         RETURN v_summary;
     END IF;
@@ -2979,7 +3066,7 @@ $$;
 -- Name: FUNCTION run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text) IS 'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one.';
+COMMENT ON FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text) IS 'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
 
 
 --
@@ -3476,7 +3563,8 @@ CREATE TABLE public.campaigns (
     CONSTRAINT campaigns_title_check CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 500))),
     CONSTRAINT campaigns_title_text_check CHECK (public.ao_is_clean_text(title)),
     CONSTRAINT campaigns_totals_check CHECK (((impressions >= 0) AND (reach >= 0) AND (clicks >= 0) AND (conversions >= 0) AND (spend >= (0)::numeric) AND (revenue >= (0)::numeric)))
-);
+)
+WITH (fillfactor='85');
 
 
 --
@@ -3831,6 +3919,13 @@ CREATE INDEX autonomous_actions_cycle_idx ON public.autonomous_actions USING btr
 
 
 --
+-- Name: autonomous_actions_impact_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX autonomous_actions_impact_due_idx ON public.autonomous_actions USING btree (executed_at) WHERE ((actual_impact IS NULL) AND (action_type = ANY (ARRAY['pause'::text, 'scale'::text])) AND (status = ANY (ARRAY['executed'::text, 'rolled_back'::text])));
+
+
+--
 -- Name: autonomous_actions_status_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3866,6 +3961,13 @@ CREATE INDEX campaign_metrics_hourly_idx ON public.campaign_metrics USING btree 
 
 
 --
+-- Name: campaign_metrics_period_end_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaign_metrics_period_end_idx ON public.campaign_metrics USING btree (period_end);
+
+
+--
 -- Name: campaign_metrics_period_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3880,6 +3982,13 @@ CREATE INDEX campaign_schedules_campaign_idx ON public.campaign_schedules USING 
 
 
 --
+-- Name: campaign_schedules_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaign_schedules_created_idx ON public.campaign_schedules USING btree (created_at);
+
+
+--
 -- Name: campaign_schedules_due_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3891,13 +4000,6 @@ CREATE INDEX campaign_schedules_due_idx ON public.campaign_schedules USING btree
 --
 
 CREATE INDEX campaigns_created_idx ON public.campaigns USING btree (created_at DESC, id DESC);
-
-
---
--- Name: campaigns_status_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX campaigns_status_idx ON public.campaigns USING btree (status);
 
 
 --

@@ -455,9 +455,12 @@ async def test_scheduled_cycle_runs_as_the_service(settings, db):
     await _portfolio(db)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await scheduled_cycle(app.state.pool)
-    row = await db.fetchrow("SELECT trigger, triggered_by, status FROM autonomous_cycles")
-    assert tuple(row) == ("cron", "scheduler", "succeeded")
+        await scheduled_cycle(app.state.pool, cycle_trigger(settings.cycle_cron))
+    row = await db.fetchrow(
+        "SELECT trigger, triggered_by, status, idempotency_key FROM autonomous_cycles"
+    )
+    assert tuple(row)[:3] == ("cron", "scheduler", "succeeded")
+    assert row["idempotency_key"].startswith("cron:") and row["idempotency_key"].endswith(":00Z")
     assert str(cycle_trigger("0 * * * *").fields[6]) == "0"  # minute 0 of every hour
     with pytest.raises(ValueError):
         Settings(cycle_cron="every hour")

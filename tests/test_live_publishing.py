@@ -229,7 +229,7 @@ def _worker(live_settings, fake_url: str):
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "dispatch", "--batch", "4"],
+        [sys.executable, "-m", "app.cli", "worker", "--batch", "4"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -286,7 +286,12 @@ async def test_creative_fatigue(db, reach, recent_clicks, fires):
 # 7. timing_optimization --------------------------------------------------------------------------
 
 
-async def _hourly(db, cid, clicks_per_hour: int, conversions_by_daypart: list[int]) -> None:
+async def _hourly(
+    db, cid, clicks_per_hour: int | list[int], conversions_by_daypart: list[int]
+) -> None:
+    clicks_by_daypart = (
+        clicks_per_hour if isinstance(clicks_per_hour, list) else [clicks_per_hour] * 4
+    )
     start_of_today = await db.fetchval(
         "SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     )
@@ -304,8 +309,8 @@ async def _hourly(db, cid, clicks_per_hour: int, conversions_by_daypart: list[in
                     ago,
                     1,
                     {
-                        "clicks": clicks_per_hour,
-                        "impressions": clicks_per_hour * 40,
+                        "clicks": clicks_by_daypart[hour // 6],
+                        "impressions": clicks_by_daypart[hour // 6] * 40 + 40,
                         "spend": 5,
                         "revenue": 10,
                         "conversions": conversions_by_daypart[hour // 6],
@@ -329,6 +334,17 @@ async def test_timing_optimization_from_hourly_rows(db, clicks, by_daypart, fire
         assert "between 00:00 and 06:00 UTC convert at 20.00%" in found[0]["description"]
         assert found[0]["evidence"]["granularity"] == "hourly"
         assert len(found[0]["evidence"]["dayparts"]) == 4
+
+
+async def test_timing_with_a_daypart_of_no_clicks(db):
+    """Nights without a click are common in hourly data: they are left out, never divided by."""
+    cid = await bare_campaign(db)
+    await _hourly(db, cid, [0, 10, 10, 10], [0, 2, 1, 1])
+    summary = await cycle(db)
+    assert summary["status"] == "succeeded", summary
+    (found,) = await opportunities(db, cid, "timing_optimization")
+    assert "between 06:00 and 12:00 UTC convert at 20.00%" in found["description"]
+    assert len(found["evidence"]["dayparts"]) == 3
 
 
 async def test_timing_is_silent_on_daily_data(db):

@@ -55,6 +55,9 @@ def log_cycle(summary: dict[str, Any]) -> None:
                 "error": failure.get("error"),
             },
         )
+    if summary.get("replayed"):
+        log.info("cycle %s replayed: it already ran under this key", summary.get("cycle_id"))
+        return
     if summary.get("status") == "failed":
         log.error("cycle failed", extra={**counts, "error": summary.get("error")})
     elif summary.get("status") == "skipped":

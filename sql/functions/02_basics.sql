@@ -37,10 +37,13 @@ COMMENT ON FUNCTION ao_urlencode(text) IS 'Percent-encodes a query value, for UT
 CREATE OR REPLACE FUNCTION _ao_drop_work_table(p_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- a work view over a work table (_ao_detect over _ao_stats) goes with it
     IF to_regclass('pg_temp.' || quote_ident(p_name)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE pg_temp.%I', p_name);
+        EXECUTE format('DROP %s pg_temp.%I CASCADE',
+                       CASE (SELECT relkind FROM pg_class WHERE oid = to_regclass('pg_temp.' || quote_ident(p_name)))
+                            WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, p_name);
     END IF;
 END;
 $$;
 COMMENT ON FUNCTION _ao_drop_work_table(text) IS
-    'Drops a transaction-local work table of the cycle if it exists, so that the step that makes it can make it afresh.';
+    'Drops a transaction-local work table (or work view) of the cycle if it exists, with the work views over it, so that the step that makes it can make it afresh.';

@@ -92,12 +92,15 @@ BEGIN
                round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
-               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s,
+               false AS paused_in_cycle
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active'
     $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
     PERFORM set_config('enable_hashagg', v_hashagg, true);
+    -- Each step plans its joins on what a work table really holds, never on a guess.
+    ANALYZE _ao_stats (campaign_id);
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats() IS

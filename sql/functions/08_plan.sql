@@ -43,6 +43,8 @@ BEGIN
             RAISE WARNING 'rule "%" (%) skipped in this evaluation: %', r.name, r.id, SQLERRM;
         END;
     END LOOP;
+    ANALYZE _ao_matches (campaign_id, rule_type);
+    ANALYZE _ao_rule_errors;
 END;
 $$;
 COMMENT ON FUNCTION _ao_evaluate_rules(text[]) IS
@@ -95,17 +97,41 @@ BEGIN
       FROM chosen c
       JOIN _ao_stats s ON s.campaign_id = c.campaign_id
      CROSS JOIN cfg;
+    ANALYZE _ao_decisions (campaign_id, action_type);
 END;
 $$;
 COMMENT ON FUNCTION _ao_choose_decisions() IS
     'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget, the platforms a post would go to.';
 
--- Step 3: each guardrail that holds a decision back, as a code (the first that applies).
+-- Step 3: each guardrail that holds a decision back, as a code (the first that applies). What the
+-- guardrails look up (the last action of a type, a recent rollback, the last schedule) is read once for
+-- all decisions, only as far back as a guardrail can look, never once per decision.
 CREATE OR REPLACE FUNCTION _ao_guard_decisions() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
+    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    last_same AS (
+        SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
+          FROM autonomous_actions a
+         WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
+           AND a.status IN ('executed', 'rolled_back', 'pending')
+           AND a.created_at > now() - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
+         ORDER BY a.campaign_id, a.action_type, a.created_at DESC
+    ),
+    quiet AS (
+        SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
+          FROM autonomous_actions a CROSS JOIN cfg
+         WHERE a.status = 'rolled_back' AND a.rolled_back_at > now() - make_interval(hours => cfg.rollback_quiet_hours)
+         GROUP BY a.campaign_id, a.action_type
+    ),
+    last_schedule AS (
+        SELECT cs.campaign_id, max(cs.created_at) AS created_at
+          FROM campaign_schedules cs CROSS JOIN cfg
+         WHERE cs.created_at > now() - make_interval(hours => cfg.post_spacing_hours)
+         GROUP BY cs.campaign_id
+    )
     SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
            last_schedule.created_at AS last_schedule_at,
            CASE
@@ -120,20 +146,10 @@ BEGIN
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
            END AS blocked_code
       FROM _ao_decisions d
-      LEFT JOIN LATERAL (
-          SELECT a.created_at FROM autonomous_actions a
-           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type
-             AND a.status IN ('executed', 'rolled_back', 'pending')
-           ORDER BY a.created_at DESC LIMIT 1) last_same ON true
-      LEFT JOIN LATERAL (
-          SELECT a.rolled_back_at FROM autonomous_actions a
-           WHERE a.campaign_id = d.campaign_id AND a.action_type = d.action_type AND a.status = 'rolled_back'
-             AND a.rolled_back_at > now() - make_interval(hours => d.rollback_quiet_hours)
-           ORDER BY a.rolled_back_at DESC LIMIT 1) quiet ON true
-      LEFT JOIN LATERAL (
-          SELECT cs.created_at FROM campaign_schedules cs
-           WHERE d.action_type = 'post' AND cs.campaign_id = d.campaign_id
-           ORDER BY cs.created_at DESC LIMIT 1) last_schedule ON true;
+      LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
+      LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
+      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id;
+    ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
 END;
 $$;
 COMMENT ON FUNCTION _ao_guard_decisions() IS
@@ -254,6 +270,7 @@ BEGIN
            CASE WHEN g.blocked_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
       FROM _ao_guarded g
       JOIN rule_words r ON r.id = g.rule_id;
+    ANALYZE _ao_plan (campaign_id, action_type, blocked_code);
 END;
 $$;
 COMMENT ON FUNCTION _ao_build_plan() IS

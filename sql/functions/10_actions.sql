@@ -51,6 +51,10 @@ BEGIN
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
                'executed', now(), v_actor
           FROM applied
+    ), marked AS (  -- the detectors that follow leave a campaign paused here alone
+        UPDATE _ao_stats s SET paused_in_cycle = true
+          FROM applied
+         WHERE p_action_type = 'pause' AND s.campaign_id = applied.campaign_id
     )
     SELECT count(*) INTO v_count FROM applied;
     RETURN v_count;

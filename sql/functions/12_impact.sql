@@ -9,23 +9,27 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_count integer;
 BEGIN
-    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w, impact_window_hours AS h FROM autonomous_settings LIMIT 1),
-    due AS (
-        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a, cfg
-         WHERE a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
-           AND a.actual_impact IS NULL AND a.executed_at <= now() - cfg.w
-    ),
-    figures AS (
-        SELECT d.id,
-               sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
-               sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
-               sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
-               sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
-          FROM due d CROSS JOIN cfg
-          LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
-               AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
-         GROUP BY d.id
+    -- The figures go through a work table of their own: the update below then joins on what it holds,
+    -- whatever the statistics of autonomous_actions say after this cycle's own inserts.
+    PERFORM _ao_drop_work_table('_ao_impact');
+    CREATE TEMP TABLE _ao_impact ON COMMIT DROP AS
+    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w FROM autonomous_settings LIMIT 1),
+    due AS (  -- through the partial index autonomous_actions_impact_due_idx
+        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a
+         WHERE a.actual_impact IS NULL AND a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
+           AND a.executed_at <= now() - (SELECT w FROM cfg)
     )
+    SELECT d.id,
+           sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
+           sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
+           sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
+           sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
+      FROM due d CROSS JOIN cfg
+      LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
+           AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
+     GROUP BY d.id;
+    ANALYZE _ao_impact;
+    WITH cfg AS (SELECT impact_window_hours AS h FROM autonomous_settings LIMIT 1)
     UPDATE autonomous_actions a
        SET actual_impact = jsonb_build_object(
                'window_hours', cfg.h, 'measured_at', now(),
@@ -41,7 +45,7 @@ BEGIN
                                   to_char((coalesce(f.revenue_before, 0) - coalesce(f.spend_before, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
                                   to_char((coalesce(f.revenue_after, 0) - coalesce(f.spend_after, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
                                   cfg.h))
-      FROM figures f, cfg
+      FROM _ao_impact f, cfg
      WHERE a.id = f.id;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;

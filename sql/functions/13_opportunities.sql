@@ -6,12 +6,13 @@
 -- opportunity_quiet_days.
 
 -- The figures the detectors read: the window sums of the campaigns still active (those paused in this
--- cycle are left out), narrow, with the rates they compare.
+-- cycle are left out), with the rates they compare. A view over the cycle's window sums: each detector
+-- computes only the rates it reads, and nothing is copied.
 CREATE OR REPLACE FUNCTION _ao_detector_figures() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_detect');
-    CREATE TEMP TABLE _ao_detect ON COMMIT DROP AS
+    CREATE TEMP VIEW _ao_detect AS
     SELECT s.campaign_id, s.title, s.daily_budget, s.hours_running,
            s.impressions_lifetime, s.clicks_lifetime, s.conversions_lifetime,
            s.impressions_last_7d, s.reach_last_7d, s.clicks_last_7d, s.conversions_last_7d, s.spend_last_7d,
@@ -25,11 +26,11 @@ BEGIN
            s.revenue_prev_7d / NULLIF(s.spend_prev_7d, 0) AS roi_p7d,
            s.impressions_last_7d / NULLIF(s.reach_last_7d, 0) AS freq_7d
       FROM _ao_stats s
-      JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'active';
+     WHERE NOT s.paused_in_cycle;
 END;
 $$;
 COMMENT ON FUNCTION _ao_detector_figures() IS
-    'Narrows the cycle''s window sums to what the detectors read, for the campaigns still active, with their lifetime and week-on-week rates (conversion rate, CTR, ROI, frequency).';
+    'Defines what the detectors read: the cycle''s window sums of the campaigns not paused in it, with their lifetime and week-on-week rates (conversion rate, CTR, ROI, frequency).';
 
 -- 1. low_conversion: plenty of clicks, few of them convert.
 CREATE OR REPLACE FUNCTION _ao_detect_low_conversion(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
@@ -236,6 +237,8 @@ CREATE OR REPLACE FUNCTION _ao_detect_timing(cfg autonomous_settings) RETURNS SE
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
+    -- Every rate divides by NULLIF(clicks, 0): the planner may test a rate on any daypart, a quiet one
+    -- with no clicks too, before the joins that would have left it out.
     WITH hourly AS (
         SELECT m.campaign_id, floor(extract(hour FROM m.period_start AT TIME ZONE 'UTC') / 6)::int AS part,
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
@@ -246,11 +249,11 @@ BEGIN
     ),
     dayparts AS (
         SELECT h.campaign_id,
-               (array_agg(h.part ORDER BY h.conversions / h.clicks DESC, h.part))[1] AS best,
-               (array_agg(h.part ORDER BY h.conversions / h.clicks ASC, h.part))[1] AS worst,
+               (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) DESC, h.part))[1] AS best,
+               (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) ASC, h.part))[1] AS worst,
                jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 UTC',
                                 jsonb_build_object('clicks', h.clicks, 'conversions', h.conversions,
-                                                   'conversion_rate', round(h.conversions / h.clicks, 6))) AS parts
+                                                   'conversion_rate', round(h.conversions / NULLIF(h.clicks, 0), 6))) AS parts
           FROM hourly h
          WHERE h.clicks >= cfg.timing_min_clicks
          GROUP BY h.campaign_id
@@ -259,7 +262,8 @@ BEGIN
     timing AS (
         SELECT d.campaign_id, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
                w.part AS worst_part, w.clicks AS worst_clicks, w.conversions AS worst_conv,
-               b.conversions / b.clicks AS best_rate, w.conversions / w.clicks AS worst_rate
+               b.conversions / NULLIF(b.clicks, 0) AS best_rate,
+               w.conversions / NULLIF(w.clicks, 0) AS worst_rate
           FROM dayparts d
           JOIN hourly b ON b.campaign_id = d.campaign_id AND b.part = d.best
           JOIN hourly w ON w.campaign_id = d.campaign_id AND w.part = d.worst
@@ -286,12 +290,15 @@ COMMENT ON FUNCTION _ao_detect_timing(autonomous_settings) IS
     'timing_optimization: over the last 14 days of hourly rows, the best 6-hour UTC daypart (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
 
 -- Runs the detectors and keeps their findings: one open or in-progress opportunity per campaign and
--- type, refreshed when found again; none for opportunity_quiet_days after a person dismissed one.
+-- type, refreshed when found again; none for opportunity_quiet_days after a person dismissed one. The
+-- findings go through a work table first, so the writes below never read the table they write (a
+-- statement that did would scan its own growing insert once per row).
 CREATE OR REPLACE FUNCTION detect_optimization_opportunities() RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     cfg autonomous_settings;
-    v_count integer;
+    v_refreshed integer;
+    v_raised integer;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NULL THEN
         PERFORM _ao_prepare_stats();
@@ -302,6 +309,8 @@ BEGIN
     PERFORM _ao_detector_figures();
     SELECT * INTO cfg FROM autonomous_settings LIMIT 1;
 
+    PERFORM _ao_drop_work_table('_ao_found');
+    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
     WITH found AS (
         SELECT * FROM _ao_detect_low_conversion(cfg)
         UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion(cfg)
@@ -315,22 +324,32 @@ BEGIN
           FROM found fd
          ORDER BY fd.campaign_id, fd.opportunity_type, fd.confidence_score DESC NULLS LAST
     )
-    INSERT INTO optimization_opportunities AS o
-        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
-    SELECT fd.campaign_id, fd.opportunity_type, fd.severity, fd.description, fd.suggested_action,
-           least(greatest(coalesce(fd.confidence_score, 0), 0), 1), fd.evidence
-      FROM one fd
+    SELECT one.*, live.id AS live_id
+      FROM one
+      LEFT JOIN optimization_opportunities live
+             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
+            AND live.status IN ('open', 'in_progress')
      WHERE NOT EXISTS (
                SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = fd.campaign_id AND d.opportunity_type = fd.opportunity_type
+                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
                   AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days))
-    ON CONFLICT (campaign_id, opportunity_type) WHERE status IN ('open', 'in_progress')
-    DO UPDATE SET severity = EXCLUDED.severity, description = EXCLUDED.description,
-                  suggested_action = EXCLUDED.suggested_action, confidence_score = EXCLUDED.confidence_score,
-                  evidence = EXCLUDED.evidence;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count;
+                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days));
+    ANALYZE _ao_found (live_id);
+
+    UPDATE optimization_opportunities o
+       SET severity = f.severity, description = f.description, suggested_action = f.suggested_action,
+           confidence_score = least(greatest(coalesce(f.confidence_score, 0), 0), 1), evidence = f.evidence
+      FROM _ao_found f
+     WHERE o.id = f.live_id;
+    GET DIAGNOSTICS v_refreshed = ROW_COUNT;
+    INSERT INTO optimization_opportunities
+        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
+    SELECT f.campaign_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
+           least(greatest(coalesce(f.confidence_score, 0), 0), 1), f.evidence
+      FROM _ao_found f
+     WHERE f.live_id IS NULL;
+    GET DIAGNOSTICS v_raised = ROW_COUNT;
+    RETURN v_refreshed + v_raised;
 END;
 $$;
 COMMENT ON FUNCTION detect_optimization_opportunities() IS

@@ -14,8 +14,9 @@ COMMENT ON FUNCTION ao_cycle_request_fingerprint(boolean) IS
     'The fingerprint an Idempotency-Key is bound to: SHA-256 of the request''s method, path and normalized body (POST /cycles {dry_run}), the same whether the cycle is asked for over HTTP or in psql.';
 
 -- The first result under a key used in the last 24 hours: NULL when none; 422 when the key came with
--- another request.
-CREATE OR REPLACE FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean) RETURNS jsonb
+-- another request. The scheduler's slot keys (trigger cron) are a namespace of their own: a caller's key
+-- never stands in for a scheduled slot, nor a slot for a caller's key.
+CREATE OR REPLACE FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_summary jsonb;
@@ -29,6 +30,7 @@ BEGIN
       INTO v_summary, v_fingerprint
       FROM autonomous_cycles c
      WHERE c.idempotency_key = p_key AND c.started_at > now() - interval '24 hours'
+       AND (c.trigger = 'cron') = (p_trigger = 'cron')
      ORDER BY c.started_at DESC
      LIMIT 1;
     IF NOT FOUND THEN
@@ -41,8 +43,33 @@ BEGIN
     RETURN v_summary || jsonb_build_object('replayed', true);
 END;
 $$;
-COMMENT ON FUNCTION _ao_idempotent_replay(text, boolean) IS
-    'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise.';
+COMMENT ON FUNCTION _ao_idempotent_replay(text, boolean, text) IS
+    'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise. Scheduled slots (trigger cron) and callers'' keys never match each other.';
+
+-- Takes the cycle lock. A caller who finds a cycle running is told so at once (skipped). A scheduled
+-- slot waits for it instead, up to p_wait: the replicas of the service all fire the same slot, one of
+-- them runs it, and the others, once it is done, find its result under the slot's key.
+CREATE OR REPLACE FUNCTION _ao_take_cycle_lock(p_wait interval) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    IF p_wait IS NULL THEN
+        RETURN pg_try_advisory_xact_lock(_ao_cycle_lock_key());
+    END IF;
+    PERFORM set_config('lock_timeout', (extract(epoch FROM p_wait) * 1000)::bigint::text, true);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(_ao_cycle_lock_key());
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        RETURN false;
+    END;
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION _ao_take_cycle_lock(interval) IS
+    'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once.';
 
 -- The summary of a cycle that did not run because another one held the lock (recorded as skipped).
 CREATE OR REPLACE FUNCTION _ao_skip_cycle(p_trigger text, p_actor text, p_dry_run boolean) RETURNS jsonb
@@ -94,19 +121,21 @@ BEGIN
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
         'impacts_measured', (p_ops ->> 'impacts_measured')::int,
         -- shaped from the plan rows; a planned row has an action only if its campaign was still as planned
-        'actions', (SELECT coalesce(jsonb_agg(x.doc ORDER BY x.action_type, x.title, x.campaign_id), '[]')
-                      FROM (SELECT p.action_type, p.title, p.campaign_id, jsonb_build_object(
-                                       'id', a.id, 'cycle_id', a.cycle_id, 'campaign_id', p.campaign_id,
-                                       'campaign_title', p.title, 'rule_id', p.rule_id, 'rule_name', p.rule_name,
-                                       'action_type', a.action_type, 'reason', a.reason,
-                                       'previous_state', a.previous_state, 'new_state', a.new_state,
-                                       'confidence', a.confidence, 'expected_impact', a.expected_impact,
-                                       'status', a.status, 'created_at', a.created_at,
-                                       'executed_at', a.executed_at, 'created_by', a.created_by) AS doc
-                              FROM _ao_plan p
-                              JOIN autonomous_actions a ON a.id = p.action_id
-                             WHERE p.blocked_code IS NULL AND p.action_type IN ('pause', 'scale')
-                             ORDER BY p.action_type, p.title, p.campaign_id LIMIT 1000) x)
+        -- (the first 1,000 in order, looked up one by one: documents are built for those only)
+        'actions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                   'id', x.id, 'cycle_id', x.cycle_id, 'campaign_id', x.campaign_id,
+                                   'campaign_title', x.title, 'rule_id', x.rule_id, 'rule_name', x.rule_name,
+                                   'action_type', x.action_type, 'reason', x.reason,
+                                   'previous_state', x.previous_state, 'new_state', x.new_state,
+                                   'confidence', x.confidence, 'expected_impact', x.expected_impact,
+                                   'status', x.status, 'created_at', x.created_at,
+                                   'executed_at', x.executed_at, 'created_by', x.created_by)
+                               ORDER BY x.action_type, x.title, x.campaign_id), '[]')
+                      FROM (SELECT p.title, p.rule_name, a.*
+                              FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                                     ORDER BY action_type, title, campaign_id) p
+                             CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
+                             LIMIT 1000) x)
                    || p_posts,
         'actions_total', (p_ops ->> 'paused')::int + (p_ops ->> 'scaled')::int + jsonb_array_length(p_posts),
         'held_back', (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -177,15 +206,16 @@ BEGIN
     IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
         PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli');
     END IF;
-    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
         RETURN v_summary;
     END IF;
-    IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+    IF NOT _ao_take_cycle_lock(CASE WHEN trigger = 'cron' AND idempotency_key IS NOT NULL
+                                    THEN interval '5 minutes' END) THEN
         RETURN _ao_skip_cycle(trigger, v_actor, dry_run);
     END IF;
     -- Under the lock a repeat of a key that committed meanwhile is visible now.
-    v_summary := _ao_idempotent_replay(idempotency_key, dry_run);
+    v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
         RETURN v_summary;
     END IF;
@@ -225,4 +255,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text) IS
-    'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one.';
+    'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
