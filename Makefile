@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,4 +54,7 @@ bench-api: $(VENV)/.installed-dev
 bench-dispatch: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_dispatch.py
 
-bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch
+bench-events: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_events.py
+
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events

@@ -24,6 +24,7 @@ from app.api.routes import (
     rules,
     schedules,
     social_accounts,
+    webhooks,
 )
 from app.api.routes import settings as settings_routes
 from app.core.config import Settings, get_settings
@@ -37,6 +38,7 @@ from app.db import embedded, queries
 from app.db import migrations as db_migrations
 from app.db.pool import create_pool
 from app.services import demo
+from app.services.background import run_event_loops
 from app.services.dispatcher import build_publisher
 from app.services.images import CampaignImages
 from app.services.scheduler import start_scheduler
@@ -72,7 +74,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.scheduler = scheduler
+        stop_events = asyncio.Event()
+        event_loops = (
+            asyncio.create_task(
+                run_event_loops(app.state.pool, url, settings, app.state.cipher, stop_events)
+            )
+            if settings.scheduler_enabled
+            else None
+        )
         fetcher = GuardedFetcher(allow_private=settings.media_fetch_allow_private)
+        app.state.fetcher = fetcher
         app.state.images = CampaignImages(fetcher)
         log.info(
             "service ready",
@@ -83,6 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            if event_loops is not None:
+                stop_events.set()
+                try:
+                    await asyncio.wait_for(event_loops, 15)
+                except (TimeoutError, Exception):
+                    log.warning("event loops did not stop cleanly")
             await fetcher.aclose()
             await app.state.pool.close()
             if settings.embedded:
@@ -118,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(media.router)
     app.include_router(admin.router)
     app.include_router(settings_routes.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -265,17 +265,18 @@ COMMENT ON FUNCTION public._ao_blocked_reason(g anyelement) IS 'The words a held
 
 
 --
--- Name: _ao_build_plan(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_build_plan(boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_build_plan() RETURNS void
+CREATE FUNCTION public._ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
     -- Post rules only when a post could go out: no usable account, nothing to plan.
     PERFORM _ao_evaluate_rules(
-        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END);
+        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END,
+        p_trigger_only);
     PERFORM _ao_choose_decisions();
     PERFORM _ao_guard_decisions();
     -- A campaign paused in this cycle is not posted.
@@ -311,10 +312,10 @@ $$;
 
 
 --
--- Name: FUNCTION _ao_build_plan(); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_build_plan(p_trigger_only boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_build_plan() IS 'Plans a cycle into _ao_plan: evaluates the rules (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';
+COMMENT ON FUNCTION public._ao_build_plan(p_trigger_only boolean) IS 'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';
 
 
 --
@@ -1099,10 +1100,74 @@ COMMENT ON FUNCTION public._ao_drop_work_table(p_name text) IS 'Drops a transact
 
 
 --
--- Name: _ao_evaluate_rules(text[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_emit(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_evaluate_rules(p_rule_types text[] DEFAULT NULL::text[]) RETURNS void
+CREATE FUNCTION public._ao_emit(p_type text, p_document jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$ SELECT _ao_emit_all(p_type, ARRAY[p_document]) $$;
+
+
+--
+-- Name: FUNCTION _ao_emit(p_type text, p_document jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_emit(p_type text, p_document jsonb) IS 'Writes one outbox event (see _ao_emit_all).';
+
+
+--
+-- Name: _ao_emit_all(text, jsonb[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_emit_all(p_type text, p_documents jsonb[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF cardinality(p_documents) > 0 AND ao_webhook_wanted(p_type) THEN
+        INSERT INTO webhook_events (id, type, payload)
+        SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), p_type,
+               jsonb_build_object('type', p_type, 'timestamp', now(), 'data', d)
+          FROM unnest(p_documents) AS d;
+    END IF;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_emit_all(p_type text, p_documents jsonb[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_emit_all(p_type text, p_documents jsonb[]) IS 'Writes one outbox event of the type per document ({"type", "timestamp", "data"}), in the caller''s transaction, when an active endpoint wants the type.';
+
+
+--
+-- Name: _ao_emit_rule_errors(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_emit_rule_errors(p_cycle_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('rule.error', (SELECT array_agg(jsonb_build_object(
+                                            'cycle_id', p_cycle_id, 'rule_id', e.rule_id, 'name', e.name,
+                                            'error', e.error) ORDER BY e.name)
+                                          FROM _ao_rule_errors e));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_emit_rule_errors(p_cycle_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_emit_rule_errors(p_cycle_id uuid) IS 'Emits rule.error for each rule that failed in this cycle (skipped, the others acted), so that a broken rule is not a silent one.';
+
+
+--
+-- Name: _ao_evaluate_rules(text[], boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_evaluate_rules(p_rule_types text[] DEFAULT NULL::text[], p_trigger_only boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 DECLARE
@@ -1120,6 +1185,7 @@ BEGIN
 
     FOR r IN SELECT * FROM autonomous_rules
               WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
+                AND (NOT p_trigger_only OR autonomous_rules.evaluation_type = 'trigger')
               ORDER BY autonomous_rules.priority DESC, name LOOP
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
@@ -1142,10 +1208,26 @@ $_$;
 
 
 --
--- Name: FUNCTION _ao_evaluate_rules(p_rule_types text[]); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_evaluate_rules(p_rule_types text[], p_trigger_only boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_evaluate_rules(p_rule_types text[]) IS 'Evaluates each active rule (of the given types, or all) as one set-based query over the cycle''s stats, each in its own subtransaction: matches go to _ao_matches, a rule that raises is skipped and recorded in _ao_rule_errors, so one broken rule cannot stop the others.';
+COMMENT ON FUNCTION public._ao_evaluate_rules(p_rule_types text[], p_trigger_only boolean) IS 'Evaluates each active rule (of the given types, or all) as one set-based query over the cycle''s stats, each in its own subtransaction: matches go to _ao_matches, a rule that raises is skipped and recorded in _ao_rule_errors, so one broken rule cannot stop the others.';
+
+
+--
+-- Name: _ao_evaluation_lock_key(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_evaluation_lock_key() RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT 7415004::bigint $$;
+
+
+--
+-- Name: FUNCTION _ao_evaluation_lock_key(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_evaluation_lock_key() IS 'The advisory lock held by whatever plans and acts (a cycle, a scoped evaluation of new metrics), so that the two never overlap.';
 
 
 --
@@ -1181,6 +1263,34 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_expected_impact(g anyelement) IS 'The expected impact an action records: for a pause the daily loss avoided = daily spend × (1 − ROI); for a scale the added daily revenue = (new − old budget) × ROI; for a post the CTR and platforms; each with a sentence.';
+
+
+--
+-- Name: _ao_fail_cycle(uuid, boolean, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_error text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_summary jsonb := jsonb_build_object(
+        'cycle_id', p_cycle_id, 'status', 'failed', 'dry_run', p_dry_run, 'trigger', p_trigger, 'paused', 0,
+        'scaled', 0, 'posted', 0, 'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', p_error);
+BEGIN
+    UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = p_error,
+                                 summary = v_summary
+     WHERE id = p_cycle_id;
+    PERFORM _ao_emit('cycle.failed', (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id));
+    RETURN v_summary;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_error text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_error text) IS 'Records a cycle as failed with its error (whatever it did is already undone), emits cycle.failed, and returns its summary.';
 
 
 --
@@ -1402,10 +1512,10 @@ COMMENT ON FUNCTION public._ao_new_state(g anyelement) IS 'The campaign''s statu
 
 
 --
--- Name: _ao_prepare_stats(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_prepare_stats(uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_prepare_stats() RETURNS void
+CREATE FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL::uuid[]) RETURNS void
     LANGUAGE plpgsql
     AS $_$
 DECLARE
@@ -1458,7 +1568,7 @@ BEGIN
             SELECT m.campaign_id, %2$s
             FROM (SELECT m.campaign_id, %1$s AS k, %3$s
                     FROM campaign_metrics m
-                   WHERE m.period_end > %5$L::timestamptz) m
+                   WHERE m.period_end > %5$L::timestamptz %6$s) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
@@ -1469,8 +1579,11 @@ BEGIN
                false AS paused_in_cycle
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
-        WHERE c.status = 'active'
-    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
+        WHERE c.status = 'active' %7$s
+    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)],
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+    USING p_campaign_ids;
     PERFORM set_config('enable_hashagg', v_hashagg, true);
     -- Each step plans its joins on what a work table really holds, never on a guess.
     ANALYZE _ao_stats (campaign_id);
@@ -1479,10 +1592,39 @@ $_$;
 
 
 --
--- Name: FUNCTION _ao_prepare_stats(); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_prepare_stats(p_campaign_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_prepare_stats() IS 'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+
+
+--
+-- Name: _ao_queue_for_triggers(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_queue_for_triggers(p_campaign_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF p_campaign_ids IS NULL
+       OR NOT EXISTS (SELECT 1 FROM autonomous_rules WHERE is_active AND evaluation_type = 'trigger') THEN
+        RETURN;
+    END IF;
+    -- The version moves under the row lock, so an evaluation that claimed the previous version leaves
+    -- this one queued.
+    INSERT INTO metric_trigger_queue AS q (campaign_id)
+    SELECT id FROM unnest(p_campaign_ids) AS t(id) ORDER BY id
+    ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
+    PERFORM pg_notify('ao_metrics', '');
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_queue_for_triggers(p_campaign_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_queue_for_triggers(p_campaign_ids uuid[]) IS 'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and sends NOTIFY ao_metrics, delivered when the ingest commits; nothing while no trigger rule is active.';
 
 
 --
@@ -1534,7 +1676,7 @@ CREATE FUNCTION public._ao_require_plan(p_cycle_id uuid) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF p_cycle_id IS NULL AND NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+    IF p_cycle_id IS NULL AND NOT _ao_take_cycle_lock(NULL) THEN
         RAISE EXCEPTION 'a cycle is running' USING ERRCODE = 'AO409';
     END IF;
     IF p_cycle_id IS NULL OR to_regclass('pg_temp._ao_plan') IS NULL THEN
@@ -1683,21 +1825,15 @@ COMMENT ON FUNCTION public._ao_skip_cycle(p_trigger text, p_actor text, p_dry_ru
 CREATE FUNCTION public._ao_take_cycle_lock(p_wait interval) RETURNS boolean
     LANGUAGE plpgsql
     AS $$
-DECLARE
-    v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     IF p_wait IS NULL THEN
-        RETURN pg_try_advisory_xact_lock(_ao_cycle_lock_key());
-    END IF;
-    PERFORM set_config('lock_timeout', (extract(epoch FROM p_wait) * 1000)::bigint::text, true);
-    BEGIN
-        PERFORM pg_advisory_xact_lock(_ao_cycle_lock_key());
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+            RETURN false;
+        END IF;
+    ELSIF NOT _ao_wait_for_lock(_ao_cycle_lock_key(), p_wait) THEN
         RETURN false;
-    END;
-    PERFORM set_config('lock_timeout', v_lock_timeout, true);
-    RETURN true;
+    END IF;
+    RETURN _ao_wait_for_lock(_ao_evaluation_lock_key(), coalesce(p_wait, interval '1 minute'));
 END;
 $$;
 
@@ -1706,7 +1842,7 @@ $$;
 -- Name: FUNCTION _ao_take_cycle_lock(p_wait interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once.';
+COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once; then waits for a running scoped evaluation of new metrics.';
 
 
 --
@@ -1761,6 +1897,166 @@ COMMENT ON FUNCTION public._ao_upsert_metric_rows(p_rows jsonb) IS 'Writes a bat
 
 
 --
+-- Name: _ao_wait_for_lock(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_wait_for_lock(p_key bigint, p_wait interval) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    PERFORM set_config('lock_timeout', greatest((extract(epoch FROM p_wait) * 1000)::bigint, 1)::text, true);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(p_key);
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        RETURN false;
+    END;
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    RETURN true;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_wait_for_lock(p_key bigint, p_wait interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_wait_for_lock(p_key bigint, p_wait interval) IS 'Takes a transaction-level advisory lock, waiting at most p_wait (lock_timeout restored after); false when it did not come in time.';
+
+
+--
+-- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
+
+
+--
+-- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
+
+
+--
+-- Name: autonomous_actions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.autonomous_actions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    cycle_id uuid,
+    campaign_id uuid NOT NULL,
+    rule_id uuid,
+    action_type text NOT NULL,
+    reason text NOT NULL,
+    previous_state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    new_state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    confidence numeric DEFAULT 0 NOT NULL,
+    expected_impact jsonb DEFAULT '{}'::jsonb NOT NULL,
+    actual_impact jsonb,
+    status text DEFAULT 'pending'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    executed_at timestamp with time zone,
+    rolled_back_at timestamp with time zone,
+    rolled_back_by text,
+    rollback_reason text,
+    created_by text,
+    CONSTRAINT autonomous_actions_action_type_check CHECK ((action_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text, 'optimize'::text]))),
+    CONSTRAINT autonomous_actions_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
+    CONSTRAINT autonomous_actions_executed_at_check CHECK (((status <> ALL (ARRAY['executed'::text, 'rolled_back'::text])) OR (executed_at IS NOT NULL))),
+    CONSTRAINT autonomous_actions_rollback_fields_check CHECK (
+CASE
+    WHEN (status = 'rolled_back'::text) THEN (rolled_back_at IS NOT NULL)
+    ELSE ((rolled_back_at IS NULL) AND (rolled_back_by IS NULL) AND (rollback_reason IS NULL))
+END),
+    CONSTRAINT autonomous_actions_rollback_reason_check CHECK (((length(rollback_reason) <= 1000) AND public.ao_is_clean_text(rollback_reason))),
+    CONSTRAINT autonomous_actions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'executed'::text, 'rolled_back'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: CONSTRAINT autonomous_actions_rollback_reason_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_actions_rollback_reason_check ON public.autonomous_actions IS '{"field": "reason", "message": "must be at most 1,000 characters without control characters"}';
+
+
+--
+-- Name: ao_action_document(public.autonomous_actions); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_action_document(a public.autonomous_actions) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', a.id, 'cycle_id', a.cycle_id, 'campaign_id', a.campaign_id,
+        'campaign_title', (SELECT c.title FROM campaigns c WHERE c.id = a.campaign_id),
+        'rule_id', a.rule_id, 'rule_name', (SELECT r.name FROM autonomous_rules r WHERE r.id = a.rule_id),
+        'action_type', a.action_type, 'reason', a.reason, 'previous_state', a.previous_state,
+        'new_state', a.new_state, 'confidence', a.confidence, 'expected_impact', a.expected_impact,
+        'actual_impact', a.actual_impact, 'status', a.status, 'created_at', a.created_at,
+        'executed_at', a.executed_at, 'rolled_back_at', a.rolled_back_at, 'rolled_back_by', a.rolled_back_by,
+        'rollback_reason', a.rollback_reason, 'created_by', a.created_by)
+$$;
+
+
+--
+-- Name: FUNCTION ao_action_document(a public.autonomous_actions); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_action_document(a public.autonomous_actions) IS 'An action as GET /actions/{id} returns it (with its campaign title and rule name), for the events that report it.';
+
+
+--
+-- Name: autonomous_cycles; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.autonomous_cycles (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    trigger text NOT NULL,
+    triggered_by text,
+    dry_run boolean DEFAULT false NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    finished_at timestamp with time zone,
+    summary jsonb,
+    error text,
+    idempotency_key text,
+    idempotency_fingerprint text,
+    scope integer,
+    CONSTRAINT autonomous_cycles_idempotency_key_check CHECK (((length(idempotency_key) <= 200) AND (idempotency_key ~ '^[\x21-\x7E]+$'::text))),
+    CONSTRAINT autonomous_cycles_scope_check CHECK (((scope >= 0) AND ((scope IS NULL) OR (trigger = 'metrics'::text)))),
+    CONSTRAINT autonomous_cycles_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text]))),
+    CONSTRAINT autonomous_cycles_trigger_check CHECK ((trigger = ANY (ARRAY['api'::text, 'cron'::text, 'sql'::text, 'cli'::text, 'metrics'::text])))
+);
+
+
+--
+-- Name: ao_cycle_document(public.autonomous_cycles); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_cycle_document(c public.autonomous_cycles) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', c.id, 'trigger', c.trigger, 'triggered_by', c.triggered_by, 'dry_run', c.dry_run,
+        'status', c.status, 'scope', c.scope, 'started_at', c.started_at, 'finished_at', c.finished_at,
+        'summary', c.summary, 'error', c.error)
+$$;
+
+
+--
+-- Name: FUNCTION ao_cycle_document(c public.autonomous_cycles); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_cycle_document(c public.autonomous_cycles) IS 'A cycle as GET /cycles/{id} returns it, for cycle.failed.';
+
+
+--
 -- Name: ao_cycle_request_fingerprint(boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1781,19 +2077,153 @@ COMMENT ON FUNCTION public.ao_cycle_request_fingerprint(p_dry_run boolean) IS 'T
 
 
 --
--- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: social_posts; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
+CREATE TABLE public.social_posts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    schedule_id uuid NOT NULL,
+    platform text NOT NULL,
+    account_id uuid,
+    status text DEFAULT 'pending'::text NOT NULL,
+    external_post_ids text[] DEFAULT '{}'::text[] NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    last_error text,
+    posted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT social_posts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
+    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'posted'::text, 'failed'::text, 'unknown'::text])))
+);
 
 
 --
--- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
+-- Name: ao_delivery_document(public.social_posts); Type: FUNCTION; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
+CREATE FUNCTION public.ao_delivery_document(p public.social_posts) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', p.id, 'schedule_id', p.schedule_id, 'campaign_id', s.campaign_id, 'campaign_title', c.title,
+        'platform', p.platform, 'account_id', p.account_id, 'status', p.status,
+        'external_post_ids', to_jsonb(p.external_post_ids), 'attempts', p.attempts,
+        'next_attempt_at', p.next_attempt_at, 'last_error', p.last_error, 'posted_at', p.posted_at)
+      FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id
+     WHERE s.id = p.schedule_id
+$$;
+
+
+--
+-- Name: FUNCTION ao_delivery_document(p public.social_posts); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_delivery_document(p public.social_posts) IS 'A post delivery as GET /schedules shows it, with its schedule and campaign, for post.failed and post.unknown.';
+
+
+--
+-- Name: ao_events_from_accounts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_accounts() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('social_account.expired',
+        (SELECT array_agg(ao_social_account_document(n) ORDER BY n.id)
+           FROM new_rows n JOIN old_rows o ON o.id = n.id
+          WHERE n.status = 'expired' AND o.status IS DISTINCT FROM 'expired'));
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_accounts(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_accounts() IS 'Statement trigger on social_accounts: social_account.expired when a platform refuses an account''s token (posting stops until it is reconnected).';
+
+
+--
+-- Name: ao_events_from_actions(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_actions() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM _ao_emit_all('action.executed',
+            (SELECT array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) FROM new_rows n
+              WHERE n.status = 'executed'));
+    ELSE
+        PERFORM _ao_emit_all(t.type, t.docs)
+           FROM (SELECT CASE n.status WHEN 'executed' THEN 'action.executed' ELSE 'action.rolled_back' END AS type,
+                        array_agg(ao_action_document(n) ORDER BY n.id) AS docs
+                   FROM new_rows n JOIN old_rows o ON o.id = n.id
+                  WHERE n.status IS DISTINCT FROM o.status AND n.status IN ('executed', 'rolled_back')
+                  GROUP BY 1) t;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_actions(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_actions() IS 'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back.';
+
+
+--
+-- Name: ao_events_from_opportunities(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_opportunities() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('opportunity.opened',
+        (SELECT array_agg(ao_opportunity_document(n) ORDER BY n.detected_at, n.id) FROM new_rows n
+          WHERE n.status = 'open'));
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_opportunities(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_opportunities() IS 'Statement trigger on optimization_opportunities: opportunity.opened for each opportunity raised.';
+
+
+--
+-- Name: ao_events_from_posts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_posts() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('post.' || n.status, array_agg(ao_delivery_document(n) ORDER BY n.id))
+       FROM new_rows n JOIN old_rows o ON o.id = n.id
+      WHERE n.status IN ('failed', 'unknown') AND n.status IS DISTINCT FROM o.status
+      GROUP BY n.status;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_posts(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_posts() IS 'Statement trigger on social_posts: post.failed when a delivery fails for good, post.unknown when its outcome cannot be known (never retried by itself: a person must look).';
 
 
 --
@@ -1871,6 +2301,53 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_norm_cdf(z double precision) IS 'Φ(z), the standard normal CDF, used by every confidence formula (README, "Confidence").';
+
+
+--
+-- Name: optimization_opportunities; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.optimization_opportunities (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    campaign_id uuid NOT NULL,
+    opportunity_type text NOT NULL,
+    severity text NOT NULL,
+    description text NOT NULL,
+    suggested_action text NOT NULL,
+    confidence_score numeric DEFAULT 0 NOT NULL,
+    evidence jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_by text,
+    CONSTRAINT optimization_opportunities_confidence_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
+    CONSTRAINT optimization_opportunities_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'high'::text, 'medium'::text, 'low'::text]))),
+    CONSTRAINT optimization_opportunities_status_check CHECK ((status = ANY (ARRAY['open'::text, 'in_progress'::text, 'resolved'::text, 'dismissed'::text]))),
+    CONSTRAINT optimization_opportunities_type_check CHECK ((opportunity_type = ANY (ARRAY['low_conversion'::text, 'high_traffic_low_conversion'::text, 'declining_performance'::text, 'budget_inefficiency'::text, 'audience_mismatch'::text, 'creative_fatigue'::text, 'timing_optimization'::text])))
+);
+
+
+--
+-- Name: ao_opportunity_document(public.optimization_opportunities); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_opportunity_document(o public.optimization_opportunities) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', o.id, 'campaign_id', o.campaign_id,
+        'campaign_title', (SELECT c.title FROM campaigns c WHERE c.id = o.campaign_id),
+        'opportunity_type', o.opportunity_type, 'severity', o.severity, 'description', o.description,
+        'suggested_action', o.suggested_action, 'confidence_score', o.confidence_score, 'evidence', o.evidence,
+        'status', o.status, 'detected_at', o.detected_at, 'updated_at', o.updated_at, 'resolved_by', o.resolved_by)
+$$;
+
+
+--
+-- Name: FUNCTION ao_opportunity_document(o public.optimization_opportunities); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_opportunity_document(o public.optimization_opportunities) IS 'An opportunity as GET /opportunities/{id} returns it, for opportunity.opened.';
 
 
 --
@@ -1972,6 +2449,65 @@ COMMENT ON FUNCTION public.ao_ratio_drop(p_ratio1 numeric, p_count1 numeric, p_r
 
 
 --
+-- Name: social_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.social_accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    platform text NOT NULL,
+    account_id text NOT NULL,
+    display_name text,
+    access_token_encrypted bytea NOT NULL,
+    refresh_token_encrypted bytea,
+    token_last4 text,
+    token_expires_at timestamp with time zone,
+    status text DEFAULT 'active'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_accounts_account_id_check CHECK ((account_id ~ '^[A-Za-z0-9_.:-]{1,200}$'::text)),
+    CONSTRAINT social_accounts_display_name_check CHECK (((length(display_name) <= 200) AND public.ao_is_clean_text(display_name))),
+    CONSTRAINT social_accounts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
+    CONSTRAINT social_accounts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'expired'::text, 'revoked'::text])))
+);
+
+
+--
+-- Name: CONSTRAINT social_accounts_account_id_check ON social_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT social_accounts_account_id_check ON public.social_accounts IS '{"field": "account_id", "message": "must be 1 to 200 letters, digits or _ . : -"}';
+
+
+--
+-- Name: CONSTRAINT social_accounts_display_name_check ON social_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT social_accounts_display_name_check ON public.social_accounts IS '{"field": "display_name", "message": "must be at most 200 characters without control characters"}';
+
+
+--
+-- Name: ao_social_account_document(public.social_accounts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_social_account_document(a public.social_accounts) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', a.id, 'platform', a.platform, 'account_id', a.account_id, 'display_name', a.display_name,
+        'token_last4', a.token_last4, 'has_refresh_token', a.refresh_token_encrypted IS NOT NULL,
+        'token_expires_at', a.token_expires_at, 'status', a.status, 'created_at', a.created_at,
+        'updated_at', a.updated_at)
+$$;
+
+
+--
+-- Name: FUNCTION ao_social_account_document(a public.social_accounts); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_social_account_document(a public.social_accounts) IS 'A social account as GET /social-accounts returns it (never a token), for social_account.expired.';
+
+
+--
 -- Name: ao_two_proportion_drop(numeric, numeric, numeric, numeric); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2014,6 +2550,51 @@ $_$;
 --
 
 COMMENT ON FUNCTION public.ao_urlencode(p text) IS 'Percent-encodes a query value, for UTM tags built in SQL.';
+
+
+--
+-- Name: ao_webhook_fan_out(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_webhook_fan_out() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO webhook_deliveries (event_id, endpoint_id)
+    SELECT n.id, e.id
+      FROM new_rows n
+      JOIN webhook_endpoints e ON e.is_active AND (cardinality(e.event_types) = 0 OR n.type = ANY (e.event_types))
+     WHERE n.type <> 'webhook.test';
+    PERFORM pg_notify('ao_webhooks', '');
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_webhook_fan_out(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_webhook_fan_out() IS 'Statement trigger on webhook_events: a delivery for each active endpoint that wants the event, and NOTIFY ao_webhooks so that the first attempt starts as soon as the event commits.';
+
+
+--
+-- Name: ao_webhook_wanted(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_webhook_wanted(p_type text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
+                    WHERE e.is_active AND (cardinality(e.event_types) = 0 OR p_type = ANY (e.event_types)))
+$$;
+
+
+--
+-- Name: FUNCTION ao_webhook_wanted(p_type text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_webhook_wanted(p_type text) IS 'True when an active webhook endpoint subscribes to the event type (no types listed = all): without one, no event is written.';
 
 
 --
@@ -2408,6 +2989,45 @@ COMMENT ON FUNCTION public.claim_due_deliveries(p_limit integer, p_stale_after i
 
 
 --
+-- Name: claim_webhook_deliveries(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_webhook_deliveries(p_limit integer, p_lease_seconds integer DEFAULT 60) RETURNS TABLE(delivery_id uuid, attempt integer, event_id text, event_type text, payload jsonb, endpoint_id uuid, url text, format text, secret_encrypted bytea)
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT d.id FROM webhook_deliveries d
+         WHERE (d.status = 'pending' AND d.next_attempt_at <= now())
+            OR (d.status = 'sending' AND d.claimed_until < now())
+         ORDER BY d.next_attempt_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE webhook_deliveries d
+           SET status = 'sending', attempts = d.attempts + 1,
+               claimed_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE d.id = due.id
+        RETURNING d.id, d.attempts, d.event_id, d.endpoint_id
+    )
+    SELECT c.id, c.attempts, ev.id, ev.type, ev.payload, e.id, e.url, e.format, e.secret_encrypted
+      FROM claimed c
+      JOIN webhook_events ev ON ev.id = c.event_id
+      JOIN webhook_endpoints e ON e.id = c.endpoint_id;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION claim_webhook_deliveries(p_limit integer, p_lease_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.claim_webhook_deliveries(p_limit integer, p_lease_seconds integer) IS 'Claims up to p_limit due webhook deliveries (FOR UPDATE SKIP LOCKED) for one attempt each, leased for p_lease_seconds; a lapsed lease (a sender that died) makes a delivery due again.';
+
+
+--
 -- Name: compile_rule_conditions(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2567,6 +3187,85 @@ COMMENT ON FUNCTION public.evaluate_autonomous_rules(p_rule_types text[]) IS 'Wh
 
 
 --
+-- Name: evaluate_metric_triggers(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.evaluate_metric_triggers(p_limit integer DEFAULT 500) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_ids uuid[];
+    v_cycle_id uuid := gen_random_uuid();
+    v_paused integer;
+    v_scaled integer;
+    v_posts jsonb;
+    v_summary jsonb;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
+        PERFORM ao_raise_422('limit', 'must be from 1 to 10000');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM metric_trigger_queue WHERE version > evaluated_version) THEN
+        RETURN jsonb_build_object('evaluated', 0);
+    END IF;
+    -- A cycle running now evaluates these campaigns too; wait for it, then evaluate what is still
+    -- queued. Nothing is lost when the wait is too long: the queue stays as it is.
+    IF NOT _ao_wait_for_lock(_ao_evaluation_lock_key(), interval '10 minutes') THEN
+        RETURN jsonb_build_object('evaluated', 0, 'waiting_for_cycle', true);
+    END IF;
+    WITH due AS (
+        SELECT q.campaign_id, q.version FROM metric_trigger_queue q
+         WHERE q.version > q.evaluated_version
+         ORDER BY q.queued_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), marked AS (
+        UPDATE metric_trigger_queue q SET evaluated_version = due.version, evaluated_at = now()
+          FROM due
+         WHERE q.campaign_id = due.campaign_id
+        RETURNING q.campaign_id
+    )
+    SELECT array_agg(campaign_id) INTO v_ids FROM marked;
+    IF v_ids IS NULL THEN
+        RETURN jsonb_build_object('evaluated', 0);
+    END IF;
+
+    PERFORM _ao_prepare_stats(v_ids);
+    PERFORM _ao_build_plan(true);
+    IF NOT EXISTS (SELECT 1 FROM _ao_plan) AND NOT EXISTS (SELECT 1 FROM _ao_rule_errors) THEN
+        RETURN jsonb_build_object('evaluated', cardinality(v_ids));
+    END IF;
+
+    INSERT INTO autonomous_cycles (id, trigger, triggered_by, status, scope)
+    VALUES (v_cycle_id, 'metrics', app_auth.actor(), 'running', cardinality(v_ids));
+    BEGIN
+        v_paused := auto_pause_campaign(NULL, v_cycle_id);
+        v_scaled := auto_scale_campaign(NULL, v_cycle_id);
+        v_posts := _ao_cycle_posts(v_cycle_id);
+        v_summary := _ao_cycle_summary(v_cycle_id, false, 'metrics',
+                                       jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
+                                                          'opportunities_detected', 0, 'impacts_measured', 0),
+                                       v_posts)
+                     || jsonb_build_object('scope', cardinality(v_ids));
+        PERFORM _ao_emit_rule_errors(v_cycle_id);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
+               || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
+    END;
+    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+     WHERE id = v_cycle_id;
+    RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION evaluate_metric_triggers(p_limit integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.evaluate_metric_triggers(p_limit integer) IS 'A scoped evaluation: the trigger rules over up to p_limit campaigns queued by ingestion, with every guardrail, cooldown, confidence floor and audit row of a cycle, after any running cycle. Recorded as a cycle (trigger metrics, scope = campaigns) when it decided anything; returns its summary with "evaluated" (the campaigns taken off the queue).';
+
+
+--
 -- Name: finish_delivery(uuid, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2709,9 +3408,12 @@ BEGIN
                              'no campaign has this campaign_id or external_id');
     END IF;
     -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
-    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR UPDATE;
+    -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
+    -- campaign (its audit rows, its opportunities) does not hold the batch up.
+    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR NO KEY UPDATE;
     v_count := _ao_upsert_metric_rows(p_rows);
     PERFORM _ao_recompute_totals(v_ids, p_rows);
+    PERFORM _ao_queue_for_triggers(v_ids);
     RETURN jsonb_build_object('rows', v_count, 'campaigns', coalesce(cardinality(v_ids), 0));
 END;
 $$;
@@ -2721,7 +3423,7 @@ $$;
 -- Name: FUNCTION ingest_campaign_metrics(p_rows jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ingest_campaign_metrics(p_rows jsonb) IS 'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row) and recomputes the lifetime totals of the campaigns touched. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
+COMMENT ON FUNCTION public.ingest_campaign_metrics(p_rows jsonb) IS 'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row), recomputes the lifetime totals of the campaigns touched and queues them for the trigger rules. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
 
 
 --
@@ -2807,6 +3509,39 @@ $$;
 --
 
 COMMENT ON FUNCTION public.record_delivery_accepted(p_delivery_id uuid, p_external_id text) IS 'Stores a platform''s id the moment the platform accepts a post (a thread stores one per tweet), so a crash right after never leads to posting it again.';
+
+
+--
+-- Name: record_webhook_attempt(uuid, integer, integer, integer, text, text, boolean, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_webhook_attempt(p_delivery_id uuid, p_attempt integer, p_status_code integer, p_latency_ms integer, p_excerpt text, p_error text, p_delivered boolean, p_retry_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_status text;
+BEGIN
+    INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, response_excerpt, error)
+    VALUES (p_delivery_id, p_attempt, p_status_code, p_latency_ms, left(p_excerpt, 1024), left(p_error, 1000));
+    UPDATE webhook_deliveries d
+       SET status = CASE WHEN p_delivered THEN 'delivered'
+                         WHEN p_retry_at IS NULL OR p_retry_at > d.give_up_at THEN 'failed'
+                         ELSE 'pending' END,
+           next_attempt_at = coalesce(p_retry_at, d.next_attempt_at),
+           delivered_at = CASE WHEN p_delivered THEN now() END,
+           claimed_until = NULL, last_status_code = p_status_code, last_error = left(p_error, 1000)
+     WHERE d.id = p_delivery_id AND d.status = 'sending' AND d.attempts = p_attempt
+    RETURNING d.status INTO v_status;
+    RETURN v_status;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION record_webhook_attempt(p_delivery_id uuid, p_attempt integer, p_status_code integer, p_latency_ms integer, p_excerpt text, p_error text, p_delivered boolean, p_retry_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_webhook_attempt(p_delivery_id uuid, p_attempt integer, p_status_code integer, p_latency_ms integer, p_excerpt text, p_error text, p_delivered boolean, p_retry_at timestamp with time zone) IS 'Logs an attempt (status code, latency, the first 1 KB of the answer) and moves its delivery on: delivered, pending again at the retry time, or failed after its 24-hour window; a stale attempt only logs.';
 
 
 --
@@ -3036,21 +3771,17 @@ BEGIN
         v_ops := run_autonomous_operations(v_cycle_id);
         v_posts := _ao_cycle_posts(v_cycle_id);
         v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
+        PERFORM _ao_emit_rule_errors(v_cycle_id);
         IF dry_run THEN
-            -- Everything above is undone; the summary, kept in a variable, is what would have happened.
+            -- Everything above is undone (events included); the summary, kept in a variable, is what
+            -- would have happened.
             RAISE EXCEPTION 'dry run' USING ERRCODE = 'AODRY';
         END IF;
     EXCEPTION
         WHEN SQLSTATE 'AODRY' THEN
             v_summary := _ao_as_planned(v_summary);
         WHEN OTHERS THEN
-            v_summary := jsonb_build_object('cycle_id', v_cycle_id, 'status', 'failed', 'dry_run', dry_run,
-                                            'trigger', trigger, 'paused', 0, 'scaled', 0, 'posted', 0,
-                                            'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', SQLERRM);
-            UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = SQLERRM,
-                                         summary = v_summary
-             WHERE id = v_cycle_id;
-            RETURN v_summary;
+            RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
     UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;
@@ -3190,43 +3921,6 @@ COMMENT ON FUNCTION public.update_autonomous_settings(p_changes jsonb) IS 'Chang
 
 
 --
--- Name: social_accounts; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.social_accounts (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    platform text NOT NULL,
-    account_id text NOT NULL,
-    display_name text,
-    access_token_encrypted bytea NOT NULL,
-    refresh_token_encrypted bytea,
-    token_last4 text,
-    token_expires_at timestamp with time zone,
-    status text DEFAULT 'active'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT social_accounts_account_id_check CHECK ((account_id ~ '^[A-Za-z0-9_.:-]{1,200}$'::text)),
-    CONSTRAINT social_accounts_display_name_check CHECK (((length(display_name) <= 200) AND public.ao_is_clean_text(display_name))),
-    CONSTRAINT social_accounts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
-    CONSTRAINT social_accounts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'expired'::text, 'revoked'::text])))
-);
-
-
---
--- Name: CONSTRAINT social_accounts_account_id_check ON social_accounts; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT social_accounts_account_id_check ON public.social_accounts IS '{"field": "account_id", "message": "must be 1 to 200 letters, digits or _ . : -"}';
-
-
---
--- Name: CONSTRAINT social_accounts_display_name_check ON social_accounts; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT social_accounts_display_name_check ON public.social_accounts IS '{"field": "display_name", "message": "must be at most 200 characters without control characters"}';
-
-
---
 -- Name: usable_social_accounts(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3328,55 +4022,79 @@ COMMENT ON FUNCTION public.validate_rule_action(p_rule_type text, p_action jsonb
 
 
 --
+-- Name: webhook_redeliver(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_redeliver(p_delivery_id uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_status text;
+BEGIN
+    SELECT status INTO v_status FROM webhook_deliveries WHERE id = p_delivery_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no webhook delivery %', p_delivery_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_status = 'sending' THEN
+        RAISE EXCEPTION 'this delivery is being sent now; wait for its attempt to end' USING ERRCODE = 'AO409';
+    END IF;
+    UPDATE webhook_deliveries
+       SET status = 'pending', next_attempt_at = now(), give_up_at = now() + interval '24 hours',
+           claimed_until = NULL
+     WHERE id = p_delivery_id;
+    PERFORM pg_notify('ao_webhooks', '');
+    RETURN p_delivery_id;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION webhook_redeliver(p_delivery_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.webhook_redeliver(p_delivery_id uuid) IS 'Queues a delivery again (same event, same webhook-id) for a new 24-hour retry window; AO404 unknown, AO409 while an attempt is in flight.';
+
+
+--
+-- Name: webhook_send_test(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_send_test(p_endpoint_id uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_event text := 'msg_' || replace(gen_random_uuid()::text, '-', '');
+    v_delivery uuid;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = p_endpoint_id) THEN
+        RAISE EXCEPTION 'no webhook endpoint %', p_endpoint_id USING ERRCODE = 'AO404';
+    END IF;
+    INSERT INTO webhook_events (id, type, payload)
+    VALUES (v_event, 'webhook.test', jsonb_build_object(
+        'type', 'webhook.test', 'timestamp', now(),
+        'data', jsonb_build_object('webhook_id', p_endpoint_id,
+                                   'message', 'A test event from Autonomous Ops: this endpoint receives its events.')));
+    INSERT INTO webhook_deliveries (event_id, endpoint_id) VALUES (v_event, p_endpoint_id)
+    RETURNING id INTO v_delivery;
+    RETURN v_delivery;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION webhook_send_test(p_endpoint_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.webhook_send_test(p_endpoint_id uuid) IS 'Queues a webhook.test event for one endpoint and returns its delivery (AO404 for an unknown endpoint).';
+
+
+--
 -- Name: alembic_version; Type: TABLE; Schema: public; Owner: -
 --
 
 CREATE TABLE public.alembic_version (
     version_num character varying(32) NOT NULL
 );
-
-
---
--- Name: autonomous_actions; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.autonomous_actions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    cycle_id uuid,
-    campaign_id uuid NOT NULL,
-    rule_id uuid,
-    action_type text NOT NULL,
-    reason text NOT NULL,
-    previous_state jsonb DEFAULT '{}'::jsonb NOT NULL,
-    new_state jsonb DEFAULT '{}'::jsonb NOT NULL,
-    confidence numeric DEFAULT 0 NOT NULL,
-    expected_impact jsonb DEFAULT '{}'::jsonb NOT NULL,
-    actual_impact jsonb,
-    status text DEFAULT 'pending'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    executed_at timestamp with time zone,
-    rolled_back_at timestamp with time zone,
-    rolled_back_by text,
-    rollback_reason text,
-    created_by text,
-    CONSTRAINT autonomous_actions_action_type_check CHECK ((action_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text, 'optimize'::text]))),
-    CONSTRAINT autonomous_actions_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
-    CONSTRAINT autonomous_actions_executed_at_check CHECK (((status <> ALL (ARRAY['executed'::text, 'rolled_back'::text])) OR (executed_at IS NOT NULL))),
-    CONSTRAINT autonomous_actions_rollback_fields_check CHECK (
-CASE
-    WHEN (status = 'rolled_back'::text) THEN (rolled_back_at IS NOT NULL)
-    ELSE ((rolled_back_at IS NULL) AND (rolled_back_by IS NULL) AND (rollback_reason IS NULL))
-END),
-    CONSTRAINT autonomous_actions_rollback_reason_check CHECK (((length(rollback_reason) <= 1000) AND public.ao_is_clean_text(rollback_reason))),
-    CONSTRAINT autonomous_actions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'executed'::text, 'rolled_back'::text, 'failed'::text])))
-);
-
-
---
--- Name: CONSTRAINT autonomous_actions_rollback_reason_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_actions_rollback_reason_check ON public.autonomous_actions IS '{"field": "reason", "message": "must be at most 1,000 characters without control characters"}';
 
 
 --
@@ -3387,28 +4105,6 @@ CREATE TABLE public.autonomous_counters (
     kind text NOT NULL,
     key text NOT NULL,
     n bigint DEFAULT 0 NOT NULL
-);
-
-
---
--- Name: autonomous_cycles; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.autonomous_cycles (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    trigger text NOT NULL,
-    triggered_by text,
-    dry_run boolean DEFAULT false NOT NULL,
-    status text DEFAULT 'running'::text NOT NULL,
-    started_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    finished_at timestamp with time zone,
-    summary jsonb,
-    error text,
-    idempotency_key text,
-    idempotency_fingerprint text,
-    CONSTRAINT autonomous_cycles_idempotency_key_check CHECK (((length(idempotency_key) <= 200) AND (idempotency_key ~ '^[\x21-\x7E]+$'::text))),
-    CONSTRAINT autonomous_cycles_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text]))),
-    CONSTRAINT autonomous_cycles_trigger_check CHECK ((trigger = ANY (ARRAY['api'::text, 'cron'::text, 'sql'::text, 'cli'::text])))
 );
 
 
@@ -3432,10 +4128,12 @@ CREATE TABLE public.autonomous_rules (
     updated_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    evaluation_type text DEFAULT 'schedule'::text NOT NULL,
     CONSTRAINT autonomous_rules_action_check CHECK (((jsonb_typeof(action) = 'object'::text) AND ((action ->> 'type'::text) = rule_type))),
     CONSTRAINT autonomous_rules_conditions_check CHECK ((jsonb_typeof(conditions) = 'object'::text)),
     CONSTRAINT autonomous_rules_cooldown_hours_check CHECK (((cooldown_hours >= 0) AND (cooldown_hours <= 8760))),
     CONSTRAINT autonomous_rules_description_check CHECK (((length(description) <= 2000) AND public.ao_is_clean_text(description))),
+    CONSTRAINT autonomous_rules_evaluation_type_check CHECK ((evaluation_type = ANY (ARRAY['schedule'::text, 'trigger'::text]))),
     CONSTRAINT autonomous_rules_min_confidence_check CHECK (((min_confidence >= (0)::numeric) AND (min_confidence <= (1)::numeric))),
     CONSTRAINT autonomous_rules_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
     CONSTRAINT autonomous_rules_name_text_check CHECK (public.ao_is_clean_text(name)),
@@ -3449,6 +4147,13 @@ CREATE TABLE public.autonomous_rules (
 --
 
 COMMENT ON CONSTRAINT autonomous_rules_description_check ON public.autonomous_rules IS '{"field": "description", "message": "must be at most 2,000 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_evaluation_type_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_evaluation_type_check ON public.autonomous_rules IS '{"field": "evaluation_type", "message": "must be schedule (evaluated by cycles) or trigger (also as soon as new metrics arrive)"}';
 
 
 --
@@ -3683,26 +4388,16 @@ CREATE VIEW public.campaigns_with_kpis WITH (security_invoker='true') AS
 
 
 --
--- Name: optimization_opportunities; Type: TABLE; Schema: public; Owner: -
+-- Name: metric_trigger_queue; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE TABLE public.optimization_opportunities (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
+CREATE TABLE public.metric_trigger_queue (
     campaign_id uuid NOT NULL,
-    opportunity_type text NOT NULL,
-    severity text NOT NULL,
-    description text NOT NULL,
-    suggested_action text NOT NULL,
-    confidence_score numeric DEFAULT 0 NOT NULL,
-    evidence jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'open'::text NOT NULL,
-    detected_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    resolved_by text,
-    CONSTRAINT optimization_opportunities_confidence_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
-    CONSTRAINT optimization_opportunities_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'high'::text, 'medium'::text, 'low'::text]))),
-    CONSTRAINT optimization_opportunities_status_check CHECK ((status = ANY (ARRAY['open'::text, 'in_progress'::text, 'resolved'::text, 'dismissed'::text]))),
-    CONSTRAINT optimization_opportunities_type_check CHECK ((opportunity_type = ANY (ARRAY['low_conversion'::text, 'high_traffic_low_conversion'::text, 'declining_performance'::text, 'budget_inefficiency'::text, 'audience_mismatch'::text, 'creative_fatigue'::text, 'timing_optimization'::text])))
+    version bigint DEFAULT 1 NOT NULL,
+    evaluated_version bigint DEFAULT 0 NOT NULL,
+    queued_at timestamp with time zone DEFAULT now() NOT NULL,
+    evaluated_at timestamp with time zone,
+    CONSTRAINT metric_trigger_queue_version_check CHECK (((evaluated_version >= 0) AND (evaluated_version <= version)))
 );
 
 
@@ -3718,25 +4413,106 @@ CREATE TABLE public.schema_functions (
 
 
 --
--- Name: social_posts; Type: TABLE; Schema: public; Owner: -
+-- Name: webhook_attempts; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE TABLE public.social_posts (
+CREATE TABLE public.webhook_attempts (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    schedule_id uuid NOT NULL,
-    platform text NOT NULL,
-    account_id uuid,
+    delivery_id uuid NOT NULL,
+    attempt integer NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL,
+    status_code integer,
+    latency_ms integer,
+    response_excerpt text,
+    error text,
+    CONSTRAINT webhook_attempts_excerpt_check CHECK (((length(response_excerpt) <= 1024) AND (length(error) <= 1000)))
+);
+
+
+--
+-- Name: webhook_deliveries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_deliveries (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    event_id text NOT NULL,
+    endpoint_id uuid NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
-    external_post_ids text[] DEFAULT '{}'::text[] NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
-    next_attempt_at timestamp with time zone,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    claimed_until timestamp with time zone,
+    give_up_at timestamp with time zone DEFAULT (now() + '24:00:00'::interval) NOT NULL,
+    last_status_code integer,
     last_error text,
-    posted_at timestamp with time zone,
+    delivered_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT social_posts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
-    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'posted'::text, 'failed'::text, 'unknown'::text])))
+    CONSTRAINT webhook_deliveries_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    url text NOT NULL,
+    description text,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    format text DEFAULT 'standard'::text NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    secret_encrypted bytea NOT NULL,
+    secret_rotated_at timestamp with time zone,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_endpoints_description_check CHECK (((length(description) <= 1000) AND public.ao_is_clean_text(description))),
+    CONSTRAINT webhook_endpoints_event_types_check CHECK (((cardinality(event_types) <= 20) AND (event_types <@ ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text]))),
+    CONSTRAINT webhook_endpoints_format_check CHECK ((format = ANY (ARRAY['standard'::text, 'slack'::text]))),
+    CONSTRAINT webhook_endpoints_url_check CHECK (((length(url) <= 2048) AND (url ~ '^https?://[^\x01-\x20\x7F]+$'::text)))
+);
+
+
+--
+-- Name: CONSTRAINT webhook_endpoints_description_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT webhook_endpoints_description_check ON public.webhook_endpoints IS '{"field": "description", "message": "must be at most 1000 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT webhook_endpoints_event_types_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT webhook_endpoints_event_types_check ON public.webhook_endpoints IS '{"field": "event_types", "message": "must list known event types: action.executed, action.rolled_back, cycle.failed, rule.error, opportunity.opened, post.failed, post.unknown, social_account.expired"}';
+
+
+--
+-- Name: CONSTRAINT webhook_endpoints_format_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT webhook_endpoints_format_check ON public.webhook_endpoints IS '{"field": "format", "message": "must be standard or slack"}';
+
+
+--
+-- Name: CONSTRAINT webhook_endpoints_url_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT webhook_endpoints_url_check ON public.webhook_endpoints IS '{"field": "url", "message": "must be an http(s) URL of at most 2048 characters"}';
+
+
+--
+-- Name: webhook_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_events (
+    id text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_events_type_check CHECK ((type = ANY (ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text, 'webhook.test'::text])))
 );
 
 
@@ -3843,6 +4619,14 @@ ALTER TABLE ONLY public.campaigns
 
 
 --
+-- Name: metric_trigger_queue metric_trigger_queue_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_trigger_queue
+    ADD CONSTRAINT metric_trigger_queue_pkey PRIMARY KEY (campaign_id);
+
+
+--
 -- Name: optimization_opportunities optimization_opportunities_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3895,6 +4679,46 @@ ALTER TABLE ONLY public.social_posts
 
 ALTER TABLE ONLY public.social_posts
     ADD CONSTRAINT social_posts_schedule_platform_key UNIQUE (schedule_id, platform);
+
+
+--
+-- Name: webhook_attempts webhook_attempts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_event_endpoint_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_event_endpoint_key UNIQUE (event_id, endpoint_id);
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_endpoints webhook_endpoints_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_events webhook_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
 
 
 --
@@ -4003,6 +4827,13 @@ CREATE INDEX campaigns_created_idx ON public.campaigns USING btree (created_at D
 
 
 --
+-- Name: metric_trigger_queue_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_trigger_queue_due_idx ON public.metric_trigger_queue USING btree (queued_at) WHERE (version > evaluated_version);
+
+
+--
 -- Name: optimization_opportunities_dismissed_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4038,6 +4869,34 @@ CREATE INDEX social_posts_sending_idx ON public.social_posts USING btree (update
 
 
 --
+-- Name: webhook_attempts_delivery_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_attempts_delivery_idx ON public.webhook_attempts USING btree (delivery_id, attempt);
+
+
+--
+-- Name: webhook_deliveries_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (status = ANY (ARRAY['pending'::text, 'sending'::text]));
+
+
+--
+-- Name: webhook_deliveries_endpoint_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_endpoint_idx ON public.webhook_deliveries USING btree (endpoint_id, created_at DESC, id DESC);
+
+
+--
+-- Name: webhook_endpoints_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_endpoints_created_idx ON public.webhook_endpoints USING btree (created_at DESC, id DESC);
+
+
+--
 -- Name: autonomous_actions autonomous_actions_count_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4053,6 +4912,24 @@ ALTER TABLE public.autonomous_actions ENABLE ALWAYS TRIGGER autonomous_actions_c
 CREATE TRIGGER autonomous_actions_count_update AFTER UPDATE ON public.autonomous_actions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.autonomous_counters_bump();
 
 ALTER TABLE public.autonomous_actions ENABLE ALWAYS TRIGGER autonomous_actions_count_update;
+
+
+--
+-- Name: autonomous_actions autonomous_actions_events_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_actions_events_insert AFTER INSERT ON public.autonomous_actions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_actions();
+
+ALTER TABLE public.autonomous_actions ENABLE ALWAYS TRIGGER autonomous_actions_events_insert;
+
+
+--
+-- Name: autonomous_actions autonomous_actions_events_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_actions_events_update AFTER UPDATE ON public.autonomous_actions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_actions();
+
+ALTER TABLE public.autonomous_actions ENABLE ALWAYS TRIGGER autonomous_actions_events_update;
 
 
 --
@@ -4145,10 +5022,28 @@ ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization
 
 
 --
+-- Name: optimization_opportunities optimization_opportunities_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER optimization_opportunities_events AFTER INSERT ON public.optimization_opportunities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_opportunities();
+
+ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization_opportunities_events;
+
+
+--
 -- Name: optimization_opportunities optimization_opportunities_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER optimization_opportunities_touch BEFORE UPDATE ON public.optimization_opportunities FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: social_accounts social_accounts_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER social_accounts_events AFTER UPDATE ON public.social_accounts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_accounts();
+
+ALTER TABLE public.social_accounts ENABLE ALWAYS TRIGGER social_accounts_events;
 
 
 --
@@ -4159,10 +5054,42 @@ CREATE TRIGGER social_accounts_touch BEFORE UPDATE ON public.social_accounts FOR
 
 
 --
+-- Name: social_posts social_posts_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER social_posts_events AFTER UPDATE ON public.social_posts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_posts();
+
+ALTER TABLE public.social_posts ENABLE ALWAYS TRIGGER social_posts_events;
+
+
+--
 -- Name: social_posts social_posts_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER social_posts_touch BEFORE UPDATE ON public.social_posts FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_deliveries_touch BEFORE UPDATE ON public.webhook_deliveries FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: webhook_endpoints webhook_endpoints_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_endpoints_touch BEFORE UPDATE ON public.webhook_endpoints FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: webhook_events webhook_events_fan_out; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_events_fan_out AFTER INSERT ON public.webhook_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_webhook_fan_out();
+
+ALTER TABLE public.webhook_events ENABLE ALWAYS TRIGGER webhook_events_fan_out;
 
 
 --
@@ -4214,6 +5141,14 @@ ALTER TABLE ONLY public.campaign_schedules
 
 
 --
+-- Name: metric_trigger_queue metric_trigger_queue_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_trigger_queue
+    ADD CONSTRAINT metric_trigger_queue_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+
+
+--
 -- Name: optimization_opportunities optimization_opportunities_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4235,6 +5170,30 @@ ALTER TABLE ONLY public.social_posts
 
 ALTER TABLE ONLY public.social_posts
     ADD CONSTRAINT social_posts_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES public.campaign_schedules(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: webhook_attempts webhook_attempts_delivery_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_deliveries(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES public.webhook_endpoints(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.webhook_events(id) ON DELETE RESTRICT;
 
 
 --
@@ -4342,6 +5301,19 @@ CREATE POLICY campaigns_privileged ON public.campaigns TO ao_app USING (( SELECT
 
 
 --
+-- Name: metric_trigger_queue; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.metric_trigger_queue ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: metric_trigger_queue metric_trigger_queue_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY metric_trigger_queue_privileged ON public.metric_trigger_queue TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
 -- Name: optimization_opportunities; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -4387,6 +5359,58 @@ CREATE POLICY social_posts_privileged ON public.social_posts TO ao_app USING (( 
 
 
 --
+-- Name: webhook_attempts; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_attempts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_attempts webhook_attempts_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_attempts_privileged ON public.webhook_attempts TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: webhook_deliveries; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_deliveries webhook_deliveries_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_deliveries_privileged ON public.webhook_deliveries TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: webhook_endpoints; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_endpoints webhook_endpoints_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_endpoints_privileged ON public.webhook_endpoints TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: webhook_events; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_events webhook_events_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_events_privileged ON public.webhook_events TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
 -- Name: SCHEMA app_auth; Type: ACL; Schema: -; Owner: -
 --
 
@@ -4408,13 +5432,6 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_settings TO ao_app;
 
 
 --
--- Name: TABLE social_accounts; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.social_accounts TO ao_app;
-
-
---
 -- Name: TABLE autonomous_actions; Type: ACL; Schema: public; Owner: -
 --
 
@@ -4422,17 +5439,38 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_actions TO ao_app;
 
 
 --
--- Name: TABLE autonomous_counters; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_counters TO ao_app;
-
-
---
 -- Name: TABLE autonomous_cycles; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_cycles TO ao_app;
+
+
+--
+-- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.social_posts TO ao_app;
+
+
+--
+-- Name: TABLE optimization_opportunities; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.optimization_opportunities TO ao_app;
+
+
+--
+-- Name: TABLE social_accounts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.social_accounts TO ao_app;
+
+
+--
+-- Name: TABLE autonomous_counters; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_counters TO ao_app;
 
 
 --
@@ -4471,17 +5509,38 @@ GRANT SELECT ON TABLE public.campaigns_with_kpis TO ao_app;
 
 
 --
--- Name: TABLE optimization_opportunities; Type: ACL; Schema: public; Owner: -
+-- Name: TABLE metric_trigger_queue; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT,INSERT,UPDATE ON TABLE public.optimization_opportunities TO ao_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.metric_trigger_queue TO ao_app;
 
 
 --
--- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: -
+-- Name: TABLE webhook_attempts; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT,INSERT,UPDATE ON TABLE public.social_posts TO ao_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_attempts TO ao_app;
+
+
+--
+-- Name: TABLE webhook_deliveries; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_deliveries TO ao_app;
+
+
+--
+-- Name: TABLE webhook_endpoints; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_endpoints TO ao_app;
+
+
+--
+-- Name: TABLE webhook_events; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_events TO ao_app;
 
 
 --

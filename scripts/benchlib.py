@@ -55,6 +55,7 @@ def start_server(
         "SCHEDULER_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
         "MIGRATE_ON_START": "false",
+        **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"

@@ -19,6 +19,11 @@ TABLES = [
     "social_posts",
     "autonomous_settings",
     "autonomous_counters",
+    "metric_trigger_queue",
+    "webhook_endpoints",
+    "webhook_events",
+    "webhook_deliveries",
+    "webhook_attempts",
 ]
 NON_ADMIN_CLAIMS = [
     {},
@@ -76,6 +81,26 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         ids["schedule"],
         ids["account"],
     )
+    await db.execute("INSERT INTO metric_trigger_queue (campaign_id) VALUES ($1)", ids["campaign"])
+    ids["endpoint"] = str(
+        await db.fetchval(
+            "INSERT INTO webhook_endpoints (url, secret_encrypted) VALUES ('https://hooks.example.com/a', '\\x00')"
+            " RETURNING id"
+        )
+    )
+    await db.execute(
+        "INSERT INTO webhook_events (id, type, payload) VALUES ('msg_seed', 'webhook.test', '{}')"
+    )
+    ids["delivery"] = str(
+        await db.fetchval(
+            "INSERT INTO webhook_deliveries (event_id, endpoint_id) VALUES ('msg_seed', $1) RETURNING id",
+            ids["endpoint"],
+        )
+    )
+    await db.execute(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, status_code) VALUES ($1, 1, 500)",
+        ids["delivery"],
+    )
     return ids
 
 
@@ -126,6 +151,28 @@ INSERTS = {
         "INSERT INTO autonomous_counters (kind, key, n) VALUES ('action', 'x:y', 0)",
         (),
     ),
+    "metric_trigger_queue": (
+        "INSERT INTO metric_trigger_queue AS q (campaign_id) VALUES ($1::uuid)"
+        " ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1",
+        ("campaign",),
+    ),
+    "webhook_endpoints": (
+        "INSERT INTO webhook_endpoints (url, secret_encrypted) VALUES ('https://hooks.example.com/b', '\\x00')",
+        (),
+    ),
+    "webhook_events": (
+        "INSERT INTO webhook_events (id, type, payload) VALUES ('msg_new', 'webhook.test', '{}')",
+        (),
+    ),
+    "webhook_deliveries": (
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id) VALUES ('msg_seed', $1::uuid)"
+        " ON CONFLICT (event_id, endpoint_id) DO UPDATE SET attempts = webhook_deliveries.attempts",
+        ("endpoint",),
+    ),
+    "webhook_attempts": (
+        "INSERT INTO webhook_attempts (delivery_id, attempt) VALUES ($1::uuid, 2)",
+        ("delivery",),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -140,6 +187,11 @@ UPDATES = {
     "social_posts": "UPDATE social_posts SET attempts = attempts",
     "autonomous_settings": "UPDATE autonomous_settings SET min_spend = min_spend",
     "autonomous_counters": "UPDATE autonomous_counters SET n = n",
+    "metric_trigger_queue": "UPDATE metric_trigger_queue SET version = version",
+    "webhook_endpoints": "UPDATE webhook_endpoints SET is_active = is_active",
+    "webhook_events": "UPDATE webhook_events SET payload = payload",
+    "webhook_deliveries": "UPDATE webhook_deliveries SET attempts = attempts",
+    "webhook_attempts": "UPDATE webhook_attempts SET error = error",
 }
 
 
@@ -155,6 +207,12 @@ async def test_api_role_is_restricted(db):
         "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relrowsecurity", TABLES
     )
     assert sorted(r["relname"] for r in forced) == sorted(TABLES)
+    # and no table of the service is left out of these tests
+    every = await db.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        " AND tablename NOT IN ('alembic_version', 'schema_functions')"
+    )
+    assert sorted(r["tablename"] for r in every) == sorted(TABLES)
 
 
 @pytest.mark.parametrize("claims", NON_ADMIN_CLAIMS)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     cycle_cron: str = "0 * * * *"
     dispatch_interval_seconds: float = Field(default=15, gt=0)
+    trigger_batch_size: int = Field(default=500, ge=1, le=10_000)
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=10, gt=0, le=3600)
+    webhook_retry_cap_seconds: float = Field(default=3600, gt=0, le=86_400)
     social_publisher: Literal["sandbox", "live"] = "sandbox"
     facebook_graph_url: str = "https://graph.facebook.com/v21.0"
     x_api_url: str = "https://api.x.com"

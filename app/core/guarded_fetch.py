@@ -1,4 +1,4 @@
-"""The one way the service fetches a URL a user gave (campaign images now, webhooks next).
+"""The one way the service fetches a URL a user gave (campaign images, webhook deliveries).
 
 A user-supplied URL must never make the service reach inside its own network. So the host is resolved
 here, every address it resolves to is vetted (loopback, private, link-local and cloud metadata, CGNAT,
@@ -129,6 +129,19 @@ class GuardedFetcher:
         except _Refused as exc:
             log.info("fetch refused", extra={"reason": str(exc)})
             raise FetchRefused(f"{what} could not be fetched") from None
+
+    async def vet(self, url: str, *, what: str = "the URL") -> None:
+        """Check, without fetching, that ``url`` is http(s) and that every address its host resolves
+        to may be reached; FetchRefused("<what> cannot be reached") otherwise. Each fetch vets again."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._vet(httpx.URL(url))
+        except (TimeoutError, OSError, ValueError, UnicodeError, httpx.InvalidURL) as exc:
+            log.info("url refused", extra={"error": type(exc).__name__})
+            raise FetchRefused(f"{what} cannot be reached") from None
+        except _Refused as exc:
+            log.info("url refused", extra={"reason": str(exc)})
+            raise FetchRefused(f"{what} cannot be reached") from None
 
     async def _fetch(
         self,

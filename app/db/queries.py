@@ -49,7 +49,7 @@ WHERE connamespace = 'public'::regnamespace AND obj_description(oid, 'pg_constra
 CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
 
 CYCLE_COLUMNS = (
-    "id, trigger, triggered_by, dry_run, status, started_at, finished_at, summary, error"
+    "id, trigger, triggered_by, dry_run, status, scope, started_at, finished_at, summary, error"
 )
 
 CYCLE_LIST = f"""
@@ -98,7 +98,7 @@ ACTION_ROLLBACK = "SELECT rollback_autonomous_action($1, $2, $3)"
 RULE_COLUMNS = """
 id, name, description, rule_type, priority, is_active, is_builtin, conditions,
 describe_rule_conditions(conditions) AS conditions_text, action, min_confidence, cooldown_hours,
-created_by, updated_by, created_at, updated_at
+evaluation_type, created_by, updated_by, created_at, updated_at
 """
 
 RULE_LIST = f"""
@@ -112,8 +112,8 @@ RULE_GET = f"SELECT {RULE_COLUMNS} FROM autonomous_rules WHERE id = $1"
 
 RULE_INSERT = """
 INSERT INTO autonomous_rules (name, description, rule_type, priority, is_active, conditions, action,
-                              min_confidence, cooldown_hours, created_by, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, app_auth.actor(), app_auth.actor())
+                              min_confidence, cooldown_hours, evaluation_type, created_by, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, app_auth.actor(), app_auth.actor())
 RETURNING id
 """
 
@@ -127,6 +127,7 @@ UPDATE autonomous_rules SET
     action         = CASE WHEN $2::jsonb ? 'action'         THEN $2->'action'                  ELSE action END,
     min_confidence = CASE WHEN $2::jsonb ? 'min_confidence' THEN ($2->>'min_confidence')::numeric ELSE min_confidence END,
     cooldown_hours = CASE WHEN $2::jsonb ? 'cooldown_hours' THEN ($2->>'cooldown_hours')::integer ELSE cooldown_hours END,
+    evaluation_type = CASE WHEN $2::jsonb ? 'evaluation_type' THEN $2->>'evaluation_type' ELSE evaluation_type END,
     updated_by     = app_auth.actor()
 WHERE id = $1
 RETURNING id
@@ -254,3 +255,82 @@ SELECT count(*) FROM new
 """
 
 CAMPAIGNS_EXIST = "SELECT EXISTS (SELECT 1 FROM campaigns)"
+
+# -- trigger rules ------------------------------------------------------------------------------------
+
+TRIGGERS_EVALUATE = "SELECT evaluate_metric_triggers($1)"
+
+# -- webhooks -------------------------------------------------------------------------------------------
+
+WEBHOOK_COLUMNS = """
+id, url, description, event_types, format, is_active, secret_rotated_at, created_by, created_at, updated_at
+"""
+
+WEBHOOK_INSERT = f"""
+INSERT INTO webhook_endpoints (url, description, event_types, format, is_active, secret_encrypted, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, app_auth.actor())
+RETURNING {WEBHOOK_COLUMNS}
+"""
+
+WEBHOOK_LIST = f"""
+SELECT {WEBHOOK_COLUMNS} FROM webhook_endpoints
+WHERE ($1::boolean IS NULL OR is_active = $1)
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4
+"""
+
+WEBHOOK_GET = f"SELECT {WEBHOOK_COLUMNS} FROM webhook_endpoints WHERE id = $1"
+
+WEBHOOK_PATCH = f"""
+UPDATE webhook_endpoints SET
+    url         = CASE WHEN $2::jsonb ? 'url'         THEN $2->>'url'                 ELSE url END,
+    description = CASE WHEN $2::jsonb ? 'description' THEN $2->>'description'         ELSE description END,
+    event_types = CASE WHEN $2::jsonb ? 'event_types'
+                       THEN ARRAY(SELECT jsonb_array_elements_text($2->'event_types')) ELSE event_types END,
+    format      = CASE WHEN $2::jsonb ? 'format'      THEN $2->>'format'              ELSE format END,
+    is_active   = CASE WHEN $2::jsonb ? 'is_active'   THEN ($2->>'is_active')::boolean ELSE is_active END
+WHERE id = $1
+RETURNING {WEBHOOK_COLUMNS}
+"""
+
+WEBHOOK_ROTATE = f"""
+UPDATE webhook_endpoints SET secret_encrypted = $2, secret_rotated_at = now()
+WHERE id = $1
+RETURNING {WEBHOOK_COLUMNS}
+"""
+
+WEBHOOK_TEST = "SELECT webhook_send_test($1)"
+
+WEBHOOK_DELIVERY_COLUMNS = """
+d.id, d.event_id, ev.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at, d.give_up_at,
+d.last_status_code, d.last_error, d.delivered_at, d.created_at
+"""
+
+WEBHOOK_DELIVERIES = f"""
+SELECT {WEBHOOK_DELIVERY_COLUMNS}
+FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+WHERE d.endpoint_id = $1
+  AND ($2::text IS NULL OR d.status = $2)
+  AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4::uuid))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT $5
+"""
+
+WEBHOOK_DELIVERY_GET = f"""
+SELECT {WEBHOOK_DELIVERY_COLUMNS}
+FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+WHERE d.id = $1
+"""
+
+WEBHOOK_ATTEMPTS = """
+SELECT delivery_id, attempt, attempted_at, status_code, latency_ms, response_excerpt, error
+FROM webhook_attempts WHERE delivery_id = ANY($1::uuid[])
+ORDER BY delivery_id, attempt, attempted_at
+"""
+
+WEBHOOK_REDELIVER = "SELECT webhook_redeliver($1)"
+
+WEBHOOK_CLAIM = "SELECT * FROM claim_webhook_deliveries($1, $2)"
+
+WEBHOOK_RECORD = "SELECT record_webhook_attempt($1, $2, $3, $4, $5, $6, $7, $8)"

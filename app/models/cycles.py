@@ -10,7 +10,7 @@ from app.models.actions import ActionPublic
 from app.models.common import Flag, StrictModel
 
 CycleStatus = Literal["running", "succeeded", "failed", "skipped"]
-CycleTrigger = Literal["api", "cron", "sql", "cli"]
+CycleTrigger = Literal["api", "cron", "sql", "cli", "metrics"]
 
 
 class CycleRun(StrictModel):
@@ -57,6 +57,7 @@ class CycleSummary(BaseModel):
     posting_note: str | None = None
     error: str | None = None
     replayed: bool = False
+    scope: int | None = None
 
 
 class CyclePublic(BaseModel):
@@ -65,6 +66,10 @@ class CyclePublic(BaseModel):
     triggered_by: str | None
     dry_run: bool
     status: CycleStatus
+    scope: int | None = Field(
+        default=None,
+        description="trigger metrics: how many campaigns the scoped evaluation looked at",
+    )
     started_at: datetime
     finished_at: datetime | None
     summary: dict[str, Any] | None

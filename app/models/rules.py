@@ -14,6 +14,10 @@ from app.models.common import RULE_VALUE_LIMIT, Flag, Name200, StrictModel, Text
 from app.models.rule_language import action_schema, conditions_schema
 
 RuleType = Literal["pause", "scale", "post"]
+EvaluationType = Literal["schedule", "trigger"]
+EVALUATION_DESCRIPTION = (
+    "schedule: evaluated by cycles; trigger: also as soon as new metrics for a campaign arrive"
+)
 Priority = Annotated[int, Field(strict=True, ge=0, le=1000)]
 Confidence = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Cooldown = Annotated[int, Field(strict=True, ge=0, le=8760)]
@@ -78,6 +82,7 @@ class RuleCreate(StrictModel):
     action: Action
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
+    evaluation_type: EvaluationType = Field(default="schedule", description=EVALUATION_DESCRIPTION)
 
 
 class RuleUpdate(StrictModel):
@@ -91,6 +96,7 @@ class RuleUpdate(StrictModel):
     action: Action | MISSING = MISSING
     min_confidence: Confidence | MISSING = MISSING
     cooldown_hours: Cooldown | MISSING = MISSING
+    evaluation_type: EvaluationType | MISSING = MISSING
     rule_type: SkipJsonSchema[Any] = Field(default=None, exclude=True)
 
     @field_validator("rule_type", mode="before")
@@ -112,6 +118,7 @@ class RulePublic(BaseModel):
     action: dict[str, Any]
     min_confidence: float
     cooldown_hours: int
+    evaluation_type: EvaluationType
     created_by: str | None
     updated_by: str | None
     created_at: datetime

@@ -144,11 +144,14 @@ BEGIN
                              'no campaign has this campaign_id or external_id');
     END IF;
     -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
-    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR UPDATE;
+    -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
+    -- campaign (its audit rows, its opportunities) does not hold the batch up.
+    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR NO KEY UPDATE;
     v_count := _ao_upsert_metric_rows(p_rows);
     PERFORM _ao_recompute_totals(v_ids, p_rows);
+    PERFORM _ao_queue_for_triggers(v_ids);
     RETURN jsonb_build_object('rows', v_count, 'campaigns', coalesce(cardinality(v_ids), 0));
 END;
 $$;
 COMMENT ON FUNCTION ingest_campaign_metrics(jsonb) IS
-    'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row) and recomputes the lifetime totals of the campaigns touched. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
+    'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row), recomputes the lifetime totals of the campaigns touched and queues them for the trigger rules. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';

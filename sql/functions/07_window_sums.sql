@@ -33,7 +33,8 @@ $$;
 COMMENT ON FUNCTION _ao_needed_sums() IS
     'Which window sums a cycle computes: those the active rules use (and the counts behind their confidence), and the last-7-day and previous-7-day sums the opportunity detectors and expected impacts use; lifetime comes from the campaign totals.';
 
-CREATE OR REPLACE FUNCTION _ao_prepare_stats() RETURNS void
+-- p_campaign_ids narrows it to those campaigns (a scoped evaluation of new metrics); NULL reads them all.
+CREATE OR REPLACE FUNCTION _ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_cutoffs timestamptz[];   -- the window edges, most recent first
@@ -85,7 +86,7 @@ BEGIN
             SELECT m.campaign_id, %2$s
             FROM (SELECT m.campaign_id, %1$s AS k, %3$s
                     FROM campaign_metrics m
-                   WHERE m.period_end > %5$L::timestamptz) m
+                   WHERE m.period_end > %5$L::timestamptz %6$s) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
@@ -96,12 +97,15 @@ BEGIN
                false AS paused_in_cycle
         FROM campaigns c
         LEFT JOIN a ON a.campaign_id = c.id
-        WHERE c.status = 'active'
-    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)]);
+        WHERE c.status = 'active' %7$s
+    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)],
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+    USING p_campaign_ids;
     PERFORM set_config('enable_hashagg', v_hashagg, true);
     -- Each step plans its joins on what a work table really holds, never on a guess.
     ANALYZE _ao_stats (campaign_id);
 END;
 $$;
-COMMENT ON FUNCTION _ao_prepare_stats() IS
-    'Reads the metrics once per cycle into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+COMMENT ON FUNCTION _ao_prepare_stats(uuid[]) IS
+    'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';

@@ -11,7 +11,9 @@
 -- Fills _ao_matches with every (campaign, rule) pair whose conditions hold, and _ao_rule_errors with
 -- the rules that raised. Each rule runs in its own subtransaction: a rule that fails at run time (a
 -- row written around the validation, an unforeseen error) is skipped and reported, and the others act.
-CREATE OR REPLACE FUNCTION _ao_evaluate_rules(p_rule_types text[] DEFAULT NULL) RETURNS void
+-- p_trigger_only: only the rules evaluated as soon as metrics arrive (evaluation_type trigger).
+CREATE OR REPLACE FUNCTION _ao_evaluate_rules(p_rule_types text[] DEFAULT NULL, p_trigger_only boolean DEFAULT false)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r autonomous_rules%ROWTYPE;
@@ -28,6 +30,7 @@ BEGIN
 
     FOR r IN SELECT * FROM autonomous_rules
               WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
+                AND (NOT p_trigger_only OR autonomous_rules.evaluation_type = 'trigger')
               ORDER BY autonomous_rules.priority DESC, name LOOP
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
@@ -47,7 +50,7 @@ BEGIN
     ANALYZE _ao_rule_errors;
 END;
 $$;
-COMMENT ON FUNCTION _ao_evaluate_rules(text[]) IS
+COMMENT ON FUNCTION _ao_evaluate_rules(text[], boolean) IS
     'Evaluates each active rule (of the given types, or all) as one set-based query over the cycle''s stats, each in its own subtransaction: matches go to _ao_matches, a rule that raises is skipped and recorded in _ao_rule_errors, so one broken rule cannot stop the others.';
 
 CREATE OR REPLACE FUNCTION evaluate_autonomous_rules(p_rule_types text[] DEFAULT NULL)
@@ -234,13 +237,14 @@ COMMENT ON FUNCTION _ao_expected_impact(anyelement) IS
     'The expected impact an action records: for a pause the daily loss avoided = daily spend × (1 − ROI); for a scale the added daily revenue = (new − old budget) × ROI; for a post the CTR and platforms; each with a sentence.';
 
 -- Step 4 (and the whole plan): the decisions a cycle would take now, and what holds each back.
-CREATE OR REPLACE FUNCTION _ao_build_plan() RETURNS void
+CREATE OR REPLACE FUNCTION _ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
     -- Post rules only when a post could go out: no usable account, nothing to plan.
     PERFORM _ao_evaluate_rules(
-        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END);
+        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END,
+        p_trigger_only);
     PERFORM _ao_choose_decisions();
     PERFORM _ao_guard_decisions();
     -- A campaign paused in this cycle is not posted.
@@ -273,5 +277,5 @@ BEGIN
     ANALYZE _ao_plan (campaign_id, action_type, blocked_code);
 END;
 $$;
-COMMENT ON FUNCTION _ao_build_plan() IS
-    'Plans a cycle into _ao_plan: evaluates the rules (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';
+COMMENT ON FUNCTION _ao_build_plan(boolean) IS
+    'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';

@@ -6,10 +6,55 @@ CREATE OR REPLACE FUNCTION _ao_cycle_lock_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 7415003::bigint $$;
 COMMENT ON FUNCTION _ao_cycle_lock_key() IS 'The advisory lock that keeps cycles (and direct action calls) from overlapping.';
 
+CREATE OR REPLACE FUNCTION _ao_evaluation_lock_key() RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT 7415004::bigint $$;
+COMMENT ON FUNCTION _ao_evaluation_lock_key() IS
+    'The advisory lock held by whatever plans and acts (a cycle, a scoped evaluation of new metrics), so that the two never overlap.';
+
+-- Waits for an advisory lock of the transaction for at most p_wait; false when it did not come.
+CREATE OR REPLACE FUNCTION _ao_wait_for_lock(p_key bigint, p_wait interval) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    PERFORM set_config('lock_timeout', greatest((extract(epoch FROM p_wait) * 1000)::bigint, 1)::text, true);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(p_key);
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        RETURN false;
+    END;
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION _ao_wait_for_lock(bigint, interval) IS
+    'Takes a transaction-level advisory lock, waiting at most p_wait (lock_timeout restored after); false when it did not come in time.';
+
+-- Takes the cycle lock. A caller who finds a cycle running is told so at once (skipped). A scheduled
+-- slot waits for it instead, up to p_wait: the replicas of the service all fire the same slot, one of
+-- them runs it, and the others, once it is done, find its result under the slot's key. Either way it
+-- then waits for a scoped evaluation of new metrics to end (they take milliseconds).
+CREATE OR REPLACE FUNCTION _ao_take_cycle_lock(p_wait interval) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_wait IS NULL THEN
+        IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+            RETURN false;
+        END IF;
+    ELSIF NOT _ao_wait_for_lock(_ao_cycle_lock_key(), p_wait) THEN
+        RETURN false;
+    END IF;
+    RETURN _ao_wait_for_lock(_ao_evaluation_lock_key(), coalesce(p_wait, interval '1 minute'));
+END;
+$$;
+COMMENT ON FUNCTION _ao_take_cycle_lock(interval) IS
+    'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once; then waits for a running scoped evaluation of new metrics.';
+
 CREATE OR REPLACE FUNCTION _ao_require_plan(p_cycle_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_cycle_id IS NULL AND NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+    IF p_cycle_id IS NULL AND NOT _ao_take_cycle_lock(NULL) THEN
         RAISE EXCEPTION 'a cycle is running' USING ERRCODE = 'AO409';
     END IF;
     IF p_cycle_id IS NULL OR to_regclass('pg_temp._ao_plan') IS NULL THEN

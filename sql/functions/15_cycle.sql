@@ -46,31 +46,6 @@ $$;
 COMMENT ON FUNCTION _ao_idempotent_replay(text, boolean, text) IS
     'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise. Scheduled slots (trigger cron) and callers'' keys never match each other.';
 
--- Takes the cycle lock. A caller who finds a cycle running is told so at once (skipped). A scheduled
--- slot waits for it instead, up to p_wait: the replicas of the service all fire the same slot, one of
--- them runs it, and the others, once it is done, find its result under the slot's key.
-CREATE OR REPLACE FUNCTION _ao_take_cycle_lock(p_wait interval) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_lock_timeout text := current_setting('lock_timeout');
-BEGIN
-    IF p_wait IS NULL THEN
-        RETURN pg_try_advisory_xact_lock(_ao_cycle_lock_key());
-    END IF;
-    PERFORM set_config('lock_timeout', (extract(epoch FROM p_wait) * 1000)::bigint::text, true);
-    BEGIN
-        PERFORM pg_advisory_xact_lock(_ao_cycle_lock_key());
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM set_config('lock_timeout', v_lock_timeout, true);
-        RETURN false;
-    END;
-    PERFORM set_config('lock_timeout', v_lock_timeout, true);
-    RETURN true;
-END;
-$$;
-COMMENT ON FUNCTION _ao_take_cycle_lock(interval) IS
-    'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once.';
-
 -- The summary of a cycle that did not run because another one held the lock (recorded as skipped).
 CREATE OR REPLACE FUNCTION _ao_skip_cycle(p_trigger text, p_actor text, p_dry_run boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -90,6 +65,26 @@ END;
 $$;
 COMMENT ON FUNCTION _ao_skip_cycle(text, text, boolean) IS
     'Records a cycle that found another one running (status skipped) and returns its summary; the caller answers 409.';
+
+-- A cycle that failed: everything it did is undone already (its subtransaction); its record says why,
+-- and a cycle.failed event tells whoever listens.
+CREATE OR REPLACE FUNCTION _ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_error text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_summary jsonb := jsonb_build_object(
+        'cycle_id', p_cycle_id, 'status', 'failed', 'dry_run', p_dry_run, 'trigger', p_trigger, 'paused', 0,
+        'scaled', 0, 'posted', 0, 'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', p_error);
+BEGIN
+    UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = p_error,
+                                 summary = v_summary
+     WHERE id = p_cycle_id;
+    PERFORM _ao_emit('cycle.failed', (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id));
+    RETURN v_summary;
+END;
+$$;
+COMMENT ON FUNCTION _ao_fail_cycle(uuid, boolean, text, text) IS
+    'Records a cycle as failed with its error (whatever it did is already undone), emits cycle.failed, and returns its summary.';
 
 -- Posts come after pauses and scales and skip campaigns paused in this cycle (planned so).
 CREATE OR REPLACE FUNCTION _ao_cycle_posts(p_cycle_id uuid) RETURNS jsonb
@@ -230,21 +225,17 @@ BEGIN
         v_ops := run_autonomous_operations(v_cycle_id);
         v_posts := _ao_cycle_posts(v_cycle_id);
         v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
+        PERFORM _ao_emit_rule_errors(v_cycle_id);
         IF dry_run THEN
-            -- Everything above is undone; the summary, kept in a variable, is what would have happened.
+            -- Everything above is undone (events included); the summary, kept in a variable, is what
+            -- would have happened.
             RAISE EXCEPTION 'dry run' USING ERRCODE = 'AODRY';
         END IF;
     EXCEPTION
         WHEN SQLSTATE 'AODRY' THEN
             v_summary := _ao_as_planned(v_summary);
         WHEN OTHERS THEN
-            v_summary := jsonb_build_object('cycle_id', v_cycle_id, 'status', 'failed', 'dry_run', dry_run,
-                                            'trigger', trigger, 'paused', 0, 'scaled', 0, 'posted', 0,
-                                            'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', SQLERRM);
-            UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = SQLERRM,
-                                         summary = v_summary
-             WHERE id = v_cycle_id;
-            RETURN v_summary;
+            RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
     UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;

@@ -49,6 +49,7 @@ async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
         body.action,
         body.min_confidence,
         body.cooldown_hours,
+        body.evaluation_type,
     )
     rule = await _fetch(conn, new_id)
     return JSONResponse(

@@ -1,0 +1,100 @@
+-- 19_trigger_evaluation.sql: acting as soon as metrics arrive. Ingestion queues the campaigns it
+-- touched (04_ingestion.sql) and sends NOTIFY ao_metrics; a listener (the service with its scheduler on,
+-- and autonomous-ops worker) calls evaluate_metric_triggers until the queue is empty. An evaluation runs
+-- the rules whose evaluation_type is trigger over the queued campaigns only, through the cycle's own
+-- steps (window sums, plan, guardrails, cooldowns, confidence floors, pauses and scales with their audit
+-- rows, posts), and never overlaps a cycle: it waits for one that runs.
+
+-- Queues the campaigns a batch of metrics touched for the trigger rules, and wakes the listeners (the
+-- notification is delivered when the batch commits, never for a batch rolled back). Nothing is queued
+-- while no trigger rule is active.
+CREATE OR REPLACE FUNCTION _ao_queue_for_triggers(p_campaign_ids uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_campaign_ids IS NULL
+       OR NOT EXISTS (SELECT 1 FROM autonomous_rules WHERE is_active AND evaluation_type = 'trigger') THEN
+        RETURN;
+    END IF;
+    -- The version moves under the row lock, so an evaluation that claimed the previous version leaves
+    -- this one queued.
+    INSERT INTO metric_trigger_queue AS q (campaign_id)
+    SELECT id FROM unnest(p_campaign_ids) AS t(id) ORDER BY id
+    ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
+    PERFORM pg_notify('ao_metrics', '');
+END;
+$$;
+COMMENT ON FUNCTION _ao_queue_for_triggers(uuid[]) IS
+    'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and sends NOTIFY ao_metrics, delivered when the ingest commits; nothing while no trigger rule is active.';
+
+-- Evaluates the trigger rules over up to p_limit queued campaigns (oldest first) and returns what it
+-- did: {"evaluated": n} when nothing matched, else the cycle's summary with "evaluated" added. An
+-- evaluation that decided anything (an action, a decision held back, a rule that failed) is recorded as
+-- a cycle with trigger metrics and scope = the campaigns evaluated; one that found nothing to do is not
+-- recorded, so the cycle history shows what happened rather than every ingest.
+CREATE OR REPLACE FUNCTION evaluate_metric_triggers(p_limit integer DEFAULT 500) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids uuid[];
+    v_cycle_id uuid := gen_random_uuid();
+    v_paused integer;
+    v_scaled integer;
+    v_posts jsonb;
+    v_summary jsonb;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
+        PERFORM ao_raise_422('limit', 'must be from 1 to 10000');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM metric_trigger_queue WHERE version > evaluated_version) THEN
+        RETURN jsonb_build_object('evaluated', 0);
+    END IF;
+    -- A cycle running now evaluates these campaigns too; wait for it, then evaluate what is still
+    -- queued. Nothing is lost when the wait is too long: the queue stays as it is.
+    IF NOT _ao_wait_for_lock(_ao_evaluation_lock_key(), interval '10 minutes') THEN
+        RETURN jsonb_build_object('evaluated', 0, 'waiting_for_cycle', true);
+    END IF;
+    WITH due AS (
+        SELECT q.campaign_id, q.version FROM metric_trigger_queue q
+         WHERE q.version > q.evaluated_version
+         ORDER BY q.queued_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), marked AS (
+        UPDATE metric_trigger_queue q SET evaluated_version = due.version, evaluated_at = now()
+          FROM due
+         WHERE q.campaign_id = due.campaign_id
+        RETURNING q.campaign_id
+    )
+    SELECT array_agg(campaign_id) INTO v_ids FROM marked;
+    IF v_ids IS NULL THEN
+        RETURN jsonb_build_object('evaluated', 0);
+    END IF;
+
+    PERFORM _ao_prepare_stats(v_ids);
+    PERFORM _ao_build_plan(true);
+    IF NOT EXISTS (SELECT 1 FROM _ao_plan) AND NOT EXISTS (SELECT 1 FROM _ao_rule_errors) THEN
+        RETURN jsonb_build_object('evaluated', cardinality(v_ids));
+    END IF;
+
+    INSERT INTO autonomous_cycles (id, trigger, triggered_by, status, scope)
+    VALUES (v_cycle_id, 'metrics', app_auth.actor(), 'running', cardinality(v_ids));
+    BEGIN
+        v_paused := auto_pause_campaign(NULL, v_cycle_id);
+        v_scaled := auto_scale_campaign(NULL, v_cycle_id);
+        v_posts := _ao_cycle_posts(v_cycle_id);
+        v_summary := _ao_cycle_summary(v_cycle_id, false, 'metrics',
+                                       jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
+                                                          'opportunities_detected', 0, 'impacts_measured', 0),
+                                       v_posts)
+                     || jsonb_build_object('scope', cardinality(v_ids));
+        PERFORM _ao_emit_rule_errors(v_cycle_id);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
+               || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
+    END;
+    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+     WHERE id = v_cycle_id;
+    RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
+END;
+$$;
+COMMENT ON FUNCTION evaluate_metric_triggers(integer) IS
+    'A scoped evaluation: the trigger rules over up to p_limit campaigns queued by ingestion, with every guardrail, cooldown, confidence floor and audit row of a cycle, after any running cycle. Recorded as a cycle (trigger metrics, scope = campaigns) when it decided anything; returns its summary with "evaluated" (the campaigns taken off the queue).';
