@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,4 +57,7 @@ bench-dispatch: $(VENV)/.installed-dev
 bench-events: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_events.py
 
-bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events
+bench-backtest: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_backtest.py
+
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest

@@ -1,4 +1,4 @@
-"""Command line: ``autonomous-ops serve|migrate|cycle|worker|demo|token``.
+"""Command line: ``autonomous-ops serve|migrate|cycle|worker|import|backtest|demo|token``.
 
 Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
 """
@@ -117,6 +117,121 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bar(label: str, done: int, total: int) -> None:
+    """A progress bar on standard error (the report itself goes to standard output)."""
+    width = 30
+    filled = int(width * done / total) if total else width
+    end = "\n" if done >= total else ""
+    print(
+        f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Import a Meta Ads Manager or Google Ads daily campaign export (or the generic columns)."""
+    import json
+    from pathlib import Path
+
+    from app.services.imports import ImportRefused, import_report
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"autonomous-ops import: {exc.strerror}: {args.file}", file=sys.stderr)
+        return 2
+
+    async def work(conn: Any, _: Settings) -> dict[str, Any]:
+        async with conn.transaction():  # all or nothing
+            report = await import_report(
+                conn, data, args.format, progress=lambda d, t: _bar("importing", d, t)
+            )
+        return report.model_dump(mode="json")
+
+    try:
+        print(json.dumps(_on_one_connection(work), indent=2))
+    except ImportRefused as exc:
+        print(f"autonomous-ops import: nothing imported: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    """Replay the rules over the history and print what they would have done and saved."""
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import asyncpg
+
+    from app.db import queries
+    from app.services.backtests import step_of
+
+    def moment(text: str) -> datetime:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    rules: Any = "active"
+    if args.rules and args.rules != "active":
+        rules = (
+            json.loads(Path(args.rules[1:]).read_text())
+            if args.rules.startswith("@")
+            else [r.strip() for r in args.rules.split(",") if r.strip()]
+        )
+
+    async def work(conn: Any, _: Settings) -> dict[str, Any]:
+        def on_notice(_c: Any, message: Any) -> None:
+            step = step_of(str(getattr(message, "message", "")))
+            if step:
+                _bar("replaying", *step)
+
+        conn.add_log_listener(on_notice)
+        async with conn.transaction():
+            result: dict[str, Any] = await conn.fetchval(
+                queries.BACKTEST_RUN,
+                moment(args.from_),
+                moment(args.to),
+                args.step,
+                json.dumps(rules),
+                args.settings or "{}",
+            )
+        return result
+
+    try:
+        result = _on_one_connection(work)
+    except asyncpg.PostgresError as exc:
+        print(f"autonomous-ops backtest: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(
+        f"backtest {result['backtest_id']}: {result['from']} → {result['to']}, {result['steps']} steps"
+    )
+    print(
+        f"{'rule':<32} {'pauses':>7} {'scales':>7} {'saved':>14} {'added (est.)':>14} {'regrets':>8}"
+    )
+    for r in result["rules"]:
+        print(
+            f"{r['name'][:32]:<32} {r['pauses']:>7} {r['scales']:>7} {float(r['saved']):>14,.2f}"
+            f" {float(r['added_profit_estimate']):>14,.2f} {r['regrets']:>8}"
+        )
+    t = result["totals"]
+    print(
+        f"{'total':<32} {t['pauses']:>7} {t['scales']:>7} {float(t['saved']):>14,.2f}"
+        f" {float(t['added_profit_estimate']):>14,.2f} {t['regrets']:>8}"
+    )
+    print(result["estimate_note"])
+    if t.get("scaled_without_max_budget"):
+        print(
+            f"{t['scaled_without_max_budget']} campaigns were scaled without a max_budget: the engine "
+            "would keep raising their budgets; give them one"
+        )
+    return 0
+
+
 def _demo(_: argparse.Namespace) -> int:
     """Load the demo campaigns (Kaggle KAG Facebook ads) into DATABASE_URL or the embedded database."""
     import json
@@ -159,6 +274,27 @@ def build_parser() -> argparse.ArgumentParser:
             "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
         )
         worker.set_defaults(func=_worker)
+    imp = sub.add_parser("import", help="import a Meta Ads Manager or Google Ads daily export")
+    imp.add_argument("file", help="the CSV file")
+    imp.add_argument(
+        "--format",
+        choices=["auto", "meta", "google", "generic"],
+        default="auto",
+        help="the export's shape (default: told from its columns)",
+    )
+    imp.set_defaults(func=_import)
+    bt = sub.add_parser("backtest", help="replay the rules over the history; print what they save")
+    bt.add_argument("--from", dest="from_", required=True, help="start, e.g. 2026-09-01")
+    bt.add_argument("--to", required=True, help="end, e.g. 2026-11-30 (at most 400 days later)")
+    bt.add_argument("--step", choices=["day", "hour"], default="day")
+    bt.add_argument(
+        "--rules",
+        default="active",
+        help="active (default), comma-separated rule ids, or @file.json with ids and rule bodies",
+    )
+    bt.add_argument("--settings", help="setting overrides as JSON, e.g. '{\"min_spend\": 100}'")
+    bt.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    bt.set_defaults(func=_backtest)
     sub.add_parser("demo", help="load the demo campaigns from the Kaggle KAG dataset").set_defaults(
         func=_demo
     )

@@ -15,9 +15,11 @@ from app.api.openapi import install_openapi
 from app.api.routes import (
     actions,
     admin,
+    backtests,
     campaigns,
     cycles,
     health,
+    imports,
     media,
     metrics,
     opportunities,
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(settings_routes.router)
     app.include_router(webhooks.router)
+    app.include_router(imports.router)
+    app.include_router(backtests.router)
     return app
 
 

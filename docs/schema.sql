@@ -163,40 +163,46 @@ COMMENT ON FUNCTION public._ao_action_reason(g anyelement, p_words text) IS 'The
 
 CREATE FUNCTION public._ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) RETURNS integer
     LANGUAGE plpgsql
-    AS $$
+    AS $_$
 DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
 BEGIN
     PERFORM _ao_require_plan(p_cycle_id);
+    -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
+    -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
+    EXECUTE format($q$
     WITH chosen AS (
         SELECT * FROM _ao_plan p
-         WHERE p.action_type = p_action_type AND p.blocked_code IS NULL
-           AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
+         WHERE p.action_type = $1 AND p.blocked_code IS NULL
+           AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
-        UPDATE campaigns c
-           SET status = CASE WHEN p_action_type = 'pause' THEN 'paused' ELSE c.status END,
-               daily_budget = CASE WHEN p_action_type = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
+        UPDATE %1$I c
+           SET status = CASE WHEN $1 = 'pause' THEN 'paused' ELSE c.status END,
+               daily_budget = CASE WHEN $1 = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
     ), logged AS (
-        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                        new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT applied.action_id, p_cycle_id, applied.campaign_id, applied.rule_id, p_action_type, applied.reason,
+        INSERT INTO %2$I (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+                          new_state, confidence, expected_impact, status, executed_at, created_at, created_by)
+        SELECT applied.action_id, $3, applied.campaign_id, applied.rule_id, $1, applied.reason,
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
-               'executed', now(), v_actor
+               'executed', %3$L::timestamptz, %3$L::timestamptz, $4
           FROM applied
     ), marked AS (  -- the detectors that follow leave a campaign paused here alone
         UPDATE _ao_stats s SET paused_in_cycle = true
           FROM applied
-         WHERE p_action_type = 'pause' AND s.campaign_id = applied.campaign_id
+         WHERE $1 = 'pause' AND s.campaign_id = applied.campaign_id
     )
-    SELECT count(*) INTO v_count FROM applied;
+    SELECT count(*) FROM applied
+    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now())
+    INTO v_count
+    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
     RETURN v_count;
 END;
-$$;
+$_$;
 
 
 --
@@ -229,6 +235,136 @@ COMMENT ON FUNCTION public._ao_as_planned(p_summary jsonb) IS 'Turns a dry run''
 
 
 --
+-- Name: _ao_backtest_result(timestamp with time zone, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    WITH acts AS (
+        SELECT a.id, a.campaign_id, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
+               a.reason, a.confidence, (a.previous_state ->> 'daily_budget')::numeric AS old_budget,
+               (a.new_state ->> 'daily_budget')::numeric AS new_budget, c.base_budget,
+               c.base_budget * s.max_scale_factor AS budget_cap, c.max_budget IS NULL AS uncapped
+          FROM _ao_replay_actions a
+          JOIN _ao_replay_campaigns c ON c.id = a.campaign_id
+          JOIN _ao_replay_rules r ON r.id = a.rule_id
+         CROSS JOIN (SELECT max_scale_factor FROM ao_settings()) s
+    ), until AS (  -- the money after an action counts up to `to`; a scale's up to the replay's pause
+        SELECT x.*, CASE WHEN x.action_type = 'scale' THEN coalesce(p.at, p_to) ELSE p_to END AS until_at
+          FROM acts x
+          LEFT JOIN acts p ON p.campaign_id = x.campaign_id AND p.action_type = 'pause'
+    ), after AS (
+        SELECT u.id, m.period_end, m.spend, m.revenue, m.period_end <= u.at + interval '7 days' AS next_7d
+          FROM until u
+          JOIN campaign_metrics m ON m.campaign_id = u.campaign_id AND m.period_start >= u.at AND m.period_end <= u.until_at
+    ), money AS (
+        SELECT u.*,
+               coalesce(sum(f.spend), 0) AS spend_after, coalesce(sum(f.revenue), 0) AS revenue_after,
+               sum(f.spend) FILTER (WHERE f.next_7d) AS spend_7d, sum(f.revenue) FILTER (WHERE f.next_7d) AS revenue_7d
+          FROM until u LEFT JOIN after f ON f.id = u.id
+         GROUP BY u.id, u.campaign_id, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
+                  u.old_budget, u.new_budget, u.base_budget, u.budget_cap, u.uncapped, u.until_at
+    ), valued AS (
+        SELECT m.*,
+               CASE WHEN m.action_type = 'pause' THEN round(m.spend_after - m.revenue_after, 2) END AS saved,
+               CASE WHEN m.action_type = 'scale' AND m.base_budget > 0
+                    THEN round((least(m.new_budget, m.budget_cap) - least(m.old_budget, m.budget_cap)) / m.base_budget
+                               * (m.revenue_after - m.spend_after), 2) END
+                   AS added_profit_estimate,
+               CASE WHEN m.spend_7d > 0 THEN round(m.revenue_7d / m.spend_7d, 4) END AS roi_next_7d,
+               m.action_type = 'pause' AND m.spend_7d > 0 AND m.revenue_7d / m.spend_7d >= 1 AS regret
+          FROM money m
+    ), daily AS (  -- each action's money by the day its periods ended on, for the timeline
+        SELECT ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
+               sum(CASE WHEN u.action_type = 'pause' THEN f.spend - f.revenue END) AS saved,
+               sum(CASE WHEN u.action_type = 'scale' AND u.base_budget > 0
+                        THEN (least(u.new_budget, u.budget_cap) - least(u.old_budget, u.budget_cap)) / u.base_budget
+                             * (f.revenue - f.spend) END) AS added
+          FROM after f JOIN until u ON u.id = f.id
+         GROUP BY 1
+    ), timeline AS (
+        SELECT d::date AS day,
+               round(coalesce(sum(daily.saved) OVER w, 0), 2) AS saved,
+               round(coalesce(sum(daily.added) OVER w, 0), 2) AS added_profit_estimate
+          FROM generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
+                               interval '1 day') d
+          LEFT JOIN daily ON daily.day = d::date
+        WINDOW w AS (ORDER BY d)
+    )
+    SELECT jsonb_build_object(
+        'from', p_from, 'to', p_to, 'step', p_step, 'steps', p_steps,
+        'campaigns', (SELECT count(*) FROM _ao_replay_campaigns),
+        'totals', (SELECT jsonb_build_object(
+                       'pauses', count(*) FILTER (WHERE action_type = 'pause'),
+                       'scales', count(*) FILTER (WHERE action_type = 'scale'),
+                       'saved', coalesce(sum(saved), 0),
+                       'added_profit_estimate', coalesce(sum(added_profit_estimate), 0),
+                       'regrets', count(*) FILTER (WHERE regret),
+                       'scaled_without_max_budget', count(DISTINCT campaign_id) FILTER (WHERE action_type = 'scale' AND uncapped))
+                     FROM valued),
+        'rules', (SELECT coalesce(jsonb_agg(x ORDER BY x.priority DESC, x.name), '[]')
+                    FROM (SELECT r.id AS rule_id, r.name, r.rule_type, r.priority,
+                                 count(v.id) FILTER (WHERE v.action_type = 'pause') AS pauses,
+                                 count(v.id) FILTER (WHERE v.action_type = 'scale') AS scales,
+                                 coalesce(sum(v.saved), 0) AS saved,
+                                 coalesce(sum(v.added_profit_estimate), 0) AS added_profit_estimate,
+                                 count(v.id) FILTER (WHERE v.regret) AS regrets
+                            FROM _ao_replay_rules r LEFT JOIN valued v ON v.rule_id = r.id
+                           WHERE r.rule_type IN ('pause', 'scale')
+                           GROUP BY r.id, r.name, r.rule_type, r.priority) x),
+        'decisions_total', (SELECT count(*) FROM valued),
+        'decisions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                 'campaign_id', v.campaign_id, 'campaign_title', v.title, 'at', v.at,
+                                 'action_type', v.action_type, 'rule_id', v.rule_id, 'rule_name', v.rule_name,
+                                 'reason', v.reason, 'confidence', v.confidence,
+                                 'previous_budget', v.old_budget, 'new_budget', v.new_budget,
+                                 'spend_after', v.spend_after, 'revenue_after', v.revenue_after,
+                                 'saved', v.saved, 'added_profit_estimate', v.added_profit_estimate,
+                                 'roi_next_7d', v.roi_next_7d, 'regret', v.regret) ORDER BY v.at, v.title, v.action_type), '[]')
+                        FROM (SELECT * FROM valued ORDER BY at, title, action_type LIMIT 5000) v),
+        'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('date', t.day, 'saved', t.saved,
+                                                                  'added_profit_estimate', t.added_profit_estimate)
+                                               ORDER BY t.day), '[]') FROM timeline t),
+        'estimate_note', 'added_profit_estimate assumes the ROI a campaign showed holds at the higher spend: '
+                         '(k − 1) × (revenue − spend) after the scale, k = the new budget over the budget the data was '
+                         'spent at, counted up to max_scale_factor × that budget (the data says nothing beyond)')
+      INTO v_result;
+    RETURN v_result;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer) IS 'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000) and a daily timeline of the cumulative figures.';
+
+
+--
+-- Name: _ao_backtest_steps(timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_backtest_steps(p_from timestamp with time zone, p_to timestamp with time zone, p_step text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT ceil(extract(epoch FROM p_to - p_from)
+                / CASE p_step WHEN 'hour' THEN 3600 ELSE 86400 END)::integer
+$$;
+
+
+--
+-- Name: FUNCTION _ao_backtest_steps(p_from timestamp with time zone, p_to timestamp with time zone, p_step text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_backtest_steps(p_from timestamp with time zone, p_to timestamp with time zone, p_step text) IS 'How many steps a backtest replays: one per day (or hour) after from, the last at to.';
+
+
+--
 -- Name: _ao_blocked_reason(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -247,9 +383,9 @@ CREATE FUNCTION public._ao_blocked_reason(g anyelement) RETURNS text
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
         WHEN 'cooldown' THEN
             format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                   date_trunc('minute', now() - g.last_same_at), g.cooldown_hours)
+                   date_trunc('minute', ao_now() - g.last_same_at), g.cooldown_hours)
         WHEN 'post_spacing' THEN
-            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', now() - g.last_schedule_at),
+            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', ao_now() - g.last_schedule_at),
                    g.post_spacing_hours)
         WHEN 'no_account' THEN 'no connected social account with a valid token'
         WHEN 'paused_in_cycle' THEN 'paused in this cycle'
@@ -273,9 +409,11 @@ CREATE FUNCTION public._ao_build_plan(p_trigger_only boolean DEFAULT false) RETU
     AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
-    -- Post rules only when a post could go out: no usable account, nothing to plan.
+    -- Post rules only when a post could go out: no usable account, nothing to plan. A backtest replays
+    -- pauses and scales only.
     PERFORM _ao_evaluate_rules(
-        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END,
+        CASE WHEN ao_replaying() OR (SELECT platforms FROM usable_social_platforms()) IS NULL
+             THEN ARRAY['pause', 'scale'] END,
         p_trigger_only);
     PERFORM _ao_choose_decisions();
     PERFORM _ao_guard_decisions();
@@ -286,11 +424,13 @@ BEGIN
                                                  AND q.blocked_code IS NULL);
     -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
     -- blocked_reason); each action gets its id now, so the summary needs no read-back.
+    PERFORM _ao_drop_work_table('_ao_rule_words');
+    EXECUTE format('CREATE TEMP TABLE _ao_rule_words ON COMMIT DROP AS
+                    SELECT id, describe_rule_conditions(conditions) AS words FROM %I
+                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)', ao_state_table('rules'));
+    ANALYZE _ao_rule_words;
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    WITH rule_words AS MATERIALIZED (  -- once per rule, not once per decision
-        SELECT id, describe_rule_conditions(conditions) AS words FROM autonomous_rules
-         WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)
-    )
+    WITH rule_words AS (SELECT * FROM _ao_rule_words)  -- once per rule, not once per decision
     SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
            g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_code,
@@ -328,7 +468,7 @@ CREATE FUNCTION public._ao_choose_decisions() RETURNS void
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
     CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    WITH cfg AS (SELECT * FROM ao_settings()),
     matches AS (
         SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
                                      ELSE m.min_confidence END AS confidence_floor
@@ -1183,10 +1323,12 @@ BEGIN
         min_confidence numeric, cooldown_hours integer, confidence numeric) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
 
-    FOR r IN SELECT * FROM autonomous_rules
-              WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
-                AND (NOT p_trigger_only OR autonomous_rules.evaluation_type = 'trigger')
-              ORDER BY autonomous_rules.priority DESC, name LOOP
+    -- The live rules, or a backtest's (the relation from ao_state_table's whitelist).
+    FOR r IN EXECUTE format('SELECT * FROM %I r
+                              WHERE r.is_active AND ($1 IS NULL OR r.rule_type = ANY ($1))
+                                AND (NOT $2 OR r.evaluation_type = ''trigger'')
+                              ORDER BY r.priority DESC, r.name', ao_state_table('rules'))
+             USING p_rule_types, p_trigger_only LOOP
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
             PERFORM describe_rule_conditions(r.conditions);
@@ -1299,29 +1441,32 @@ COMMENT ON FUNCTION public._ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_
 
 CREATE FUNCTION public._ao_guard_decisions() RETURNS void
     LANGUAGE plpgsql
-    AS $$
+    AS $_$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
+    -- The actions looked up are the live audit trail, or in a backtest the replay's own (the relation
+    -- from ao_state_table's whitelist); a backtest schedules no posts and rolls nothing back.
+    EXECUTE format($q$
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    WITH cfg AS (SELECT * FROM ao_settings()),
     last_same AS (
         SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
-          FROM autonomous_actions a
+          FROM %1$I a
          WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
            AND a.status IN ('executed', 'rolled_back', 'pending')
-           AND a.created_at > now() - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
+           AND a.created_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
          ORDER BY a.campaign_id, a.action_type, a.created_at DESC
     ),
     quiet AS (
         SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
-          FROM autonomous_actions a CROSS JOIN cfg
-         WHERE a.status = 'rolled_back' AND a.rolled_back_at > now() - make_interval(hours => cfg.rollback_quiet_hours)
+          FROM %1$I a CROSS JOIN cfg
+         WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
          GROUP BY a.campaign_id, a.action_type
     ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
           FROM campaign_schedules cs CROSS JOIN cfg
-         WHERE cs.created_at > now() - make_interval(hours => cfg.post_spacing_hours)
+         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => cfg.post_spacing_hours) AND NOT %3$L
          GROUP BY cs.campaign_id
     )
     SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
@@ -1332,18 +1477,19 @@ BEGIN
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
                WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
-               WHEN last_same.created_at > now() - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
+               WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
-                    AND last_schedule.created_at > now() - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
+                    AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
            END AS blocked_code
       FROM _ao_decisions d
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
-      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id;
+      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
+    $q$, ao_state_table('actions'), ao_now(), ao_replaying());
     ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
 END;
-$$;
+$_$;
 
 
 --
@@ -1456,11 +1602,14 @@ COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bi
 --
 
 CREATE FUNCTION public._ao_needed_sums() RETURNS TABLE(figure text, window_name text)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $_$
+BEGIN
+    -- the rules: the live ones, or a backtest's (ao_state_table names the relation, from a whitelist)
+    RETURN QUERY EXECUTE format($q$
     SELECT DISTINCT f, w
     FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w
-            FROM autonomous_rules, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
+            FROM %I, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
            WHERE is_active) l
     CROSS JOIN LATERAL unnest(CASE l.metric
         WHEN 'roi' THEN ARRAY['revenue', 'spend', 'conversions']
@@ -1476,9 +1625,13 @@ CREATE FUNCTION public._ao_needed_sums() RETURNS TABLE(figure text, window_name 
         ELSE ARRAY[l.metric] END) f
     WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
     UNION
-    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery)
+    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery);
+    -- a backtest runs no detector and needs only the last 7 days' spend (the expected impacts)
     SELECT f, w FROM unnest(ARRAY['impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue']) f,
                      unnest(ARRAY['last_7d', 'prev_7d']) w
+     WHERE NOT %L OR (f = 'spend' AND w = 'last_7d')
+    $q$, ao_state_table('rules'), ao_replaying());
+END;
 $_$;
 
 
@@ -1525,20 +1678,22 @@ DECLARE
     v_sums text;
     v_columns text;
     v_hashagg text;
+    v_now timestamptz := ao_now();
+    v_as_of timestamptz := ao_as_of();
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
-    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (now() is fixed
-    -- for the transaction). Figures and windows come from whitelists (_ao_needed_sums), never from a
+    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (the clock is
+    -- fixed for the transaction, or for the replayed step). Figures and windows come from whitelists (_ao_needed_sums), never from a
     -- rule's text.
     SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[now() - interval '24 hours']
-                                       WHEN 'last_48h' THEN ARRAY[now() - interval '48 hours']
-                                       WHEN 'last_7d' THEN ARRAY[now() - interval '7 days']
-                                       WHEN 'prev_7d' THEN ARRAY[now() - interval '7 days', now() - interval '14 days']
-                                       WHEN 'last_14d' THEN ARRAY[now() - interval '14 days']
-                                       ELSE ARRAY[now() - interval '30 days'] END) edge;
+      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[v_now - interval '24 hours']
+                                       WHEN 'last_48h' THEN ARRAY[v_now - interval '48 hours']
+                                       WHEN 'last_7d' THEN ARRAY[v_now - interval '7 days']
+                                       WHEN 'prev_7d' THEN ARRAY[v_now - interval '7 days', v_now - interval '14 days']
+                                       WHEN 'last_14d' THEN ARRAY[v_now - interval '14 days']
+                                       ELSE ARRAY[v_now - interval '30 days'] END) edge;
     SELECT 'CASE ' || string_agg(format('WHEN m.period_end > %L::timestamptz THEN %s', e, k), ' ' ORDER BY k) || ' END'
       INTO v_bucket
       FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
@@ -1552,9 +1707,9 @@ BEGIN
                   FROM generate_series(lo, hi) k), n.f, n.w), ', ')
       INTO v_columns
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, now() - interval '7 days') + 1
+      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
                                           ELSE 1 END AS lo,
-                                 array_position(v_cutoffs, now() - CASE n.w
+                                 array_position(v_cutoffs, v_now - CASE n.w
                                      WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
                                      WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
                                      WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
@@ -1568,21 +1723,24 @@ BEGIN
             SELECT m.campaign_id, %2$s
             FROM (SELECT m.campaign_id, %1$s AS k, %3$s
                     FROM campaign_metrics m
-                   WHERE m.period_end > %5$L::timestamptz %6$s) m
+                   WHERE m.period_end > %5$L::timestamptz %6$s %8$s) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
-               round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
+               round(greatest(extract(epoch FROM %10$L::timestamptz - coalesce(c.started_at, %10$L::timestamptz)) / 3600.0, 0), 4)
+                   AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
                c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s,
                false AS paused_in_cycle
-        FROM campaigns c
+        FROM %9$I c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active' %7$s
     $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)],
          CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END,
+         ao_state_table('campaigns'), v_now)
     USING p_campaign_ids;
     PERFORM set_config('enable_hashagg', v_hashagg, true);
     -- Each step plans its joins on what a work table really holds, never on a guess.
@@ -1628,6 +1786,34 @@ COMMENT ON FUNCTION public._ao_queue_for_triggers(p_campaign_ids uuid[]) IS 'Que
 
 
 --
+-- Name: _ao_raise_in(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_raise_in(p_prefix text, p_detail text, p_message text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    BEGIN
+        v := p_detail::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+        v := NULL;
+    END;
+    PERFORM ao_raise_422(p_prefix || coalesce('.' || nullif(v ->> 'field', ''), ''),
+                         coalesce(v ->> 'message', p_message));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_raise_in(p_prefix text, p_detail text, p_message text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_raise_in(p_prefix text, p_detail text, p_message text) IS 'Reports a refusal of one part of a backtest (a rule body, a setting) as AO422 naming the part''s path.';
+
+
+--
 -- Name: _ao_recompute_totals(uuid[], jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1666,6 +1852,295 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_recompute_totals(p_ids uuid[], p_rows jsonb) IS 'Keeps a campaign''s lifetime totals equal to the sums of its metric rows; refuses (AO422 naming the row) a batch that would take them past their bounds.';
+
+
+--
+-- Name: _ao_replay(uuid, timestamp with time zone, timestamp with time zone, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
+    v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
+    v_at timestamptz;
+    v_result jsonb;
+BEGIN
+    PERFORM _ao_replay_prepare_rules(p_rules);
+    PERFORM _ao_replay_prepare_settings(p_settings);
+    PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
+    PERFORM set_config('ao.replay', p_id::text, true);
+    FOR k IN 1 .. v_steps LOOP
+        v_at := least(p_from + k * v_interval, p_to);
+        PERFORM _ao_replay_step(p_id, v_at);
+        IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
+            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps;
+        END IF;
+    END LOOP;
+    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps);
+    PERFORM set_config('ao.replay', '', true);
+    PERFORM set_config('ao.as_of', '', true);
+    RETURN v_result;
+EXCEPTION WHEN OTHERS THEN
+    PERFORM set_config('ao.replay', '', true);
+    PERFORM set_config('ao.as_of', '', true);
+    RAISE;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result; the live tables are only read.';
+
+
+--
+-- Name: _ao_replay_prepare_campaigns(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay_prepare_campaigns(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_replay_campaigns');
+    CREATE TEMP TABLE _ao_replay_campaigns ON COMMIT DROP AS
+    WITH seen AS (
+        SELECT m.campaign_id,
+               sum(m.spend) FILTER (WHERE m.period_end > p_from)
+                   / greatest(extract(epoch FROM p_to - p_from) / 86400.0, 1) AS range_daily_spend,
+               min(m.period_start) AS first_start
+          FROM campaign_metrics m
+         WHERE m.period_start < p_to
+         GROUP BY m.campaign_id
+    ), first_scale AS (
+        SELECT DISTINCT ON (a.campaign_id) a.campaign_id, (a.previous_state ->> 'daily_budget')::numeric AS budget
+          FROM autonomous_actions a
+         WHERE a.action_type = 'scale' AND a.status IN ('executed', 'rolled_back') AND a.created_at >= p_from
+         ORDER BY a.campaign_id, a.created_at
+    ), base AS (
+        SELECT c.*, s.first_start,
+               coalesce(b.budget, nullif(c.daily_budget, 0), round(s.range_daily_spend, 2), 0) AS base_budget
+          FROM seen s
+          JOIN campaigns c ON c.id = s.campaign_id
+          LEFT JOIN first_scale b ON b.campaign_id = c.id
+    )
+    SELECT id, title, external_id, 'active'::text AS status, base_budget AS daily_budget,
+           CASE WHEN max_budget >= base_budget THEN max_budget END AS max_budget,
+           least(coalesce(started_at, first_start), first_start) AS started_at, base_budget
+      FROM base;
+    ALTER TABLE _ao_replay_campaigns ADD PRIMARY KEY (id);
+    ANALYZE _ao_replay_campaigns;
+
+    PERFORM _ao_drop_work_table('_ao_replay_growth');
+    CREATE TEMP TABLE _ao_replay_growth ON COMMIT DROP AS
+    SELECT m.campaign_id, m.period_end AS upto,
+           sum(m.impressions) OVER w AS impressions, coalesce(sum(m.reach) OVER w, 0) AS reach,
+           sum(m.clicks) OVER w AS clicks, sum(m.conversions) OVER w AS conversions,
+           sum(m.spend) OVER w AS spend, sum(m.revenue) OVER w AS revenue
+      FROM campaign_metrics m
+     WHERE m.period_end <= p_to
+    -- RANGE: rows ending at the same moment share one running sum, whichever of them is read
+    WINDOW w AS (PARTITION BY m.campaign_id ORDER BY m.period_end RANGE UNBOUNDED PRECEDING);
+    CREATE INDEX ON _ao_replay_growth (campaign_id, upto DESC);
+    ANALYZE _ao_replay_growth;
+
+    CREATE TEMP VIEW _ao_replay_campaigns_at AS
+    SELECT s.id, s.title, s.external_id, s.status, s.daily_budget, s.max_budget, s.started_at,
+           coalesce(g.impressions, 0) AS impressions, coalesce(g.reach, 0) AS reach,
+           coalesce(g.clicks, 0) AS clicks, coalesce(g.conversions, 0) AS conversions,
+           coalesce(g.spend, 0) AS spend, coalesce(g.revenue, 0) AS revenue
+      FROM _ao_replay_campaigns s
+      LEFT JOIN LATERAL (SELECT * FROM _ao_replay_growth g
+                          WHERE g.campaign_id = s.id AND g.upto <= (SELECT ao_now())
+                          ORDER BY g.upto DESC LIMIT 1) g ON true;
+
+    PERFORM _ao_drop_work_table('_ao_replay_actions');
+    CREATE TEMP TABLE _ao_replay_actions (LIKE autonomous_actions INCLUDING DEFAULTS) ON COMMIT DROP;
+    CREATE INDEX ON _ao_replay_actions (campaign_id, action_type, created_at);
+    ANALYZE _ao_replay_actions;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_replay_prepare_campaigns(p_from timestamp with time zone, p_to timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay_prepare_campaigns(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Makes the replay''s campaigns: their state (active, at their budget when the replay starts: before the engine''s later scales; a campaign without a budget gets its average daily spend in the range), their running lifetime totals, the view of both as of the replayed moment that the steps read, and an empty replay audit trail.';
+
+
+--
+-- Name: _ao_replay_prepare_rules(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay_prepare_rules(p_rules jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_item jsonb;
+    v_index integer := 0;
+    v_id uuid;
+    v_detail text;
+    v_constraint text;
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_replay_rules');
+    CREATE TEMP TABLE _ao_replay_rules (LIKE autonomous_rules INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP;
+    CREATE TRIGGER _ao_replay_rules_validate BEFORE INSERT ON _ao_replay_rules
+        FOR EACH ROW EXECUTE FUNCTION autonomous_rules_validate();
+    IF p_rules IS NULL OR p_rules = '"active"'::jsonb THEN
+        INSERT INTO _ao_replay_rules SELECT * FROM autonomous_rules WHERE is_active;
+    ELSIF jsonb_typeof(p_rules) <> 'array' THEN
+        PERFORM ao_raise_422('rules', 'must be "active", a list of rule ids, or a list of rule bodies');
+    ELSIF jsonb_array_length(p_rules) = 0 THEN
+        PERFORM ao_raise_422('rules', 'must name at least one rule');
+    ELSIF jsonb_array_length(p_rules) > 100 THEN
+        PERFORM ao_raise_422('rules', 'at most 100 rules');
+    ELSIF (SELECT count(*) FROM jsonb_array_elements(p_rules) e WHERE jsonb_typeof(e) = 'object') > 20 THEN
+        PERFORM ao_raise_422('rules', 'at most 20 rule bodies');
+    ELSE
+        FOR v_item IN SELECT e FROM jsonb_array_elements(p_rules) e LOOP
+            IF jsonb_typeof(v_item) = 'string' THEN
+                BEGIN
+                    v_id := v_item #>> '{}';
+                EXCEPTION WHEN invalid_text_representation THEN
+                    PERFORM ao_raise_422(format('rules[%s]', v_index), 'must be a rule id (a UUID) or a rule body');
+                END;
+                IF NOT EXISTS (SELECT 1 FROM autonomous_rules WHERE id = v_id) THEN
+                    PERFORM ao_raise_422(format('rules[%s]', v_index), 'no rule has this id');
+                END IF;
+                INSERT INTO _ao_replay_rules
+                SELECT (jsonb_populate_record(r, '{"is_active": true}')).* FROM autonomous_rules r
+                 WHERE r.id = v_id AND NOT EXISTS (SELECT 1 FROM _ao_replay_rules x WHERE x.id = v_id);
+            ELSIF jsonb_typeof(v_item) = 'object' THEN
+                BEGIN
+                    INSERT INTO _ao_replay_rules (name, description, rule_type, priority, is_active, conditions, action,
+                                                  min_confidence, cooldown_hours, created_by)
+                    SELECT coalesce(b.name, format('rule body %s', v_index)), b.description, b.rule_type,
+                           coalesce(b.priority, 50), true, b.conditions, b.action, coalesce(b.min_confidence, 0),
+                           coalesce(b.cooldown_hours, 24), 'backtest'
+                      FROM jsonb_to_record(v_item) AS b(name text, description text, rule_type text, priority integer,
+                                                        conditions jsonb, action jsonb, min_confidence numeric,
+                                                        cooldown_hours integer);
+                EXCEPTION
+                    WHEN SQLSTATE 'AO422' THEN
+                        GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
+                        PERFORM _ao_raise_in(format('rules[%s]', v_index), v_detail, SQLERRM);
+                    WHEN check_violation OR not_null_violation THEN
+                        GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                        PERFORM _ao_raise_in(format('rules[%s]', v_index),
+                            (SELECT obj_description(c.oid, 'pg_constraint') FROM pg_constraint c
+                              WHERE c.conrelid = 'autonomous_rules'::regclass AND c.conname = v_constraint),
+                            'must be a rule: rule_type, conditions and action (priority, min_confidence, cooldown_hours within their ranges)');
+                    WHEN invalid_text_representation OR numeric_value_out_of_range OR datatype_mismatch THEN
+                        PERFORM ao_raise_422(format('rules[%s]', v_index), 'a field has the wrong type: ' || SQLERRM);
+                END;
+            ELSE
+                PERFORM ao_raise_422(format('rules[%s]', v_index), 'must be a rule id (a UUID) or a rule body');
+            END IF;
+            v_index := v_index + 1;
+        END LOOP;
+    END IF;
+    ANALYZE _ao_replay_rules;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_replay_prepare_rules(p_rules jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay_prepare_rules(p_rules jsonb) IS 'Fills the replay''s rules: the active ones, or the listed rule ids (even inactive ones) and rule bodies (at most 20, checked as any rule is, never created); AO422 names the item (rules[2].conditions…).';
+
+
+--
+-- Name: _ao_replay_prepare_settings(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay_prepare_settings(p_overrides jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    v_key text;
+    v_constraint text;
+BEGIN
+    IF p_overrides IS NULL THEN
+        p_overrides := '{}';
+    END IF;
+    IF jsonb_typeof(p_overrides) <> 'object' THEN
+        PERFORM ao_raise_422('settings', 'must be an object of setting overrides');
+    END IF;
+    SELECT k INTO v_key FROM jsonb_object_keys(p_overrides) k WHERE k <> ALL (autonomous_setting_names()) LIMIT 1;
+    IF v_key IS NOT NULL THEN
+        PERFORM ao_raise_422('settings.' || left(v_key, 100), 'not a setting');
+    END IF;
+    PERFORM _ao_drop_work_table('_ao_replay_settings');
+    CREATE TEMP TABLE _ao_replay_settings (LIKE autonomous_settings INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP;
+    BEGIN
+        INSERT INTO _ao_replay_settings
+        SELECT (jsonb_populate_record(s, p_overrides - 'id' - 'updated_at' - 'updated_by')).* FROM autonomous_settings s;
+    EXCEPTION
+        WHEN check_violation OR not_null_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            PERFORM ao_raise_422('settings.' || coalesce(substring(v_constraint FROM '^autonomous_settings_(.*)_check$'), ''),
+                                 'out of its range (see GET /settings and the README)');
+        WHEN invalid_text_representation OR numeric_value_out_of_range OR datatype_mismatch THEN
+            PERFORM ao_raise_422('settings', 'each override must be a number in its setting''s range: ' || SQLERRM);
+    END;
+    ANALYZE _ao_replay_settings;
+END;
+$_$;
+
+
+--
+-- Name: FUNCTION _ao_replay_prepare_settings(p_overrides jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay_prepare_settings(p_overrides jsonb) IS 'Fills the replay''s settings: the live settings with the backtest''s overrides (unknown names and values out of range refused with AO422 naming settings.<name>).';
+
+
+--
+-- Name: _ao_replay_step(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_done jsonb;
+BEGIN
+    PERFORM set_config('ao.as_of', p_at::text, true);
+    BEGIN
+        PERFORM _ao_prepare_stats();
+        PERFORM _ao_build_plan();
+        PERFORM _ao_apply_planned('pause', NULL, p_id);
+        PERFORM _ao_apply_planned('scale', NULL, p_id);
+        SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
+        RAISE EXCEPTION 'step done' USING ERRCODE = 'AOSTP';
+    EXCEPTION WHEN SQLSTATE 'AOSTP' THEN
+        NULL;
+    END;
+    IF jsonb_array_length(v_done) > 0 THEN
+        INSERT INTO _ao_replay_actions SELECT * FROM jsonb_populate_recordset(NULL::autonomous_actions, v_done);
+        UPDATE _ao_replay_campaigns c
+           SET status = a.new_state ->> 'status', daily_budget = (a.new_state ->> 'daily_budget')::numeric
+          FROM jsonb_populate_recordset(NULL::autonomous_actions, v_done) a
+         WHERE c.id = a.campaign_id;
+        -- the guardrails of the next step look up what this one did
+        ANALYZE _ao_replay_actions;
+    END IF;
+    RETURN jsonb_array_length(v_done);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_replay_step(p_id uuid, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) IS 'One replayed step at moment t: plans and carries out pauses and scales exactly as a cycle would at t, over the campaigns'' totals as of t (in an undone subtransaction, whose audit rows and campaign states are kept), returning how many actions it took.';
 
 
 --
@@ -2012,6 +2487,22 @@ COMMENT ON FUNCTION public.ao_action_document(a public.autonomous_actions) IS 'A
 
 
 --
+-- Name: ao_as_of(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_as_of() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$ SELECT nullif(current_setting('ao.as_of', true), '')::timestamptz $$;
+
+
+--
+-- Name: FUNCTION ao_as_of(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_as_of() IS 'The moment a backtest replays the decisions at (ao.as_of, transaction-local), or NULL in a live cycle.';
+
+
+--
 -- Name: autonomous_cycles; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2304,6 +2795,22 @@ COMMENT ON FUNCTION public.ao_norm_cdf(z double precision) IS 'Φ(z), the standa
 
 
 --
+-- Name: ao_now(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(ao_as_of(), now()) $$;
+
+
+--
+-- Name: FUNCTION ao_now(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_now() IS 'The decisions'' "now": the transaction''s start in a cycle, the replayed moment in a backtest.';
+
+
+--
 -- Name: optimization_opportunities; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2449,6 +2956,42 @@ COMMENT ON FUNCTION public.ao_ratio_drop(p_ratio1 numeric, p_count1 numeric, p_r
 
 
 --
+-- Name: ao_replaying(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_replaying() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(current_setting('ao.replay', true), '') <> '' $$;
+
+
+--
+-- Name: FUNCTION ao_replaying(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_replaying() IS 'True inside a backtest''s replay: the decision steps then read and write the replay''s work tables (_ao_replay_campaigns, _ao_replay_actions, _ao_replay_rules, _ao_replay_settings) instead of the live ones.';
+
+
+--
+-- Name: ao_settings(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_settings() RETURNS SETOF public.autonomous_settings
+    LANGUAGE plpgsql STABLE ROWS 1
+    AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT * FROM %I LIMIT 1', ao_state_table('settings'));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_settings(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_settings() IS 'The guardrail settings a plan applies: autonomous_settings, or in a backtest the replay''s copy with its overrides.';
+
+
+--
 -- Name: social_accounts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2505,6 +3048,32 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_social_account_document(a public.social_accounts) IS 'A social account as GET /social-accounts returns it (never a token), for social_account.expired.';
+
+
+--
+-- Name: ao_state_table(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_state_table(p_kind text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN ao_replaying() THEN
+               CASE p_kind WHEN 'campaigns' THEN '_ao_replay_campaigns_at' WHEN 'campaign states' THEN '_ao_replay_campaigns'
+                           WHEN 'actions' THEN '_ao_replay_actions' WHEN 'rules' THEN '_ao_replay_rules'
+                           WHEN 'settings' THEN '_ao_replay_settings' END
+           ELSE
+               CASE p_kind WHEN 'campaigns' THEN 'campaigns' WHEN 'campaign states' THEN 'campaigns'
+                           WHEN 'actions' THEN 'autonomous_actions' WHEN 'rules' THEN 'autonomous_rules'
+                           WHEN 'settings' THEN 'autonomous_settings' END
+           END
+$$;
+
+
+--
+-- Name: FUNCTION ao_state_table(p_kind text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_state_table(p_kind text) IS 'Which relation holds campaigns (as read, with lifetime totals), campaign states (as written), actions, rules or settings for the decision steps: the live table, or in a backtest the replay''s transaction-local copy (a whitelist: no other name can come out).';
 
 
 --
@@ -2917,6 +3486,35 @@ COMMENT ON FUNCTION public.cancel_campaign_schedule(p_schedule_id uuid) IS 'Canc
 
 
 --
+-- Name: claim_backtest(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_backtest() RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7415005);
+    IF EXISTS (SELECT 1 FROM backtests WHERE status = 'running' AND heartbeat_at > now() - interval '10 minutes') THEN
+        RETURN NULL;
+    END IF;
+    UPDATE backtests b SET status = 'running', started_at = now(), heartbeat_at = now(), progress = 0
+     WHERE b.id = (SELECT id FROM backtests WHERE status IN ('queued', 'running') ORDER BY status = 'queued', created_at, id LIMIT 1)
+    RETURNING b.id INTO v_id;
+    RETURN v_id;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION claim_backtest(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.claim_backtest() IS 'Gives a runner the next backtest to run (the oldest queued, or one whose runner went silent for 10 minutes) while none is running, so backtests run one at a time in order.';
+
+
+--
 -- Name: claim_due_deliveries(integer, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3057,6 +3655,49 @@ CREATE FUNCTION public.compile_rule_confidence(p_conditions jsonb) RETURNS text
 --
 
 COMMENT ON FUNCTION public.compile_rule_confidence(p_conditions jsonb) IS 'The expression giving, per campaign, the probability that a rule''s conditions truly hold: min over "all", max over "any" of the conditions'' confidences.';
+
+
+--
+-- Name: create_backtest(timestamp with time zone, timestamp with time zone, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.create_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text DEFAULT 'day'::text, p_rules jsonb DEFAULT '"active"'::jsonb, p_settings jsonb DEFAULT '{}'::jsonb) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF p_from IS NULL THEN
+        PERFORM ao_raise_422('from', 'is required');
+    END IF;
+    IF p_to IS NULL OR p_to <= p_from THEN
+        PERFORM ao_raise_422('to', 'must be after from');
+    END IF;
+    IF p_to - p_from > interval '400 days' THEN
+        PERFORM ao_raise_422('to', 'at most 400 days after from');
+    END IF;
+    IF p_step IS NULL OR p_step NOT IN ('day', 'hour') THEN
+        PERFORM ao_raise_422('step', 'must be day or hour');
+    END IF;
+    PERFORM _ao_replay_prepare_rules(coalesce(p_rules, '"active"'));
+    PERFORM _ao_replay_prepare_settings(coalesce(p_settings, '{}'));
+    PERFORM _ao_drop_work_table('_ao_replay_rules');
+    PERFORM _ao_drop_work_table('_ao_replay_settings');
+    INSERT INTO backtests (from_at, to_at, step, rules, settings, steps_total, created_by)
+    VALUES (p_from, p_to, p_step, coalesce(p_rules, '"active"'), coalesce(p_settings, '{}'),
+            _ao_backtest_steps(p_from, p_to, p_step), app_auth.actor())
+    RETURNING id INTO v_id;
+    PERFORM pg_notify('ao_backtests', v_id::text);
+    RETURN v_id;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION create_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.create_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Queues a backtest after checking it (from < to, at most 400 days, step day|hour, rules "active" or ids or at most 20 bodies, settings overrides by name and range; AO422 naming the part) and wakes the runner; returns its id.';
 
 
 --
@@ -3266,6 +3907,43 @@ COMMENT ON FUNCTION public.evaluate_metric_triggers(p_limit integer) IS 'A scope
 
 
 --
+-- Name: execute_backtest(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.execute_backtest(p_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    b backtests;
+    v_result jsonb;
+BEGIN
+    SELECT * INTO b FROM backtests WHERE id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no backtest %', p_id USING ERRCODE = 'AO404';
+    END IF;
+    BEGIN
+        v_result := _ao_replay(b.id, b.from_at, b.to_at, b.step, b.rules, b.settings);
+    EXCEPTION WHEN OTHERS THEN
+        UPDATE backtests SET status = 'failed', error = left(SQLERRM, 2000), finished_at = clock_timestamp()
+         WHERE id = p_id;
+        RETURN NULL;
+    END;
+    UPDATE backtests SET status = 'succeeded', progress = 1, result = v_result, finished_at = clock_timestamp(),
+                         heartbeat_at = clock_timestamp()
+     WHERE id = p_id;
+    RETURN v_result;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION execute_backtest(p_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.execute_backtest(p_id uuid) IS 'Runs one backtest (replay and result) and records it as succeeded with its result, or failed with the error.';
+
+
+--
 -- Name: finish_delivery(uuid, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3372,6 +4050,56 @@ $$;
 --
 
 COMMENT ON FUNCTION public.identify_underperforming_campaigns() IS 'Read-only: active campaigns a pause rule matches (critical for priority >= 100) or that lose money (ROI < 1) without a match yet, with the recommendation and confidence the cycle would use.';
+
+
+--
+-- Name: import_campaign_report(jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.import_campaign_report(p_campaigns jsonb, p_rows jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_created integer;
+    v_ingested jsonb;
+BEGIN
+    IF jsonb_typeof(p_campaigns) IS DISTINCT FROM 'array' THEN
+        PERFORM ao_raise_422('campaigns', 'must be an array');
+    END IF;
+    IF jsonb_typeof(p_rows) IS DISTINCT FROM 'array' THEN
+        PERFORM ao_raise_422('rows', 'must be an array');
+    END IF;
+    WITH named AS (
+        SELECT DISTINCT ON (n.external_id) n.external_id, left(coalesce(nullif(btrim(n.title), ''), n.external_id), 500) AS title
+          FROM jsonb_to_recordset(p_campaigns) AS n(external_id text, title text)
+         WHERE n.external_id IS NOT NULL
+    ), first_rows AS (
+        SELECT r.external_id, min(r.period_start) AS started_at
+          FROM jsonb_to_recordset(p_rows) AS r(external_id text, period_start timestamptz)
+         GROUP BY r.external_id
+    ), created AS (
+        INSERT INTO campaigns (external_id, title, status, started_at)
+        SELECT n.external_id, n.title, 'draft', f.started_at
+          FROM named n LEFT JOIN first_rows f ON f.external_id = n.external_id
+         ORDER BY n.external_id
+        ON CONFLICT (external_id) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_created FROM created;
+    v_ingested := ingest_campaign_metrics(p_rows);
+    RETURN v_ingested || jsonb_build_object(
+        'campaigns_created', v_created,
+        'date_from', (SELECT min(period_start) FROM jsonb_to_recordset(p_rows) AS r(period_start timestamptz)),
+        'date_to', (SELECT max(period_end) FROM jsonb_to_recordset(p_rows) AS r(period_end timestamptz)));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION import_campaign_report(p_campaigns jsonb, p_rows jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.import_campaign_report(p_campaigns jsonb, p_rows jsonb) IS 'Imports a platform report: creates the campaigns it names that do not exist (drafts, started at their first row, so no cycle acts on them until activated), then ingests its rows through ingest_campaign_metrics; all or nothing. Returns {rows, campaigns, campaigns_created, date_from, date_to}.';
 
 
 --
@@ -3801,6 +4529,34 @@ COMMENT ON FUNCTION public.run_autonomous_operations_with_posting(dry_run boolea
 
 
 --
+-- Name: run_backtest(timestamp with time zone, timestamp with time zone, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.run_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text DEFAULT 'day'::text, p_rules jsonb DEFAULT '"active"'::jsonb, p_settings jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid := create_backtest(p_from, p_to, p_step, p_rules, p_settings);
+    v_result jsonb;
+BEGIN
+    UPDATE backtests SET status = 'running', started_at = now(), heartbeat_at = now() WHERE id = v_id;
+    v_result := execute_backtest(v_id);
+    IF v_result IS NULL THEN
+        RAISE EXCEPTION 'backtest failed: %', (SELECT error FROM backtests WHERE id = v_id);
+    END IF;
+    RETURN v_result || jsonb_build_object('backtest_id', v_id);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION run_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.run_backtest(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'A backtest run at once (from psql or the command line): checks it, replays the rules from p_from to p_to by day or hour with the given rules ("active", ids or bodies) and settings overrides, records it and returns its result with backtest_id.';
+
+
+--
 -- Name: touch_updated_at(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4168,6 +4924,80 @@ COMMENT ON CONSTRAINT autonomous_rules_name_check ON public.autonomous_rules IS 
 --
 
 COMMENT ON CONSTRAINT autonomous_rules_name_text_check ON public.autonomous_rules IS '{"field": "name", "message": "must not contain control characters (tab and newline are allowed)"}';
+
+
+--
+-- Name: backtests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.backtests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    from_at timestamp with time zone NOT NULL,
+    to_at timestamp with time zone NOT NULL,
+    step text DEFAULT 'day'::text NOT NULL,
+    rules jsonb DEFAULT '"active"'::jsonb NOT NULL,
+    settings jsonb DEFAULT '{}'::jsonb NOT NULL,
+    steps_total integer NOT NULL,
+    progress numeric(5,4) DEFAULT 0 NOT NULL,
+    result jsonb,
+    error text,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT backtests_error_check CHECK ((length(error) <= 2000)),
+    CONSTRAINT backtests_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
+    CONSTRAINT backtests_range_check CHECK (((to_at > from_at) AND ((to_at - from_at) <= '400 days'::interval))),
+    CONSTRAINT backtests_rules_check CHECK ((jsonb_typeof(rules) = ANY (ARRAY['string'::text, 'array'::text]))),
+    CONSTRAINT backtests_settings_check CHECK ((jsonb_typeof(settings) = 'object'::text)),
+    CONSTRAINT backtests_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text]))),
+    CONSTRAINT backtests_step_check CHECK ((step = ANY (ARRAY['day'::text, 'hour'::text]))),
+    CONSTRAINT backtests_steps_check CHECK (((steps_total >= 1) AND (steps_total <= 9600)))
+);
+
+
+--
+-- Name: TABLE backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.backtests IS 'Backtests of the rules over the metrics history: what was asked (range, step, rules, settings overrides), progress, and the result (decisions, money saved, estimated added profit, regrets, a daily timeline).';
+
+
+--
+-- Name: CONSTRAINT backtests_range_check ON backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT backtests_range_check ON public.backtests IS '{"field": "to", "message": "must be after from, and at most 400 days after it"}';
+
+
+--
+-- Name: CONSTRAINT backtests_rules_check ON backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT backtests_rules_check ON public.backtests IS '{"field": "rules", "message": "must be \"active\", a list of rule ids, or a list of rule bodies"}';
+
+
+--
+-- Name: CONSTRAINT backtests_settings_check ON backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT backtests_settings_check ON public.backtests IS '{"field": "settings", "message": "must be an object of setting overrides"}';
+
+
+--
+-- Name: CONSTRAINT backtests_step_check ON backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT backtests_step_check ON public.backtests IS '{"field": "step", "message": "must be day or hour"}';
+
+
+--
+-- Name: CONSTRAINT backtests_steps_check ON backtests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT backtests_steps_check ON public.backtests IS '{"field": "to", "message": "the range must hold from 1 to 9600 steps"}';
 
 
 --
@@ -4580,6 +5410,14 @@ ALTER TABLE ONLY public.autonomous_settings
 
 
 --
+-- Name: backtests backtests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.backtests
+    ADD CONSTRAINT backtests_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: campaign_metrics campaign_metrics_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4775,6 +5613,20 @@ CREATE INDEX autonomous_cycles_started_idx ON public.autonomous_cycles USING btr
 --
 
 CREATE INDEX autonomous_rules_priority_idx ON public.autonomous_rules USING btree (priority DESC, name);
+
+
+--
+-- Name: backtests_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX backtests_created_idx ON public.backtests USING btree (created_at DESC, id DESC);
+
+
+--
+-- Name: backtests_waiting_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX backtests_waiting_idx ON public.backtests USING btree (created_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 
 
 --
@@ -5262,6 +6114,19 @@ CREATE POLICY autonomous_settings_privileged ON public.autonomous_settings TO ao
 
 
 --
+-- Name: backtests; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.backtests ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: backtests backtests_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY backtests_privileged ON public.backtests TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
 -- Name: campaign_metrics; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -5478,6 +6343,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_counters TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_rules TO ao_app;
+
+
+--
+-- Name: TABLE backtests; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.backtests TO ao_app;
 
 
 --

@@ -24,6 +24,7 @@ TABLES = [
     "webhook_events",
     "webhook_deliveries",
     "webhook_attempts",
+    "backtests",
 ]
 NON_ADMIN_CLAIMS = [
     {},
@@ -101,6 +102,9 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         "INSERT INTO webhook_attempts (delivery_id, attempt, status_code) VALUES ($1, 1, 500)",
         ids["delivery"],
     )
+    await db.execute(
+        "INSERT INTO backtests (from_at, to_at, steps_total) VALUES (now() - interval '9 days', now(), 9)"
+    )
     return ids
 
 
@@ -173,6 +177,10 @@ INSERTS = {
         "INSERT INTO webhook_attempts (delivery_id, attempt) VALUES ($1::uuid, 2)",
         ("delivery",),
     ),
+    "backtests": (
+        "INSERT INTO backtests (from_at, to_at, steps_total) VALUES (now() - interval '2 days', now(), 2)",
+        (),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -192,6 +200,7 @@ UPDATES = {
     "webhook_events": "UPDATE webhook_events SET payload = payload",
     "webhook_deliveries": "UPDATE webhook_deliveries SET attempts = attempts",
     "webhook_attempts": "UPDATE webhook_attempts SET error = error",
+    "backtests": "UPDATE backtests SET progress = progress",
 }
 
 

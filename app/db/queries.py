@@ -334,3 +334,35 @@ WEBHOOK_REDELIVER = "SELECT webhook_redeliver($1)"
 WEBHOOK_CLAIM = "SELECT * FROM claim_webhook_deliveries($1, $2)"
 
 WEBHOOK_RECORD = "SELECT record_webhook_attempt($1, $2, $3, $4, $5, $6, $7, $8)"
+
+# -- imports and backtests -----------------------------------------------------------------------
+
+IMPORT_REPORT = "SELECT import_campaign_report($1::text::jsonb, $2::text::jsonb)"
+
+BACKTEST_COLUMNS = """id, status, from_at AS from_, to_at AS to, step, rules, settings, steps_total,
+    progress::float8 AS progress, result, error, created_by, created_at, started_at, finished_at"""
+
+BACKTEST_CREATE = "SELECT create_backtest($1, $2, $3, $4::text::jsonb, $5::text::jsonb)"
+
+BACKTEST_GET = f"SELECT {BACKTEST_COLUMNS} FROM backtests WHERE id = $1"
+
+# The list shows each result's totals; GET /backtests/{id} the whole of it.
+BACKTEST_LIST = f"""
+SELECT {BACKTEST_COLUMNS.replace("result,", "jsonb_build_object('totals', result -> 'totals') AS result,")}
+FROM backtests
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4
+"""
+
+BACKTEST_CLAIM = "SELECT claim_backtest()"
+
+BACKTEST_EXECUTE = "SELECT execute_backtest($1)"
+
+BACKTEST_PROGRESS = """
+UPDATE backtests SET progress = least($2::numeric, 0.9999), heartbeat_at = now()
+WHERE id = $1 AND status = 'running'
+"""
+
+BACKTEST_RUN = "SELECT run_backtest($1, $2, $3, $4::text::jsonb, $5::text::jsonb)"

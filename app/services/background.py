@@ -1,4 +1,5 @@
-"""The loops that act on events: the trigger listener and the webhook sender, woken by NOTIFY.
+"""The loops that act on events: the trigger listener, the webhook sender and the backtest runner,
+woken by NOTIFY.
 
 They run in ``autonomous-ops worker`` and, when SCHEDULER_ENABLED, inside the service; any number of
 processes may run them on one database (claims are row locks taken with SKIP LOCKED).
@@ -12,8 +13,9 @@ import asyncpg
 
 from app.core.config import Settings
 from app.core.crypto import TokenCipher
+from app.services.backtests import run_backtest_runner
 from app.services.triggers import run_trigger_listener
-from app.services.wakeups import METRICS, WEBHOOKS, Wakeups
+from app.services.wakeups import BACKTESTS, METRICS, WEBHOOKS, Wakeups
 from app.services.webhooks import WebhookSender, run_webhook_sender
 
 
@@ -27,6 +29,7 @@ async def run_event_loops(
             wakeups.run(stop),
             run_trigger_listener(pool, wakeups.events[METRICS], stop, settings.trigger_batch_size),
             run_webhook_sender(pool, sender, wakeups.events[WEBHOOKS], stop),
+            run_backtest_runner(pool, wakeups.events[BACKTESTS], stop),
         )
     finally:
         await sender.aclose()

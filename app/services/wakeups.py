@@ -1,7 +1,7 @@
 """The notifications that wake the background loops: one LISTEN connection per process.
 
-``NOTIFY ao_metrics`` (new metrics for the trigger rules) and ``NOTIFY ao_webhooks`` (events to
-deliver) are sent by the database at commit; each sets its loop's event, so work starts within
+``NOTIFY ao_metrics`` (new metrics for the trigger rules), ``NOTIFY ao_webhooks`` (events to
+deliver) and ``NOTIFY ao_backtests`` (a backtest queued) are sent by the database at commit; each sets its loop's event, so work starts within
 milliseconds instead of at the next poll. The connection is remade when it drops, and every loop is
 woken then, so nothing notified while it was away waits for a poll. The loops poll anyway, slowly, in
 case a drop goes unnoticed.
@@ -19,10 +19,13 @@ log = logging.getLogger("app.wakeups")
 
 METRICS = "ao_metrics"
 WEBHOOKS = "ao_webhooks"
+BACKTESTS = "ao_backtests"
 
 
 class Wakeups:
-    def __init__(self, url: str, channels: tuple[str, ...] = (METRICS, WEBHOOKS)) -> None:
+    def __init__(
+        self, url: str, channels: tuple[str, ...] = (METRICS, WEBHOOKS, BACKTESTS)
+    ) -> None:
         self.url = url
         self.events = {channel: asyncio.Event() for channel in channels}
         self.connected = asyncio.Event()

@@ -1,7 +1,8 @@
 """The background worker (``autonomous-ops worker``): the loops that serve no HTTP, so that any number
 of them can run beside any number of API replicas on one database. The post dispatcher, the trigger
-listener (new metrics → trigger rules) and the webhook sender; every claim is a row lock taken with
-SKIP LOCKED, so workers never deliver a post or a webhook twice, nor evaluate a campaign twice."""
+listener (new metrics → trigger rules), the webhook sender and the backtest runner; every claim is a row
+lock taken with SKIP LOCKED, so workers never deliver a post or a webhook twice, nor evaluate a campaign
+twice, and backtests run one at a time."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from app.core.crypto import TokenCipher
 from app.db.pool import create_pool, is_connection_error
 from app.services import triggers
 from app.services.background import run_event_loops
+from app.services.backtests import run_next
 from app.services.dispatcher import DispatchReport, build_publisher, dispatch_once
 from app.services.publishers.base import Publisher
 from app.services.webhooks import WebhookSender
 
 log = logging.getLogger("app.worker")
-LOOPS = ["dispatcher", "trigger listener", "webhook sender"]
+LOOPS = ["dispatcher", "trigger listener", "webhook sender", "backtest runner"]
 
 
 async def run_worker(url: str, settings: Settings, *, once: bool = False, batch: int = 50) -> None:
@@ -61,9 +63,12 @@ async def _one_pass(
         sent = await sender.deliver_once(pool)
     finally:
         await sender.aclose()
+    backtests = 0
+    while await run_next(pool) is not None:
+        backtests += 1
     print(
         f"claimed {report.claimed}: {report.outcomes}; trigger rules evaluated {evaluated} "
-        f"campaigns; webhooks claimed {sent.claimed}: {sent.outcomes}"
+        f"campaigns; webhooks claimed {sent.claimed}: {sent.outcomes}; backtests run {backtests}"
     )
 
 

@@ -47,3 +47,40 @@ END;
 $$;
 COMMENT ON FUNCTION _ao_drop_work_table(text) IS
     'Drops a transaction-local work table (or work view) of the cycle if it exists, with the work views over it, so that the step that makes it can make it afresh.';
+
+-- The clock of the decisions. A backtest replays them as of past moments: it sets ao.as_of (for its
+-- transaction only) and ao.replay, and every decision step reads its "now" and its state through these,
+-- so the replay runs the very functions a cycle runs.
+CREATE OR REPLACE FUNCTION ao_as_of() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('ao.as_of', true), '')::timestamptz $$;
+COMMENT ON FUNCTION ao_as_of() IS
+    'The moment a backtest replays the decisions at (ao.as_of, transaction-local), or NULL in a live cycle.';
+
+CREATE OR REPLACE FUNCTION ao_now() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT coalesce(ao_as_of(), now()) $$;
+COMMENT ON FUNCTION ao_now() IS
+    'The decisions'' "now": the transaction''s start in a cycle, the replayed moment in a backtest.';
+
+CREATE OR REPLACE FUNCTION ao_replaying() RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('ao.replay', true), '') <> '' $$;
+COMMENT ON FUNCTION ao_replaying() IS
+    'True inside a backtest''s replay: the decision steps then read and write the replay''s work tables (_ao_replay_campaigns, _ao_replay_actions, _ao_replay_rules, _ao_replay_settings) instead of the live ones.';
+
+-- The relation a decision step reads or writes for one kind of state: the live table, or the replay's
+-- work table in a backtest. The names come from this whitelist only.
+-- 'campaigns' is what the steps read (status, budget and lifetime totals as of the clock), 'campaign
+-- states' what they write (status and budget): the same live table, two relations in a replay.
+CREATE OR REPLACE FUNCTION ao_state_table(p_kind text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN ao_replaying() THEN
+               CASE p_kind WHEN 'campaigns' THEN '_ao_replay_campaigns_at' WHEN 'campaign states' THEN '_ao_replay_campaigns'
+                           WHEN 'actions' THEN '_ao_replay_actions' WHEN 'rules' THEN '_ao_replay_rules'
+                           WHEN 'settings' THEN '_ao_replay_settings' END
+           ELSE
+               CASE p_kind WHEN 'campaigns' THEN 'campaigns' WHEN 'campaign states' THEN 'campaigns'
+                           WHEN 'actions' THEN 'autonomous_actions' WHEN 'rules' THEN 'autonomous_rules'
+                           WHEN 'settings' THEN 'autonomous_settings' END
+           END
+$$;
+COMMENT ON FUNCTION ao_state_table(text) IS
+    'Which relation holds campaigns (as read, with lifetime totals), campaign states (as written), actions, rules or settings for the decision steps: the live table, or in a backtest the replay''s transaction-local copy (a whitelist: no other name can come out).';

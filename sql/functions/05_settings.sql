@@ -41,3 +41,14 @@ END;
 $$;
 COMMENT ON FUNCTION update_autonomous_settings(jsonb) IS
     'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule.';
+
+-- The settings the decision steps use: the live row, or a backtest's (with its overrides).
+-- ROWS 1: there is one settings row, and the planner must not cost the joins for a thousand.
+CREATE OR REPLACE FUNCTION ao_settings() RETURNS SETOF autonomous_settings
+LANGUAGE plpgsql STABLE ROWS 1 AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT * FROM %I LIMIT 1', ao_state_table('settings'));
+END;
+$$;
+COMMENT ON FUNCTION ao_settings() IS
+    'The guardrail settings a plan applies: autonomous_settings, or in a backtest the replay''s copy with its overrides.';

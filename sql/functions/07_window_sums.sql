@@ -7,10 +7,13 @@
 -- The window sums a cycle computes: the rules' (and the counts behind their confidence), plus the
 -- last-7-day and previous-7-day sums that the opportunity detectors (006) and expected impacts use.
 CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- the rules: the live ones, or a backtest's (ao_state_table names the relation, from a whitelist)
+    RETURN QUERY EXECUTE format($q$
     SELECT DISTINCT f, w
     FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w
-            FROM autonomous_rules, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
+            FROM %I, jsonb_path_query(conditions, 'strict $.**?(@.metric != null)') leaf
            WHERE is_active) l
     CROSS JOIN LATERAL unnest(CASE l.metric
         WHEN 'roi' THEN ARRAY['revenue', 'spend', 'conversions']
@@ -26,14 +29,20 @@ LANGUAGE sql STABLE AS $$
         ELSE ARRAY[l.metric] END) f
     WHERE w <> 'lifetime' AND w = ANY (rule_windows()) AND f IN ('impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue')
     UNION
-    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery)
+    -- detectors: this week and the week before (declining performance, creative fatigue, under-delivery);
+    -- a backtest runs no detector and needs only the last 7 days' spend (the expected impacts)
     SELECT f, w FROM unnest(ARRAY['impressions', 'reach', 'clicks', 'conversions', 'spend', 'revenue']) f,
                      unnest(ARRAY['last_7d', 'prev_7d']) w
+     WHERE NOT %L OR (f = 'spend' AND w = 'last_7d')
+    $q$, ao_state_table('rules'), ao_replaying());
+END;
 $$;
 COMMENT ON FUNCTION _ao_needed_sums() IS
     'Which window sums a cycle computes: those the active rules use (and the counts behind their confidence), and the last-7-day and previous-7-day sums the opportunity detectors and expected impacts use; lifetime comes from the campaign totals.';
 
 -- p_campaign_ids narrows it to those campaigns (a scoped evaluation of new metrics); NULL reads them all.
+-- In a backtest the windows end at the replayed moment (no metric period ending after it is read), and
+-- the campaigns, with their lifetime totals up to that moment, come from the replay's work table.
 CREATE OR REPLACE FUNCTION _ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -43,20 +52,22 @@ DECLARE
     v_sums text;
     v_columns text;
     v_hashagg text;
+    v_now timestamptz := ao_now();
+    v_as_of timestamptz := ao_as_of();
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
-    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (now() is fixed
-    -- for the transaction). Figures and windows come from whitelists (_ao_needed_sums), never from a
+    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (the clock is
+    -- fixed for the transaction, or for the replayed step). Figures and windows come from whitelists (_ao_needed_sums), never from a
     -- rule's text.
     SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[now() - interval '24 hours']
-                                       WHEN 'last_48h' THEN ARRAY[now() - interval '48 hours']
-                                       WHEN 'last_7d' THEN ARRAY[now() - interval '7 days']
-                                       WHEN 'prev_7d' THEN ARRAY[now() - interval '7 days', now() - interval '14 days']
-                                       WHEN 'last_14d' THEN ARRAY[now() - interval '14 days']
-                                       ELSE ARRAY[now() - interval '30 days'] END) edge;
+      CROSS JOIN LATERAL unnest(CASE w WHEN 'last_24h' THEN ARRAY[v_now - interval '24 hours']
+                                       WHEN 'last_48h' THEN ARRAY[v_now - interval '48 hours']
+                                       WHEN 'last_7d' THEN ARRAY[v_now - interval '7 days']
+                                       WHEN 'prev_7d' THEN ARRAY[v_now - interval '7 days', v_now - interval '14 days']
+                                       WHEN 'last_14d' THEN ARRAY[v_now - interval '14 days']
+                                       ELSE ARRAY[v_now - interval '30 days'] END) edge;
     SELECT 'CASE ' || string_agg(format('WHEN m.period_end > %L::timestamptz THEN %s', e, k), ' ' ORDER BY k) || ' END'
       INTO v_bucket
       FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
@@ -70,9 +81,9 @@ BEGIN
                   FROM generate_series(lo, hi) k), n.f, n.w), ', ')
       INTO v_columns
       FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, now() - interval '7 days') + 1
+      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
                                           ELSE 1 END AS lo,
-                                 array_position(v_cutoffs, now() - CASE n.w
+                                 array_position(v_cutoffs, v_now - CASE n.w
                                      WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
                                      WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
                                      WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
@@ -86,21 +97,24 @@ BEGIN
             SELECT m.campaign_id, %2$s
             FROM (SELECT m.campaign_id, %1$s AS k, %3$s
                     FROM campaign_metrics m
-                   WHERE m.period_end > %5$L::timestamptz %6$s) m
+                   WHERE m.period_end > %5$L::timestamptz %6$s %8$s) m
             GROUP BY m.campaign_id
         )
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
-               round(greatest(extract(epoch FROM now() - coalesce(c.started_at, now())) / 3600.0, 0), 4) AS hours_running,
+               round(greatest(extract(epoch FROM %10$L::timestamptz - coalesce(c.started_at, %10$L::timestamptz)) / 3600.0, 0), 4)
+                   AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
                c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s,
                false AS paused_in_cycle
-        FROM campaigns c
+        FROM %9$I c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active' %7$s
     $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)],
          CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END,
+         ao_state_table('campaigns'), v_now)
     USING p_campaign_ids;
     PERFORM set_config('enable_hashagg', v_hashagg, true);
     -- Each step plans its joins on what a work table really holds, never on a guess.

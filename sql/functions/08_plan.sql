@@ -28,10 +28,12 @@ BEGIN
         min_confidence numeric, cooldown_hours integer, confidence numeric) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
 
-    FOR r IN SELECT * FROM autonomous_rules
-              WHERE is_active AND (p_rule_types IS NULL OR autonomous_rules.rule_type = ANY (p_rule_types))
-                AND (NOT p_trigger_only OR autonomous_rules.evaluation_type = 'trigger')
-              ORDER BY autonomous_rules.priority DESC, name LOOP
+    -- The live rules, or a backtest's (the relation from ao_state_table's whitelist).
+    FOR r IN EXECUTE format('SELECT * FROM %I r
+                              WHERE r.is_active AND ($1 IS NULL OR r.rule_type = ANY ($1))
+                                AND (NOT $2 OR r.evaluation_type = ''trigger'')
+                              ORDER BY r.priority DESC, r.name', ao_state_table('rules'))
+             USING p_rule_types, p_trigger_only LOOP
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
             PERFORM describe_rule_conditions(r.conditions);
@@ -71,7 +73,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
     CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    WITH cfg AS (SELECT * FROM ao_settings()),
     matches AS (
         SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
                                      ELSE m.min_confidence END AS confidence_floor
@@ -113,26 +115,29 @@ CREATE OR REPLACE FUNCTION _ao_guard_decisions() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
+    -- The actions looked up are the live audit trail, or in a backtest the replay's own (the relation
+    -- from ao_state_table's whitelist); a backtest schedules no posts and rolls nothing back.
+    EXECUTE format($q$
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
+    WITH cfg AS (SELECT * FROM ao_settings()),
     last_same AS (
         SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
-          FROM autonomous_actions a
+          FROM %1$I a
          WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
            AND a.status IN ('executed', 'rolled_back', 'pending')
-           AND a.created_at > now() - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
+           AND a.created_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.cooldown_hours) FROM _ao_decisions d))
          ORDER BY a.campaign_id, a.action_type, a.created_at DESC
     ),
     quiet AS (
         SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
-          FROM autonomous_actions a CROSS JOIN cfg
-         WHERE a.status = 'rolled_back' AND a.rolled_back_at > now() - make_interval(hours => cfg.rollback_quiet_hours)
+          FROM %1$I a CROSS JOIN cfg
+         WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
          GROUP BY a.campaign_id, a.action_type
     ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
           FROM campaign_schedules cs CROSS JOIN cfg
-         WHERE cs.created_at > now() - make_interval(hours => cfg.post_spacing_hours)
+         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => cfg.post_spacing_hours) AND NOT %3$L
          GROUP BY cs.campaign_id
     )
     SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
@@ -143,15 +148,16 @@ BEGIN
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
                WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
-               WHEN last_same.created_at > now() - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
+               WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
-                    AND last_schedule.created_at > now() - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
+                    AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
            END AS blocked_code
       FROM _ao_decisions d
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
-      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id;
+      LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
+    $q$, ao_state_table('actions'), ao_now(), ao_replaying());
     ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
 END;
 $$;
@@ -173,9 +179,9 @@ LANGUAGE sql STABLE AS $$
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
         WHEN 'cooldown' THEN
             format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                   date_trunc('minute', now() - g.last_same_at), g.cooldown_hours)
+                   date_trunc('minute', ao_now() - g.last_same_at), g.cooldown_hours)
         WHEN 'post_spacing' THEN
-            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', now() - g.last_schedule_at),
+            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', ao_now() - g.last_schedule_at),
                    g.post_spacing_hours)
         WHEN 'no_account' THEN 'no connected social account with a valid token'
         WHEN 'paused_in_cycle' THEN 'paused in this cycle'
@@ -241,9 +247,11 @@ CREATE OR REPLACE FUNCTION _ao_build_plan(p_trigger_only boolean DEFAULT false) 
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
-    -- Post rules only when a post could go out: no usable account, nothing to plan.
+    -- Post rules only when a post could go out: no usable account, nothing to plan. A backtest replays
+    -- pauses and scales only.
     PERFORM _ao_evaluate_rules(
-        CASE WHEN (SELECT platforms FROM usable_social_platforms()) IS NULL THEN ARRAY['pause', 'scale'] END,
+        CASE WHEN ao_replaying() OR (SELECT platforms FROM usable_social_platforms()) IS NULL
+             THEN ARRAY['pause', 'scale'] END,
         p_trigger_only);
     PERFORM _ao_choose_decisions();
     PERFORM _ao_guard_decisions();
@@ -254,11 +262,13 @@ BEGIN
                                                  AND q.blocked_code IS NULL);
     -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
     -- blocked_reason); each action gets its id now, so the summary needs no read-back.
+    PERFORM _ao_drop_work_table('_ao_rule_words');
+    EXECUTE format('CREATE TEMP TABLE _ao_rule_words ON COMMIT DROP AS
+                    SELECT id, describe_rule_conditions(conditions) AS words FROM %I
+                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)', ao_state_table('rules'));
+    ANALYZE _ao_rule_words;
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    WITH rule_words AS MATERIALIZED (  -- once per rule, not once per decision
-        SELECT id, describe_rule_conditions(conditions) AS words FROM autonomous_rules
-         WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)
-    )
+    WITH rule_words AS (SELECT * FROM _ao_rule_words)  -- once per rule, not once per decision
     SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
            g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_code,

@@ -77,31 +77,37 @@ DECLARE
     v_actor text := app_auth.actor();
 BEGIN
     PERFORM _ao_require_plan(p_cycle_id);
+    -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
+    -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
+    EXECUTE format($q$
     WITH chosen AS (
         SELECT * FROM _ao_plan p
-         WHERE p.action_type = p_action_type AND p.blocked_code IS NULL
-           AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
+         WHERE p.action_type = $1 AND p.blocked_code IS NULL
+           AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
-        UPDATE campaigns c
-           SET status = CASE WHEN p_action_type = 'pause' THEN 'paused' ELSE c.status END,
-               daily_budget = CASE WHEN p_action_type = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
+        UPDATE %1$I c
+           SET status = CASE WHEN $1 = 'pause' THEN 'paused' ELSE c.status END,
+               daily_budget = CASE WHEN $1 = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
     ), logged AS (
-        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                        new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT applied.action_id, p_cycle_id, applied.campaign_id, applied.rule_id, p_action_type, applied.reason,
+        INSERT INTO %2$I (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+                          new_state, confidence, expected_impact, status, executed_at, created_at, created_by)
+        SELECT applied.action_id, $3, applied.campaign_id, applied.rule_id, $1, applied.reason,
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
-               'executed', now(), v_actor
+               'executed', %3$L::timestamptz, %3$L::timestamptz, $4
           FROM applied
     ), marked AS (  -- the detectors that follow leave a campaign paused here alone
         UPDATE _ao_stats s SET paused_in_cycle = true
           FROM applied
-         WHERE p_action_type = 'pause' AND s.campaign_id = applied.campaign_id
+         WHERE $1 = 'pause' AND s.campaign_id = applied.campaign_id
     )
-    SELECT count(*) INTO v_count FROM applied;
+    SELECT count(*) FROM applied
+    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now())
+    INTO v_count
+    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
     RETURN v_count;
 END;
 $$;
