@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from fastapi import FastAPI
@@ -149,6 +150,16 @@ async def load_demo_if_empty(pool: asyncpg.Pool, settings: Settings) -> None:
         if await conn.fetchval(queries.CAMPAIGNS_EXIST):
             return
         loaded = await demo.load(conn, settings.demo_value_per_conversion)
+        # a backtest of the active rules over the demo's history, so that the Backtests tab has a
+        # real result from the start (the runner takes it as soon as the service runs)
+        await conn.fetchval(
+            queries.BACKTEST_CREATE,
+            datetime.now(UTC) - timedelta(days=15),
+            datetime.now(UTC),
+            "day",
+            '"active"',
+            "{}",
+        )
     log.info("demo data loaded", extra=loaded)
 
 

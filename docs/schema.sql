@@ -383,9 +383,9 @@ CREATE FUNCTION public._ao_blocked_reason(g anyelement) RETURNS text
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
         WHEN 'cooldown' THEN
             format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                   date_trunc('minute', ao_now() - g.last_same_at), g.cooldown_hours)
+                   ao_duration(ao_now() - g.last_same_at), g.cooldown_hours)
         WHEN 'post_spacing' THEN
-            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', ao_now() - g.last_schedule_at),
+            format('a post was scheduled %s ago; posts are %s h apart', ao_duration(ao_now() - g.last_schedule_at),
                    g.post_spacing_hours)
         WHEN 'no_account' THEN 'no connected social account with a valid token'
         WHEN 'paused_in_cycle' THEN 'paused in this cycle'
@@ -2615,6 +2615,34 @@ COMMENT ON FUNCTION public.ao_delivery_document(p public.social_posts) IS 'A pos
 
 
 --
+-- Name: ao_duration(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_duration(p interval) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p IS NULL THEN NULL
+        WHEN p < interval '1 minute' THEN 'just now'
+        WHEN p < interval '1 hour' THEN floor(extract(epoch FROM p) / 60)::int || ' min'
+        WHEN p < interval '1 day' THEN floor(extract(epoch FROM p) / 3600)::int || ' h'
+             || CASE WHEN floor(extract(epoch FROM p) / 60)::int % 60 > 0
+                     THEN ' ' || floor(extract(epoch FROM p) / 60)::int % 60 || ' min' ELSE '' END
+        ELSE floor(extract(epoch FROM p) / 86400)::int || ' d'
+             || CASE WHEN floor(extract(epoch FROM p) / 3600)::int % 24 > 0
+                     THEN ' ' || floor(extract(epoch FROM p) / 3600)::int % 24 || ' h' ELSE '' END
+    END
+$$;
+
+
+--
+-- Name: FUNCTION ao_duration(p interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_duration(p interval) IS 'A duration in words for people ("just now", "12 min", "3 h 10 min", "2 d 4 h").';
+
+
+--
 -- Name: ao_events_from_accounts(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3344,6 +3372,58 @@ COMMENT ON FUNCTION public.autonomous_counters_bump() IS 'Keeps autonomous_count
 
 
 --
+-- Name: autonomous_daily(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.autonomous_daily(p_days integer) RETURNS TABLE(day date, paused integer, scaled integer, posted integer, optimized integer, expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    IF p_days IS NULL OR p_days < 1 OR p_days > 366 THEN
+        PERFORM ao_raise_422('days', 'must be from 1 to 366');
+    END IF;
+    RETURN QUERY
+    WITH days AS (
+        SELECT d::date AS d
+          FROM generate_series((now() AT TIME ZONE 'UTC')::date - (p_days - 1), (now() AT TIME ZONE 'UTC')::date,
+                               interval '1 day') d
+    ), acts AS (
+        SELECT a.action_type, (a.created_at AT TIME ZONE 'UTC')::date AS on_day,
+               (a.rolled_back_at AT TIME ZONE 'UTC')::date AS off_day,
+               CASE a.action_type
+                   WHEN 'pause' THEN (a.expected_impact ->> 'daily_loss_avoided')::numeric
+                   WHEN 'scale' THEN (a.expected_impact ->> 'added_daily_revenue')::numeric
+                                     - (a.expected_impact ->> 'added_daily_budget')::numeric END AS expected,
+               (a.actual_impact ->> 'profit_per_day_change')::numeric AS measured
+          FROM autonomous_actions a
+         WHERE a.status IN ('executed', 'rolled_back') AND a.executed_at IS NOT NULL
+    )
+    SELECT k.d,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'pause')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'scale')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'post')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'optimize')::int,
+           round(coalesce(sum(x.expected) FILTER (WHERE x.action_type = 'pause' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.expected) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'pause' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2)
+      FROM days k
+      LEFT JOIN LATERAL (SELECT a.*, a.on_day <= k.d AND (a.off_day IS NULL OR a.off_day > k.d) AS in_effect
+                           FROM acts a WHERE a.on_day <= k.d) x ON true
+     GROUP BY k.d
+     ORDER BY k.d;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION autonomous_daily(p_days integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.autonomous_daily(p_days integer) IS 'Per day over the last p_days (1–366): pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day).';
+
+
+--
 -- Name: autonomous_rules_validate(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3431,6 +3511,55 @@ $$;
 --
 
 COMMENT ON FUNCTION public.autonomous_stats() IS 'The dashboard''s stats row: actions in all, pauses/scales/posts in force (executed, not rolled back), rollbacks, open or in-progress opportunities, and the last cycle that ran; read from counters, not by counting rows.';
+
+
+--
+-- Name: campaign_metric_series(uuid, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text) RETURNS TABLE(bucket_start timestamp with time zone, impressions bigint, clicks bigint, conversions bigint, spend numeric, revenue numeric, roi numeric)
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'hour') THEN
+        PERFORM ao_raise_422('bucket', 'must be day or hour');
+    END IF;
+    IF p_to <= p_from THEN
+        PERFORM ao_raise_422('to', 'must be after from');
+    END IF;
+    IF p_to - p_from > (CASE p_bucket WHEN 'day' THEN interval '400 days' ELSE interval '31 days' END) THEN
+        PERFORM ao_raise_422('to', CASE p_bucket WHEN 'day' THEN 'at most 400 days after from by day'
+                                                 ELSE 'at most 31 days after from by hour' END);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM campaigns WHERE id = p_campaign_id) THEN
+        RAISE EXCEPTION 'no campaign %', p_campaign_id USING ERRCODE = 'AO404';
+    END IF;
+    RETURN QUERY
+    WITH buckets AS (
+        SELECT b FROM generate_series(date_trunc(p_bucket, p_from, 'UTC'),
+                                      date_trunc(p_bucket, p_to - interval '1 microsecond', 'UTC'),
+                                      CASE p_bucket WHEN 'day' THEN interval '1 day' ELSE interval '1 hour' END) b
+    ), sums AS (
+        SELECT date_trunc(p_bucket, m.period_start, 'UTC') AS b, sum(m.impressions) AS impressions,
+               sum(m.clicks) AS clicks, sum(m.conversions) AS conversions, sum(m.spend) AS spend,
+               sum(m.revenue) AS revenue
+          FROM campaign_metrics m
+         WHERE m.campaign_id = p_campaign_id AND m.period_start >= p_from AND m.period_start < p_to
+         GROUP BY 1
+    )
+    SELECT k.b, coalesce(s.impressions, 0)::bigint, coalesce(s.clicks, 0)::bigint, coalesce(s.conversions, 0)::bigint,
+           coalesce(s.spend, 0), coalesce(s.revenue, 0), round(s.revenue / NULLIF(s.spend, 0), 4)
+      FROM buckets k LEFT JOIN sums s ON s.b = k.b
+     ORDER BY k.b;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text) IS 'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
 
 
 --
@@ -4213,6 +4342,58 @@ $_$;
 --
 
 COMMENT ON FUNCTION public.measure_action_impact() IS 'Fills actual_impact of pause/scale actions older than impact_window_hours: spend, revenue and ROI per day in the window after against the window before, and the change in profit per day.';
+
+
+--
+-- Name: preview_rule(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.preview_rule(p_rule jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid := gen_random_uuid();
+    v_result jsonb;
+BEGIN
+    IF jsonb_typeof(p_rule) IS DISTINCT FROM 'object' THEN
+        PERFORM ao_raise_422('rule', 'must be a rule body');
+    END IF;
+    BEGIN
+        UPDATE autonomous_rules SET is_active = false WHERE is_active;
+        INSERT INTO autonomous_rules (id, name, rule_type, priority, is_active, conditions, action, min_confidence,
+                                      cooldown_hours, created_by)
+        SELECT v_id, left(coalesce(nullif(btrim(b.name), ''), 'This rule'), 188) || ' (preview)', b.rule_type, coalesce(b.priority, 50), true, b.conditions, b.action,
+               coalesce(b.min_confidence, 0), coalesce(b.cooldown_hours, 24), app_auth.actor()
+          FROM jsonb_to_record(p_rule) AS b(name text, rule_type text, priority integer, conditions jsonb, action jsonb,
+                                           min_confidence numeric, cooldown_hours integer);
+        PERFORM _ao_prepare_stats();
+        PERFORM _ao_build_plan();
+        SELECT jsonb_build_object(
+                   'evaluated', (SELECT count(*) FROM _ao_stats),
+                   'rule_errors', (SELECT coalesce(jsonb_agg(e.error), '[]') FROM _ao_rule_errors e),
+                   'items', coalesce(jsonb_agg(jsonb_build_object(
+                       'campaign_id', p.campaign_id, 'campaign_title', p.title, 'action_type', p.action_type,
+                       'confidence', p.confidence, 'roi', round(p.roi, 4), 'spend', p.spend_lifetime,
+                       'daily_budget', p.daily_budget, 'new_budget', p.new_budget, 'reason', p.reason,
+                       'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason,
+                       'expected_impact', p.expected_impact)
+                   ORDER BY p.blocked_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
+          INTO v_result
+          FROM _ao_plan p;
+        RAISE EXCEPTION 'preview' USING ERRCODE = 'AODRY';
+    EXCEPTION WHEN SQLSTATE 'AODRY' THEN
+        NULL;
+    END;
+    RETURN v_result;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION preview_rule(p_rule jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.preview_rule(p_rule jsonb) IS 'A scoped dry run of one rule body: which active campaigns it would act on now as the only active rule, with confidence, reason and expected impact, and which a guardrail would hold back (and why); the rule is checked as any rule is (AO422 naming the field) and nothing is kept.';
 
 
 --

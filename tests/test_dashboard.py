@@ -30,12 +30,14 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
 
 @pytest.fixture
 async def site(settings, db):
-    """The service over real HTTP with the demo campaigns, and a headless browser."""
+    """The service over real HTTP with the demo campaigns, and a headless browser. Dialogs are
+    accepted; a prompt is answered with ``page.prompt_answer`` when a test sets it."""
     from playwright.async_api import async_playwright
 
     await demo.load(db)
     port = free_port()
-    app = create_app(settings.model_copy(update={"port": port}))
+    # webhook endpoints on 127.0.0.1 are allowed here, as for every test receiver
+    app = create_app(settings.model_copy(update={"port": port, "media_fetch_allow_private": True}))
     with serve(app, port=port, lifespan="on") as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
@@ -52,7 +54,16 @@ async def site(settings, db):
                 ],
             )
             page = await browser.new_page(viewport={"width": 1360, "height": 900})
-            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            answers: dict[str, str] = {}
+            page.prompt_answers = answers  # type: ignore[attr-defined]
+            page.on(
+                "dialog",
+                lambda dialog: asyncio.ensure_future(
+                    dialog.accept(answers.get("prompt"))
+                    if dialog.type == "prompt"
+                    else dialog.accept()
+                ),
+            )
             yield url, page
             await browser.close()
 
@@ -126,7 +137,7 @@ async def test_rollback_from_the_actions_tab(site):
     row = page.locator(f"tr[data-id='{pause['id']}']")
     await row.locator("button[data-rollback]").click()
     await page.wait_for_function(
-        f"document.querySelector(\"tr[data-id='{pause['id']}'] .status\")?.textContent === 'rolled_back'"
+        f"document.querySelector(\"tr[data-id='{pause['id']}'] .status\")?.textContent === 'rolled back'"
     )
     campaign = await _api(url, f"/campaigns/{pause['campaign_id']}")
     assert campaign["status"] == "active"
@@ -136,13 +147,18 @@ async def test_rollback_from_the_actions_tab(site):
 async def test_opportunity_buttons_move_it(site):
     url, page = site
     await _api(url, "/cycles", "POST", {})
-    opps = (await _api(url, "/opportunities?status=open&limit=2"))["items"]
+    # the list puts what needs attention first: severity, then the money at stake
+    opps = (await _api(url, "/opportunities?status=open&sort=attention&limit=2"))["items"]
+    assert [o["severity"] for o in opps][0] in ("critical", "high")
     await _open(page, url)
     await page.click("button[data-tab=opportunities]")
     first, second = opps[0]["id"], opps[1]["id"]
+    rows = page.locator("#opportunity-rows tr")
+    assert await rows.nth(0).get_attribute("data-id") == first
+    await page.select_option("#opp-status", "")  # any status, so that closed ones stay in view
     await page.click(f"button[data-opp='{first}'][data-move=start]")
     await page.wait_for_function(
-        f"document.querySelector(\"tr[data-id='{first}'] .status\")?.textContent === 'in_progress'"
+        f"document.querySelector(\"tr[data-id='{first}'] .status\")?.textContent === 'in progress'"
     )
     await page.screenshot(path=str(SCREENSHOTS / "opportunities.png"))
     await page.click(f"button[data-opp='{first}'][data-move=resolve]")
@@ -215,3 +231,201 @@ async def test_without_a_token_the_prompt_appears(site):
         "document.querySelector('#login-reason').textContent.includes('refused')"
     )
     assert await page.is_visible("#login")
+
+
+# -- the views for daily work ---------------------------------------------------------------------
+
+
+async def _expected_points(db, campaign_id) -> int:
+    """Days from the campaign's first day with spend or revenue through today (UTC), both included."""
+    return await db.fetchval(
+        "SELECT (now() AT TIME ZONE 'UTC')::date - min((period_start AT TIME ZONE 'UTC')::date) + 1"
+        " FROM campaign_metrics WHERE campaign_id = $1 AND (spend > 0 OR revenue > 0)",
+        campaign_id,
+    )
+
+
+async def test_overview_charts_and_the_campaign_view(site, db):
+    url, page = site
+    await _api(url, "/cycles", "POST", {})
+    await _open(page, url)
+    await page.wait_for_selector("#chart-money canvas")
+    assert await page.get_attribute("#chart-money", "data-points") == "30"
+    assert await page.get_attribute("#chart-actions", "data-points") == "30"
+    daily = (await _api(url, "/stats/daily?days=30"))["days"]
+    assert daily[-1]["paused"] >= 1 and daily[-1]["expected_saved"] > 0
+    await page.screenshot(path=str(SCREENSHOTS / "overview.png"))
+    # From a campaign's name (in the Actions tab, a paused one) to its view: figures, the chart with
+    # a point per day and a mark per action.
+    await page.click("button[data-tab=actions]")
+    first = page.locator("#action-rows a.campaign").first
+    title = await first.text_content()
+    campaign_id = await first.get_attribute("data-campaign") or ""
+    await first.click()
+    await page.wait_for_selector("#campaign-view:not([hidden]) #chart-campaign canvas")
+    assert await page.text_content("#campaign-title") == title
+    expected = await _expected_points(db, campaign_id)
+    assert await page.get_attribute("#chart-campaign", "data-points") == str(expected)
+    actions = (await _api(url, f"/actions?campaign_id={campaign_id}"))["items"]
+    assert len(actions) >= 1
+    assert await page.get_attribute("#chart-campaign", "data-marks") == str(len(actions))
+    assert await page.locator("#campaign-action-rows tr[data-id]").count() == len(actions)
+    await page.screenshot(path=str(SCREENSHOTS / "campaign.png"), full_page=True)
+    series = await _api(url, f"/campaigns/{campaign_id}/metrics?bucket=hour")
+    assert len(series["points"]) in (720, 721)  # 30 days by hour, a point per hour
+
+
+async def test_a_custom_rule_is_built_previewed_backtested_and_saved(site, db, settings):
+    from app.db.pool import create_pool
+    from app.services.backtests import run_next
+
+    url, page = site
+    await _open(page, url)
+    await page.click("button[data-tab=rules]")
+    await page.click("#rule-new")
+    await page.fill("#rule-name", "Weekly loser")
+    # the builder starts with ROI < 0.8 over 7 days and spend ≥ 100; add an any-group
+    await page.click("#rule-conditions [data-add-group]")
+    await page.locator(
+        "#rule-conditions [data-node=group] [data-node=group] [data-k=kind]"
+    ).select_option("any")
+    assert await page.locator("#rule-conditions [data-node=leaf]").count() == 3
+    await page.click("#rule-preview")
+    await page.wait_for_selector("#rule-preview-out:not([hidden])")
+    summary = await page.text_content("#rule-preview-summary")
+    assert summary.startswith("Of ") and "it would act on" in summary
+    rows = await page.locator("#rule-preview-rows tr").count()
+    assert rows >= 1
+    assert rows <= 50
+    await page.locator("#rule-editor").screenshot(path=str(SCREENSHOTS / "rule-editor.png"))
+    # Backtest: queued by the page, run by a runner, followed until done.
+    await page.click("#rule-backtest")
+    await page.wait_for_function(
+        "document.querySelector('#rule-backtest-summary').textContent.includes('one at a time')"
+    )
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        assert await run_next(pool) is not None
+    finally:
+        await pool.close()
+    await page.wait_for_function(
+        "document.querySelector('#rule-backtest-summary').textContent.includes('daily steps')"
+    )
+    await page.wait_for_selector("#chart-rule-backtest canvas")
+    body = (await db.fetchval("SELECT rules FROM backtests"))[0]
+    assert body["name"] == "Weekly loser" and "any" in json_dumps(body["conditions"])
+    await page.click("#rule-save")
+    await page.wait_for_selector("#rule-rows td:has-text('Weekly loser')")
+    rule = await db.fetchrow("SELECT * FROM autonomous_rules WHERE name = 'Weekly loser'")
+    assert (
+        rule["rule_type"] == "pause" and rule["conditions"]["all"][2]["any"][0]["metric"] == "ctr"
+    )
+    await page.click("button[data-tab=backtests]")
+    await page.wait_for_selector("#backtest-rows td:has-text('succeeded')")
+    await page.screenshot(path=str(SCREENSHOTS / "backtests.png"))
+
+
+def json_dumps(value) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+async def test_a_bad_condition_shows_the_servers_message_at_its_field(site, db):
+    url, page = site
+    await _open(page, url)
+    await page.click("button[data-tab=rules]")
+    await page.click("#rule-new")
+    await page.fill("#rule-name", "Broken")
+    leaf = page.locator("#rule-conditions [data-node=leaf]").first
+    await leaf.locator("[data-k=op]").select_option("between")
+    await leaf.locator("[data-k=value]").fill("3")
+    await page.click("#rule-save")
+    error = page.locator('.field-error[data-for="conditions.all[0].value"]')
+    await error.wait_for()
+    assert "low" in (await error.text_content()) or "[" in (await error.text_content())
+    assert "invalid" in (await leaf.locator("[data-k=value]").get_attribute("class"))
+    assert await db.fetchval("SELECT count(*) FROM autonomous_rules WHERE name = 'Broken'") == 0
+
+
+async def test_a_changed_setting_persists_after_a_reload(site):
+    url, page = site
+    await _open(page, url)
+    await page.click("button[data-tab=settings]")
+    await page.fill("#set-min_spend", "75")
+    await page.click("#settings-save")
+    await page.wait_for_function(
+        "document.querySelector('#notice').textContent.includes('min_spend')"
+    )
+    await page.reload()
+    await page.wait_for_selector("#app:not([hidden])")
+    await page.click("button[data-tab=settings]")
+    await page.wait_for_function("document.querySelector('#set-min_spend')?.value === '75'")
+    assert (await _api(url, "/settings"))["min_spend"] == 75
+    await page.fill("#set-max_scale_factor", "50")  # out of range: the server's words at the field
+    await page.click("#settings-save")
+    await page.locator('.field-error[data-for="max_scale_factor"]').wait_for()
+    await page.screenshot(path=str(SCREENSHOTS / "settings.png"))
+
+
+async def test_a_webhook_is_created_and_its_secret_shown_once(site):
+    url, page = site
+    await _open(page, url)
+    await page.click("button[data-tab=webhooks]")
+    await page.fill("#webhook-url", "http://127.0.0.1:9/hook")
+    await page.click("#webhook-create")
+    await page.wait_for_selector("#webhook-secret-box:not([hidden])")
+    secret = await page.text_content("#webhook-secret")
+    assert secret.startswith("whsec_")
+    await page.wait_for_selector("#webhook-rows td:has-text('127.0.0.1:9')")
+    await page.screenshot(path=str(SCREENSHOTS / "webhooks.png"))
+    await page.click("#webhook-rows button[data-hook-test]")
+    await page.wait_for_selector("#delivery-rows td:has-text('webhook.test')")
+    # once: gone when the tab is left, and nowhere in the API
+    await page.click("button[data-tab=overview]")
+    await page.click("button[data-tab=webhooks]")
+    assert await page.is_hidden("#webhook-secret-box")
+    listed = await _api(url, "/webhooks")
+    assert secret not in str(listed) and secret not in await page.content()
+
+
+async def test_a_social_account_is_connected_and_its_token_rotated(site):
+    url, page = site
+    await _open(page, url)
+    await page.click("button[data-tab=accounts]")
+    await page.select_option("#account-platform", "facebook")
+    await page.fill("#account-id", "page-1178")
+    await page.fill("#account-token", "EAAB-first-token-1111")
+    await page.click("#account-connect")
+    await page.wait_for_selector("#account-rows td.token:has-text('1111')")
+    page.prompt_answers["prompt"] = "EAAB-second-token-2222"
+    await page.click("#account-rows button[data-rotate]")
+    await page.wait_for_selector("#account-rows td.token:has-text('2222')")
+    accounts = (await _api(url, "/social-accounts"))["items"]
+    assert [a["token_last4"] for a in accounts] == ["2222"]
+    assert "EAAB-second" not in await page.content()
+    await page.screenshot(path=str(SCREENSHOTS / "accounts.png"))
+
+
+async def test_tabs_keys_hashchange_and_a_phone_screen(site):
+    url, page = site
+    await _open(page, url)
+    await page.focus("#tab-btn-overview")
+    await page.keyboard.press("ArrowRight")
+    assert await page.get_attribute("#tab-btn-campaigns", "aria-selected") == "true"
+    assert await page.get_attribute("#tab-btn-overview", "aria-selected") == "false"
+    assert await page.evaluate("document.activeElement.id") == "tab-btn-campaigns"
+    await page.keyboard.press("End")
+    assert await page.get_attribute("#tab-btn-webhooks", "aria-selected") == "true"
+    # a token link opened in a tab already on /admin: taken at once, no reload
+    await page.evaluate("sessionStorage.clear()")
+    await page.goto(f"{url}/admin")
+    await page.wait_for_selector("#login:not([hidden])")
+    token = mint_token(TEST_SECRET, "authenticated", "admin")
+    await page.evaluate(f"location.hash = 'token={token}'")
+    await page.wait_for_selector("#app:not([hidden])")
+    # 390 px wide: nothing wider than the screen but the tables, which scroll in their box
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.click("button[data-tab=overview]")
+    await page.wait_for_selector("#chart-money canvas")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -136,9 +136,21 @@ def test_database_url_starts_nothing_embedded(tmp_path, db_url):
 
 def test_embedded_first_start_loads_the_demo_and_prints_the_dashboard_link(tmp_path):
     data_dir = tmp_path / "data"
-    proc, base = _start({"DEMO_DATA": "true"}, data_dir)
+    # the scheduler on, as `make run` has it (the cron slot out of reach): the runner takes the demo's
+    # backtest at once
+    proc, base = _start(
+        {"DEMO_DATA": "true", "SCHEDULER_ENABLED": "true", "CYCLE_CRON": "0 0 1 1 *"}, data_dir
+    )
     try:
         headers = {"Authorization": f"Bearer {mint_token(SECRET, 'authenticated', 'admin')}"}
+        deadline = time.monotonic() + 60
+        while True:
+            backtests = httpx.get(base + "/backtests", headers=headers).json()["items"]
+            if backtests and backtests[0]["status"] == "succeeded":
+                break
+            assert time.monotonic() < deadline, backtests
+            time.sleep(0.5)
+        assert len(backtests) == 1 and backtests[0]["result"]["totals"]["pauses"] > 0
         page = httpx.get(base + "/campaigns", params={"limit": 200}, headers=headers).json()
         assert len(page["items"]) == 200 and all(
             c["external_id"].startswith("kag-") for c in page["items"]

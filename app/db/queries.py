@@ -148,14 +148,19 @@ o.id, o.campaign_id, c.title AS campaign_title, o.opportunity_type, o.severity, 
 o.suggested_action, o.confidence_score, o.evidence, o.status, o.detected_at, o.updated_at, o.resolved_by
 """
 
-OPPORTUNITY_LIST = f"""
-SELECT {OPPORTUNITY_COLUMNS}
+# The filters both orders of the opportunities list take ($1 status, $2 severity, $3 type, $4 campaign).
+OPPORTUNITY_FILTERS = """
 FROM optimization_opportunities o
 JOIN campaigns c ON c.id = o.campaign_id
 WHERE ($1::text IS NULL OR o.status = $1)
   AND ($2::text IS NULL OR o.severity = $2)
   AND ($3::text IS NULL OR o.opportunity_type = $3)
   AND ($4::uuid IS NULL OR o.campaign_id = $4)
+"""
+
+OPPORTUNITY_LIST = f"""
+SELECT {OPPORTUNITY_COLUMNS}
+{OPPORTUNITY_FILTERS}
   AND ($5::timestamptz IS NULL OR (o.detected_at, o.id) < ($5, $6::uuid))
 ORDER BY o.detected_at DESC, o.id DESC
 LIMIT $7
@@ -366,3 +371,25 @@ WHERE id = $1 AND status = 'running'
 """
 
 BACKTEST_RUN = "SELECT run_backtest($1, $2, $3, $4::text::jsonb, $5::text::jsonb)"
+
+# -- dashboard -----------------------------------------------------------------------------------
+
+CAMPAIGN_SERIES = "SELECT * FROM campaign_metric_series($1, $2, $3, $4)"
+
+STATS_DAILY = """
+SELECT day::text AS day, paused, scaled, posted, optimized, expected_saved, expected_added,
+       measured_saved, measured_added
+FROM autonomous_daily($1)
+"""
+
+RULE_PREVIEW = "SELECT preview_rule($1::text::jsonb)"
+
+# Opportunities by what needs attention first: severity, then the money at stake (the campaign's
+# spend), then the newest; paged by offset.
+OPPORTUNITY_ATTENTION = f"""
+SELECT {OPPORTUNITY_COLUMNS}
+{OPPORTUNITY_FILTERS}
+ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], o.severity), c.spend DESC,
+         o.detected_at DESC, o.id DESC
+OFFSET $5 LIMIT $6
+"""

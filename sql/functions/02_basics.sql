@@ -84,3 +84,21 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION ao_state_table(text) IS
     'Which relation holds campaigns (as read, with lifetime totals), campaign states (as written), actions, rules or settings for the decision steps: the live table, or in a backtest the replay''s transaction-local copy (a whitelist: no other name can come out).';
+
+-- A duration in words, for reasons people read ("3 h 10 min", "2 d 4 h", "just now").
+CREATE OR REPLACE FUNCTION ao_duration(p interval) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p IS NULL THEN NULL
+        WHEN p < interval '1 minute' THEN 'just now'
+        WHEN p < interval '1 hour' THEN floor(extract(epoch FROM p) / 60)::int || ' min'
+        WHEN p < interval '1 day' THEN floor(extract(epoch FROM p) / 3600)::int || ' h'
+             || CASE WHEN floor(extract(epoch FROM p) / 60)::int % 60 > 0
+                     THEN ' ' || floor(extract(epoch FROM p) / 60)::int % 60 || ' min' ELSE '' END
+        ELSE floor(extract(epoch FROM p) / 86400)::int || ' d'
+             || CASE WHEN floor(extract(epoch FROM p) / 3600)::int % 24 > 0
+                     THEN ' ' || floor(extract(epoch FROM p) / 3600)::int % 24 || ' h' ELSE '' END
+    END
+$$;
+COMMENT ON FUNCTION ao_duration(interval) IS
+    'A duration in words for people ("just now", "12 min", "3 h 10 min", "2 d 4 h").';

@@ -179,9 +179,9 @@ LANGUAGE sql STABLE AS $$
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
         WHEN 'cooldown' THEN
             format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                   date_trunc('minute', ao_now() - g.last_same_at), g.cooldown_hours)
+                   ao_duration(ao_now() - g.last_same_at), g.cooldown_hours)
         WHEN 'post_spacing' THEN
-            format('a post was scheduled %s ago; posts are %s h apart', date_trunc('minute', ao_now() - g.last_schedule_at),
+            format('a post was scheduled %s ago; posts are %s h apart', ao_duration(ao_now() - g.last_schedule_at),
                    g.post_spacing_hours)
         WHEN 'no_account' THEN 'no connected social account with a valid token'
         WHEN 'paused_in_cycle' THEN 'paused in this cycle'

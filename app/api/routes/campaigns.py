@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import ConnDep
 from app.api.openapi import problems
@@ -25,13 +28,30 @@ from app.models.common import (
     KeysetCursor,
     Limit,
     OffsetCursor,
+    UtcDatetime,
     decode_cursor,
     decode_offset,
     offset_page,
     page_of,
 )
+from app.models.dashboard import Bucket, CampaignSeriesPublic, MetricPoint
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$"
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
+
+
+def _moment(text: str, field: str) -> datetime:
+    try:
+        return _MOMENT.validate_python(text)
+    except ValidationError:
+        raise ProblemError(
+            422,
+            f"{field}: must be an RFC 3339 date-time",
+            errors=[{"field": field, "message": "must be an RFC 3339 date-time"}],
+        ) from None
 
 
 async def _fetch(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
@@ -126,3 +146,30 @@ async def update_campaign(
     if updated is None:
         raise ProblemError(404, f"no campaign {campaign_id}")
     return await _fetch(conn, campaign_id)
+
+
+@router.get(
+    "/{campaign_id:uuid}/metrics", response_model=CampaignSeriesPublic, responses=problems(422)
+)
+async def campaign_series(
+    conn: ConnDep,
+    campaign_id: uuid.UUID,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", pattern=RFC3339, description="RFC 3339; default: 30 days before to"),
+    ] = None,
+    to: Annotated[str | None, Query(pattern=RFC3339, description="RFC 3339; default: now")] = None,
+    bucket: Annotated[Bucket, Query(description="day (≤ 400 days) or hour (≤ 31 days)")] = "day",
+) -> dict[str, Any]:
+    """The campaign's spend, revenue, ROI, clicks, impressions and conversions per day or hour (a
+    point per bucket, zeros where nothing ran), for its chart."""
+    end = _moment(to, "to") if to else datetime.now(UTC)
+    start = _moment(from_, "from") if from_ else end - timedelta(days=30)
+    rows = await conn.fetch(queries.CAMPAIGN_SERIES, campaign_id, start, end, bucket)
+    return {
+        "campaign_id": campaign_id,
+        "bucket": bucket,
+        "from_": start,
+        "to": end,
+        "points": [MetricPoint.model_validate(dict(r)) for r in rows],
+    }

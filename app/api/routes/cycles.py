@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ConnDep
@@ -20,6 +20,7 @@ from app.models.cycles import (
     CycleTrigger,
     StatsPublic,
 )
+from app.models.dashboard import DailyPoint, DailyStatsPublic
 from app.services.cycles import run_cycle
 
 router = APIRouter(tags=["cycles"])
@@ -92,3 +93,16 @@ async def get_cycle(conn: ConnDep, cycle_id: uuid.UUID) -> CyclePublic:
 @router.get("/stats", response_model=StatsPublic)
 async def stats(conn: ConnDep) -> StatsPublic:
     return StatsPublic.model_validate(await conn.fetchval(queries.STATS))
+
+
+@router.get("/stats/daily", response_model=DailyStatsPublic, responses=problems(422))
+async def stats_daily(
+    conn: ConnDep,
+    days: Annotated[
+        int, Query(ge=1, le=366, description="how many days back, today included")
+    ] = 30,
+) -> dict[str, Any]:
+    """Per day: actions by type, and the money per day of the pauses and scales in effect, expected
+    and measured (for the Overview's charts)."""
+    rows = await conn.fetch(queries.STATS_DAILY, days)
+    return {"days": [DailyPoint.model_validate(dict(r)) for r in rows]}

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import ConnDep
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
-from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
+from app.models.common import (
+    KEYSET_CURSOR_PATTERN,
+    OFFSET_CURSOR_PATTERN,
+    Limit,
+    decode_cursor,
+    decode_offset,
+    offset_page,
+    page_of,
+)
 from app.models.opportunities import (
     OpportunitiesPublic,
     OpportunityPublic,
@@ -28,10 +38,46 @@ async def list_opportunities(
     severity: Severity | None = None,
     opportunity_type: OpportunityType | None = None,
     campaign_id: uuid.UUID | None = None,
+    sort: Annotated[
+        Literal["newest", "attention"],
+        Query(description="newest first, or what needs attention first: severity, then spend"),
+    ] = "newest",
     limit: Limit = 50,
-    cursor: KeysetCursor = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=f"(?:{KEYSET_CURSOR_PATTERN})|(?:{OFFSET_CURSOR_PATTERN})",
+            description="next_cursor of the previous page (of the same sort)",
+        ),
+    ] = None,
 ) -> dict[str, object]:
-    """Detected opportunities, newest first."""
+    """Detected opportunities, newest first or by what needs attention."""
+    if sort == "attention":
+        if cursor is not None and not re.fullmatch(OFFSET_CURSOR_PATTERN, cursor):
+            raise ProblemError(
+                422,
+                "cursor: not a cursor this list issued: use next_cursor",
+                errors=[
+                    {"field": "cursor", "message": "not a cursor of this sort: use next_cursor"}
+                ],
+            )
+        offset = decode_offset(cursor)
+        rows = await conn.fetch(
+            queries.OPPORTUNITY_ATTENTION,
+            status,
+            severity,
+            opportunity_type,
+            campaign_id,
+            offset,
+            limit + 1,
+        )
+        return offset_page(rows, limit, offset, OpportunityPublic)
+    if cursor is not None and not re.fullmatch(KEYSET_CURSOR_PATTERN, cursor):
+        raise ProblemError(
+            422,
+            "cursor: not a cursor this list issued: use next_cursor",
+            errors=[{"field": "cursor", "message": "not a cursor of this sort: use next_cursor"}],
+        )
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(
         queries.OPPORTUNITY_LIST,

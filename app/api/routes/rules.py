@@ -10,6 +10,7 @@ from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
 from app.models.common import Limit, OffsetCursor, decode_offset, offset_page
+from app.models.dashboard import RulePreviewPublic, RulePreviewRequest
 from app.models.rules import RuleCreate, RulePublic, RulesPublic, RuleType, RuleUpdate
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -68,3 +69,11 @@ async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> Ru
     if await conn.fetchval(queries.RULE_PATCH, rule_id, changes) is None:
         raise ProblemError(404, f"no rule {rule_id}")
     return await _fetch(conn, rule_id)
+
+
+@router.post("/preview", response_model=RulePreviewPublic, responses=problems(422))
+async def preview_rule(conn: ConnDep, body: RulePreviewRequest) -> RulePreviewPublic:
+    """What a rule body would do now, as the only active rule with every guardrail applied: a scoped
+    dry run; nothing is saved. Errors name the field as POST /rules does."""
+    result = await conn.fetchval(queries.RULE_PREVIEW, body.model_dump_json())
+    return RulePreviewPublic.model_validate(result)

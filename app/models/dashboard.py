@@ -1,0 +1,91 @@
+"""What the dashboard reads beyond the lists: a campaign's series, the daily money, a rule preview."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.models.common import Name200, StrictModel
+from app.models.rules import Action, Conditions, Confidence, Cooldown, Priority
+
+Bucket = Literal["day", "hour"]
+
+
+class MetricPoint(BaseModel):
+    bucket_start: datetime
+    impressions: int
+    clicks: int
+    conversions: int
+    spend: float
+    revenue: float
+    roi: float | None = Field(description="revenue ÷ spend in the bucket; null with no spend")
+
+
+class CampaignSeriesPublic(BaseModel):
+    campaign_id: uuid.UUID
+    bucket: Bucket
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    points: list[MetricPoint]
+
+
+class DailyPoint(BaseModel):
+    day: str = Field(description="the UTC date")
+    paused: int
+    scaled: int
+    posted: int
+    optimized: int
+    expected_saved: float = Field(
+        description="loss avoided per day by the pauses in effect, as expected"
+    )
+    expected_added: float = Field(
+        description="profit per day added by the scales in effect, as expected"
+    )
+    measured_saved: float = Field(
+        description="measured change in profit per day of the pauses in effect"
+    )
+    measured_added: float = Field(
+        description="measured change in profit per day of the scales in effect"
+    )
+
+
+class DailyStatsPublic(BaseModel):
+    days: list[DailyPoint]
+
+
+class RulePreviewRequest(StrictModel):
+    """A rule body as POST /rules takes it (the name only words the reasons)."""
+
+    name: Name200 | None = None
+    rule_type: Literal["pause", "scale", "post"]
+    priority: Priority = 50
+    conditions: Conditions
+    action: Action
+    min_confidence: Confidence = 0
+    cooldown_hours: Cooldown = 24
+
+
+class RulePreviewItem(BaseModel):
+    campaign_id: uuid.UUID
+    campaign_title: str
+    action_type: str
+    confidence: float
+    roi: float | None
+    spend: float
+    daily_budget: float
+    new_budget: float | None
+    reason: str | None
+    blocked_code: str | None
+    blocked_reason: str | None
+    expected_impact: dict[str, Any] | None
+
+
+class RulePreviewPublic(BaseModel):
+    evaluated: int = Field(description="active campaigns looked at")
+    rule_errors: list[str]
+    items: list[RulePreviewItem] = Field(
+        description="what it would do now (blocked_code null) and what a guardrail would hold back"
+    )

@@ -1,0 +1,137 @@
+-- 23_dashboard.sql: what the dashboard shows beyond the lists: a campaign's figures over time, what the
+-- automation did for the money day by day, and a rule previewed before it is saved.
+
+-- A campaign's figures per day or hour between two moments, one point per bucket (empty buckets are
+-- zeros), a period counted in the bucket it starts in. Bounded: at most 400 days by day, 31 by hour.
+CREATE OR REPLACE FUNCTION campaign_metric_series(p_campaign_id uuid, p_from timestamptz, p_to timestamptz,
+                                                  p_bucket text)
+RETURNS TABLE (bucket_start timestamptz, impressions bigint, clicks bigint, conversions bigint, spend numeric,
+               revenue numeric, roi numeric)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'hour') THEN
+        PERFORM ao_raise_422('bucket', 'must be day or hour');
+    END IF;
+    IF p_to <= p_from THEN
+        PERFORM ao_raise_422('to', 'must be after from');
+    END IF;
+    IF p_to - p_from > (CASE p_bucket WHEN 'day' THEN interval '400 days' ELSE interval '31 days' END) THEN
+        PERFORM ao_raise_422('to', CASE p_bucket WHEN 'day' THEN 'at most 400 days after from by day'
+                                                 ELSE 'at most 31 days after from by hour' END);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM campaigns WHERE id = p_campaign_id) THEN
+        RAISE EXCEPTION 'no campaign %', p_campaign_id USING ERRCODE = 'AO404';
+    END IF;
+    RETURN QUERY
+    WITH buckets AS (
+        SELECT b FROM generate_series(date_trunc(p_bucket, p_from, 'UTC'),
+                                      date_trunc(p_bucket, p_to - interval '1 microsecond', 'UTC'),
+                                      CASE p_bucket WHEN 'day' THEN interval '1 day' ELSE interval '1 hour' END) b
+    ), sums AS (
+        SELECT date_trunc(p_bucket, m.period_start, 'UTC') AS b, sum(m.impressions) AS impressions,
+               sum(m.clicks) AS clicks, sum(m.conversions) AS conversions, sum(m.spend) AS spend,
+               sum(m.revenue) AS revenue
+          FROM campaign_metrics m
+         WHERE m.campaign_id = p_campaign_id AND m.period_start >= p_from AND m.period_start < p_to
+         GROUP BY 1
+    )
+    SELECT k.b, coalesce(s.impressions, 0)::bigint, coalesce(s.clicks, 0)::bigint, coalesce(s.conversions, 0)::bigint,
+           coalesce(s.spend, 0), coalesce(s.revenue, 0), round(s.revenue / NULLIF(s.spend, 0), 4)
+      FROM buckets k LEFT JOIN sums s ON s.b = k.b
+     ORDER BY k.b;
+END;
+$$;
+COMMENT ON FUNCTION campaign_metric_series(uuid, timestamptz, timestamptz, text) IS
+    'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
+
+-- What the automation did for the money, day by day over the last p_days days: actions taken by type,
+-- and the money per day of the pauses and scales in effect that day (executed then or before and not
+-- rolled back by then): expected (the expected impact each recorded: loss avoided by a pause; for a
+-- scale the added revenue less the added budget) and measured (the actual impact's change in profit per
+-- day, once measured).
+CREATE OR REPLACE FUNCTION autonomous_daily(p_days integer) RETURNS TABLE (
+    day date, paused integer, scaled integer, posted integer, optimized integer,
+    expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_days IS NULL OR p_days < 1 OR p_days > 366 THEN
+        PERFORM ao_raise_422('days', 'must be from 1 to 366');
+    END IF;
+    RETURN QUERY
+    WITH days AS (
+        SELECT d::date AS d
+          FROM generate_series((now() AT TIME ZONE 'UTC')::date - (p_days - 1), (now() AT TIME ZONE 'UTC')::date,
+                               interval '1 day') d
+    ), acts AS (
+        SELECT a.action_type, (a.created_at AT TIME ZONE 'UTC')::date AS on_day,
+               (a.rolled_back_at AT TIME ZONE 'UTC')::date AS off_day,
+               CASE a.action_type
+                   WHEN 'pause' THEN (a.expected_impact ->> 'daily_loss_avoided')::numeric
+                   WHEN 'scale' THEN (a.expected_impact ->> 'added_daily_revenue')::numeric
+                                     - (a.expected_impact ->> 'added_daily_budget')::numeric END AS expected,
+               (a.actual_impact ->> 'profit_per_day_change')::numeric AS measured
+          FROM autonomous_actions a
+         WHERE a.status IN ('executed', 'rolled_back') AND a.executed_at IS NOT NULL
+    )
+    SELECT k.d,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'pause')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'scale')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'post')::int,
+           count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'optimize')::int,
+           round(coalesce(sum(x.expected) FILTER (WHERE x.action_type = 'pause' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.expected) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'pause' AND x.in_effect), 0), 2),
+           round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2)
+      FROM days k
+      LEFT JOIN LATERAL (SELECT a.*, a.on_day <= k.d AND (a.off_day IS NULL OR a.off_day > k.d) AS in_effect
+                           FROM acts a WHERE a.on_day <= k.d) x ON true
+     GROUP BY k.d
+     ORDER BY k.d;
+END;
+$$;
+COMMENT ON FUNCTION autonomous_daily(integer) IS
+    'Per day over the last p_days (1–366): pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day).';
+
+-- Which campaigns a rule would act on now, as if it were the only active rule, every guardrail applied:
+-- the rule is written (and checked, as any rule is) in a subtransaction that plans a cycle and is then
+-- undone, so nothing is kept. Returns its decisions: those it would carry out and those held back.
+CREATE OR REPLACE FUNCTION preview_rule(p_rule jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid := gen_random_uuid();
+    v_result jsonb;
+BEGIN
+    IF jsonb_typeof(p_rule) IS DISTINCT FROM 'object' THEN
+        PERFORM ao_raise_422('rule', 'must be a rule body');
+    END IF;
+    BEGIN
+        UPDATE autonomous_rules SET is_active = false WHERE is_active;
+        INSERT INTO autonomous_rules (id, name, rule_type, priority, is_active, conditions, action, min_confidence,
+                                      cooldown_hours, created_by)
+        SELECT v_id, left(coalesce(nullif(btrim(b.name), ''), 'This rule'), 188) || ' (preview)', b.rule_type, coalesce(b.priority, 50), true, b.conditions, b.action,
+               coalesce(b.min_confidence, 0), coalesce(b.cooldown_hours, 24), app_auth.actor()
+          FROM jsonb_to_record(p_rule) AS b(name text, rule_type text, priority integer, conditions jsonb, action jsonb,
+                                           min_confidence numeric, cooldown_hours integer);
+        PERFORM _ao_prepare_stats();
+        PERFORM _ao_build_plan();
+        SELECT jsonb_build_object(
+                   'evaluated', (SELECT count(*) FROM _ao_stats),
+                   'rule_errors', (SELECT coalesce(jsonb_agg(e.error), '[]') FROM _ao_rule_errors e),
+                   'items', coalesce(jsonb_agg(jsonb_build_object(
+                       'campaign_id', p.campaign_id, 'campaign_title', p.title, 'action_type', p.action_type,
+                       'confidence', p.confidence, 'roi', round(p.roi, 4), 'spend', p.spend_lifetime,
+                       'daily_budget', p.daily_budget, 'new_budget', p.new_budget, 'reason', p.reason,
+                       'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason,
+                       'expected_impact', p.expected_impact)
+                   ORDER BY p.blocked_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
+          INTO v_result
+          FROM _ao_plan p;
+        RAISE EXCEPTION 'preview' USING ERRCODE = 'AODRY';
+    EXCEPTION WHEN SQLSTATE 'AODRY' THEN
+        NULL;
+    END;
+    RETURN v_result;
+END;
+$$;
+COMMENT ON FUNCTION preview_rule(jsonb) IS
+    'A scoped dry run of one rule body: which active campaigns it would act on now as the only active rule, with confidence, reason and expected impact, and which a guardrail would hold back (and why); the rule is checked as any rule is (AO422 naming the field) and nothing is kept.';
