@@ -158,6 +158,141 @@ COMMENT ON FUNCTION public._ao_action_reason(g anyelement, p_words text) IS 'The
 
 
 --
+-- Name: _ao_apply_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_apply_limits() RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    cfg autonomous_settings;
+    v_now timestamptz := ao_now();
+    p record;              -- the portfolio's figures
+    v_tripped boolean;
+    v_budget_now numeric;
+    v_rise numeric;
+    v_allowed numeric;
+BEGIN
+    SELECT * INTO cfg FROM ao_settings();
+    -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
+    -- over the last 8 days): the breaker's, over every campaign's rows (the feed, whatever the status),
+    -- and the 24 h spend of the active campaigns, which the pause share is a share of.
+    SELECT coalesce(sum(m.spend) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS spend_24h_all,
+           coalesce(sum(m.revenue) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS revenue_24h,
+           coalesce(sum(m.conversions) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS conversions_24h,
+           coalesce(sum(m.spend), 0) AS spend_8d, coalesce(sum(m.revenue), 0) AS revenue_8d,
+           coalesce(sum(m.conversions), 0) AS conversions_8d,
+           (SELECT count(*) FROM (SELECT DISTINCT e.campaign_id FROM campaign_metrics e
+                                   WHERE e.period_end > v_now - interval '8 days'
+                                     AND e.period_end <= v_now - interval '24 hours'
+                                     AND (e.revenue > 0 OR e.conversions > 0) LIMIT 3) x) AS earning,
+           0::numeric AS spend_24h
+      INTO p
+      FROM campaign_metrics m
+     WHERE m.period_end > v_now - interval '8 days' AND m.period_end <= v_now;
+    PERFORM _ao_drop_work_table('_ao_spend_24h');
+    EXECUTE format($q$
+        CREATE TEMP TABLE _ao_spend_24h ON COMMIT DROP AS
+        SELECT m.campaign_id, sum(m.spend) AS spend
+          FROM campaign_metrics m JOIN %I c ON c.id = m.campaign_id AND c.status = 'active'
+         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1
+         GROUP BY m.campaign_id$q$, ao_state_table('campaigns'))
+      USING v_now;
+    ANALYZE _ao_spend_24h;
+    p.spend_24h := (SELECT coalesce(sum(spend), 0) FROM _ao_spend_24h);
+
+    -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
+    -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
+    -- collapse cannot be told from a broken feed, and the rules must be free to act on it)
+    v_tripped := coalesce(current_setting('ao.breaker_released', true), '') <> 'on'
+        AND p.earning >= 3
+        AND (p.spend_8d - p.spend_24h_all) > 0
+        AND p.spend_24h_all >= cfg.breaker_spend_ratio * (p.spend_8d - p.spend_24h_all) / 7
+        AND (((p.revenue_8d - p.revenue_24h) > 0
+              AND p.revenue_24h < cfg.breaker_revenue_ratio * (p.revenue_8d - p.revenue_24h) / 7)
+          OR ((p.conversions_8d - p.conversions_24h) > 0
+              AND p.conversions_24h < cfg.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7));
+    IF v_tripped THEN
+        UPDATE _ao_guarded SET blocked_code = 'data_outage'
+         WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale');
+    END IF;
+
+    -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
+    -- worst one is always paused (an account can always stop its worst loser: the limit is against
+    -- mass action, and a small account's one campaign is most of its spend)
+    WITH ranked AS (
+        SELECT g.campaign_id,
+               row_number() OVER w AS rank, sum(coalesce(s.spend, 0)) OVER w AS running
+          FROM _ao_guarded g LEFT JOIN _ao_spend_24h s ON s.campaign_id = g.campaign_id
+         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+        WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
+    )
+    UPDATE _ao_guarded g SET blocked_code = 'pause_limit'
+      FROM ranked r
+     WHERE g.campaign_id = r.campaign_id AND g.action_type = 'pause' AND r.rank > 1
+       AND r.running > cfg.max_pause_spend_share * p.spend_24h;
+
+    -- the budget growth limits: what the scales of the last 24 h already added counts
+    EXECUTE format('SELECT coalesce(sum(daily_budget), 0) FROM %I WHERE status = ''active''',
+                   ao_state_table('campaign states')) INTO v_budget_now;
+    EXECUTE format($q$
+        SELECT coalesce(sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric), 0)
+          FROM %I a
+         WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
+           AND a.created_at <= $1$q$, ao_state_table('actions'))
+      INTO v_rise USING v_now;
+    v_allowed := greatest(least((v_budget_now - v_rise) * cfg.max_daily_budget_increase_pct / 100 - v_rise,
+                                coalesce(cfg.max_total_daily_budget - v_budget_now, 'Infinity'::numeric)), 0);
+    WITH ranked AS (
+        SELECT g.campaign_id, g.daily_budget, g.new_budget,
+               coalesce(sum(g.new_budget - g.daily_budget) OVER (
+                   ORDER BY coalesce(g.roi, 0) - 1 DESC, g.confidence DESC, g.campaign_id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+          FROM _ao_guarded g
+         WHERE g.action_type = 'scale' AND g.blocked_code IS NULL
+    ), decided AS (
+        SELECT r.campaign_id, r.new_budget,
+               CASE WHEN r.before + (r.new_budget - r.daily_budget) <= v_allowed THEN r.new_budget
+                    WHEN floor((v_allowed - r.before) * 100) / 100 >= 0.01
+                         THEN r.daily_budget + floor((v_allowed - r.before) * 100) / 100
+               END AS granted
+          FROM ranked r
+    )
+    UPDATE _ao_guarded g
+       SET blocked_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
+           limited_from = CASE WHEN d.granted IS NOT NULL THEN g.new_budget END,
+           new_budget = coalesce(d.granted, g.new_budget)
+      FROM decided d
+     WHERE g.campaign_id = d.campaign_id AND g.action_type = 'scale'
+       AND (d.granted IS NULL OR d.granted < d.new_budget);
+
+    PERFORM _ao_drop_work_table('_ao_limits');
+    CREATE TEMP TABLE _ao_limits ON COMMIT DROP AS
+    SELECT v_tripped AS held,
+           round(p.revenue_24h / NULLIF((p.revenue_8d - p.revenue_24h) / 7, 0), 4) AS revenue_ratio,
+           round(p.conversions_24h / NULLIF((p.conversions_8d - p.conversions_24h) / 7, 0), 4) AS conversions_ratio,
+           round(p.spend_24h_all / NULLIF((p.spend_8d - p.spend_24h_all) / 7, 0), 4) AS spend_ratio,
+           coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
+           round(p.spend_24h, 2) AS portfolio_spend_24h,
+           round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
+           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'pause_limit') AS pauses_held,
+           round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
+           round(v_allowed, 2) AS budget_increase_allowed,
+           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'budget_limit') AS scales_held,
+           (SELECT count(*) FROM _ao_guarded WHERE limited_from IS NOT NULL) AS scales_partial;
+    ANALYZE _ao_limits;
+END;
+$_$;
+
+
+--
+-- Name: FUNCTION _ao_apply_limits(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_apply_limits() IS 'The blast-radius limits over all of a plan''s decisions: the data-outage breaker (a broken revenue or conversion feed holds every pause and scale: data_outage), the mass-pause limit (worst first up to max_pause_spend_share of the portfolio''s 24 h spend: pause_limit), the budget growth limits (max_daily_budget_increase_pct per rolling 24 h, max_total_daily_budget; by expected added profit per dollar, the last partially: budget_limit); figures in _ao_limits.';
+
+
+--
 -- Name: _ao_apply_planned(text, uuid[], uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -235,10 +370,10 @@ COMMENT ON FUNCTION public._ao_as_planned(p_summary jsonb) IS 'Turns a dry run''
 
 
 --
--- Name: _ao_backtest_result(timestamp with time zone, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_backtest_result(timestamp with time zone, timestamp with time zone, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer) RETURNS jsonb
+CREATE FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -317,6 +452,10 @@ BEGIN
                            WHERE r.rule_type IN ('pause', 'scale')
                            GROUP BY r.id, r.name, r.rule_type, r.priority) x),
         'decisions_total', (SELECT count(*) FROM valued),
+        -- the steps at which a limit held something: the breaker (held), the mass-pause or budget limits
+        'held_steps', (SELECT coalesce(jsonb_agg(s ORDER BY s ->> 'at'), '[]')
+                         FROM (SELECT s FROM jsonb_array_elements(p_limited) s LIMIT 500) x),
+        'held_steps_total', jsonb_array_length(p_limited),
         'decisions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                  'campaign_id', v.campaign_id, 'campaign_title', v.title, 'at', v.at,
                                  'action_type', v.action_type, 'rule_id', v.rule_id, 'rule_name', v.rule_name,
@@ -339,10 +478,10 @@ $$;
 
 
 --
--- Name: FUNCTION _ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer) IS 'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000) and a daily timeline of the cumulative figures.';
+COMMENT ON FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb) IS 'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures.';
 
 
 --
@@ -389,6 +528,11 @@ CREATE FUNCTION public._ao_blocked_reason(g anyelement) RETURNS text
                    g.post_spacing_hours)
         WHEN 'no_account' THEN 'no connected social account with a valid token'
         WHEN 'paused_in_cycle' THEN 'paused in this cycle'
+        WHEN 'data_outage' THEN 'held: the portfolio''s revenue or conversions fell far below their recent average while '
+                                || 'spend did not (a broken feed?); a person can release the cycle'
+        WHEN 'pause_limit' THEN 'held: this cycle''s pauses already reach max_pause_spend_share of the portfolio''s spend'
+        WHEN 'budget_limit' THEN 'held: the daily budget growth limit (max_daily_budget_increase_pct per 24 h, '
+                                 || 'max_total_daily_budget) is reached'
     END
 $$;
 
@@ -417,6 +561,7 @@ BEGIN
         p_trigger_only);
     PERFORM _ao_choose_decisions();
     PERFORM _ao_guard_decisions();
+    PERFORM _ao_apply_limits();
     -- A campaign paused in this cycle is not posted.
     UPDATE _ao_guarded g SET blocked_code = 'paused_in_cycle'
      WHERE g.action_type = 'post' AND g.blocked_code IS NULL
@@ -742,7 +887,10 @@ CREATE FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_t
     AS $$
 BEGIN
     RETURN jsonb_build_object(
-        'cycle_id', p_cycle_id, 'status', 'succeeded', 'dry_run', p_dry_run, 'trigger', p_trigger,
+        'cycle_id', p_cycle_id, 'dry_run', p_dry_run, 'trigger', p_trigger,
+        -- held: the data-outage breaker stopped every pause and scale (a person can release it)
+        'status', CASE WHEN (SELECT held FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
+        'limits', (SELECT to_jsonb(l) FROM _ao_limits l),
         'paused', (p_ops ->> 'paused')::int, 'scaled', (p_ops ->> 'scaled')::int,
         'posted', jsonb_array_length(p_posts),
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
@@ -786,7 +934,23 @@ $$;
 -- Name: FUNCTION _ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb) IS 'The summary a cycle returns and records: counts, the first 1,000 actions, the first 200 decisions the guardrails held back (with their codes and words), the rules that failed, and why posts were not considered.';
+COMMENT ON FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb) IS 'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules that failed, and why posts were not considered.';
+
+
+--
+-- Name: ao_is_money(numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_money(p numeric) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT p IS NULL OR (p >= 0 AND p < 1e12) $$;
+
+
+--
+-- Name: FUNCTION ao_is_money(p numeric); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_money(p numeric) IS 'True for an amount of money within bounds: >= 0 and < 10^12 (NaN and infinities are out).';
 
 
 SET default_tablespace = '';
@@ -824,11 +988,18 @@ CREATE TABLE public.autonomous_settings (
     timing_min_clicks integer DEFAULT 100 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_by text,
+    breaker_revenue_ratio numeric DEFAULT 0.2 NOT NULL,
+    breaker_spend_ratio numeric DEFAULT 0.5 NOT NULL,
+    max_pause_spend_share numeric DEFAULT 0.3 NOT NULL,
+    max_daily_budget_increase_pct numeric DEFAULT 50 NOT NULL,
+    max_total_daily_budget numeric,
     CONSTRAINT autonomous_settings_audience_high_ctr_check CHECK (((audience_high_ctr >= (0)::numeric) AND (audience_high_ctr <= (1)::numeric))),
     CONSTRAINT autonomous_settings_audience_low_conversion_rate_check CHECK (((audience_low_conversion_rate >= (0)::numeric) AND (audience_low_conversion_rate <= (1)::numeric))),
     CONSTRAINT autonomous_settings_audience_low_ctr_check CHECK (((audience_low_ctr >= (0)::numeric) AND (audience_low_ctr <= (1)::numeric))),
     CONSTRAINT autonomous_settings_audience_min_impressions_check CHECK ((audience_min_impressions > 0)),
     CONSTRAINT autonomous_settings_bounds_check CHECK (((min_spend < '1000000000000'::numeric) AND (post_spacing_hours <= 1000000) AND (post_lead_minutes <= 1000000) AND (impact_window_hours <= 1000000) AND (rollback_quiet_hours <= 1000000) AND (opportunity_quiet_days <= 1000000) AND (low_conversion_min_clicks <= 1000000) AND (decline_min_clicks <= 1000000) AND (audience_min_impressions <= 1000000) AND (timing_min_clicks <= 1000000) AND (fatigue_min_frequency <= (1000000)::numeric) AND (timing_min_ratio <= (1000000)::numeric))),
+    CONSTRAINT autonomous_settings_breaker_revenue_ratio_check CHECK (((breaker_revenue_ratio > (0)::numeric) AND (breaker_revenue_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_breaker_spend_ratio_check CHECK (((breaker_spend_ratio > (0)::numeric) AND (breaker_spend_ratio <= (1)::numeric))),
     CONSTRAINT autonomous_settings_decline_min_clicks_check CHECK ((decline_min_clicks > 0)),
     CONSTRAINT autonomous_settings_decline_ratio_check CHECK (((decline_ratio >= (0)::numeric) AND (decline_ratio <= (1)::numeric))),
     CONSTRAINT autonomous_settings_fatigue_ctr_drop_check CHECK (((fatigue_ctr_drop >= (0)::numeric) AND (fatigue_ctr_drop <= (1)::numeric))),
@@ -839,7 +1010,10 @@ CREATE TABLE public.autonomous_settings (
     CONSTRAINT autonomous_settings_impact_window_hours_check CHECK ((impact_window_hours > 0)),
     CONSTRAINT autonomous_settings_low_conversion_max_rate_check CHECK (((low_conversion_max_rate >= (0)::numeric) AND (low_conversion_max_rate <= (1)::numeric))),
     CONSTRAINT autonomous_settings_low_conversion_min_clicks_check CHECK ((low_conversion_min_clicks > 0)),
+    CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check CHECK (((max_daily_budget_increase_pct > (0)::numeric) AND (max_daily_budget_increase_pct <= (1000)::numeric))),
+    CONSTRAINT autonomous_settings_max_pause_spend_share_check CHECK (((max_pause_spend_share > (0)::numeric) AND (max_pause_spend_share <= (1)::numeric))),
     CONSTRAINT autonomous_settings_max_scale_factor_check CHECK (((max_scale_factor > (1)::numeric) AND (max_scale_factor <= (10)::numeric))),
+    CONSTRAINT autonomous_settings_max_total_daily_budget_check CHECK (public.ao_is_money(max_total_daily_budget)),
     CONSTRAINT autonomous_settings_min_scale_confidence_check CHECK (((min_scale_confidence >= (0)::numeric) AND (min_scale_confidence <= (1)::numeric))),
     CONSTRAINT autonomous_settings_min_spend_check CHECK ((min_spend >= (0)::numeric)),
     CONSTRAINT autonomous_settings_opportunity_quiet_days_check CHECK ((opportunity_quiet_days >= 0)),
@@ -850,6 +1024,41 @@ CREATE TABLE public.autonomous_settings (
     CONSTRAINT autonomous_settings_timing_min_ratio_check CHECK ((timing_min_ratio >= (1)::numeric)),
     CONSTRAINT autonomous_settings_under_delivery_ratio_check CHECK (((under_delivery_ratio >= (0)::numeric) AND (under_delivery_ratio <= (1)::numeric)))
 );
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_breaker_revenue_ratio_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_breaker_revenue_ratio_check ON public.autonomous_settings IS '{"field": "breaker_revenue_ratio", "message": "must be a ratio above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_breaker_spend_ratio_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_breaker_spend_ratio_check ON public.autonomous_settings IS '{"field": "breaker_spend_ratio", "message": "must be a ratio above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check ON public.autonomous_settings IS '{"field": "max_daily_budget_increase_pct", "message": "must be a percentage above 0 and at most 1000"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_max_pause_spend_share_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_pause_spend_share_check ON public.autonomous_settings IS '{"field": "max_pause_spend_share", "message": "must be a share above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_max_total_daily_budget_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_total_daily_budget_check ON public.autonomous_settings IS '{"field": "max_total_daily_budget", "message": "must be null (no cap) or an amount >= 0 and < 1000000000000"}';
 
 
 --
@@ -1281,6 +1490,35 @@ COMMENT ON FUNCTION public._ao_emit_all(p_type text, p_documents jsonb[]) IS 'Wr
 
 
 --
+-- Name: _ao_emit_limits(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_emit_limits(p_cycle_id uuid, p_summary jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_document jsonb := (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id)
+                        || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
+BEGIN
+    IF (p_summary -> 'limits' ->> 'held')::boolean THEN
+        PERFORM _ao_emit('cycle.held', v_document);
+    END IF;
+    IF (p_summary -> 'limits' ->> 'pauses_held')::int + (p_summary -> 'limits' ->> 'scales_held')::int
+       + (p_summary -> 'limits' ->> 'scales_partial')::int > 0 THEN
+        PERFORM _ao_emit('cycle.limited', v_document);
+    END IF;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_emit_limits(p_cycle_id uuid, p_summary jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_emit_limits(p_cycle_id uuid, p_summary jsonb) IS 'Emits cycle.held when the data-outage breaker held a cycle, and cycle.limited when the mass-pause or budget growth limits held decisions back or granted a scale partially.';
+
+
+--
 -- Name: _ao_emit_rule_errors(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1469,7 +1707,7 @@ BEGIN
          WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => cfg.post_spacing_hours) AND NOT %3$L
          GROUP BY cs.campaign_id
     )
-    SELECT d.*, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
+    SELECT d.*, NULL::numeric AS limited_from, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
            last_schedule.created_at AS last_schedule_at,
            CASE
                WHEN d.confidence < d.confidence_floor THEN 'below_confidence'
@@ -1865,6 +2103,8 @@ DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
     v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
     v_at timestamptz;
+    v_step jsonb;
+    v_limited jsonb[] := '{}';
     v_result jsonb;
 BEGIN
     PERFORM _ao_replay_prepare_rules(p_rules);
@@ -1873,12 +2113,17 @@ BEGIN
     PERFORM set_config('ao.replay', p_id::text, true);
     FOR k IN 1 .. v_steps LOOP
         v_at := least(p_from + k * v_interval, p_to);
-        PERFORM _ao_replay_step(p_id, v_at);
+        v_step := _ao_replay_step(p_id, v_at);
+        IF (v_step -> 'limits' ->> 'held')::boolean
+           OR (v_step -> 'limits' ->> 'pauses_held')::int + (v_step -> 'limits' ->> 'scales_held')::int
+              + (v_step -> 'limits' ->> 'scales_partial')::int > 0 THEN
+            v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
+        END IF;
         IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
             RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps;
         END IF;
     END LOOP;
-    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps);
+    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
     PERFORM set_config('ao.replay', '', true);
     PERFORM set_config('ao.as_of', '', true);
     RETURN v_result;
@@ -2105,11 +2350,12 @@ COMMENT ON FUNCTION public._ao_replay_prepare_settings(p_overrides jsonb) IS 'Fi
 -- Name: _ao_replay_step(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) RETURNS integer
+CREATE FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     v_done jsonb;
+    v_limits jsonb;
 BEGIN
     PERFORM set_config('ao.as_of', p_at::text, true);
     BEGIN
@@ -2118,6 +2364,7 @@ BEGIN
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
+        SELECT to_jsonb(l) INTO v_limits FROM _ao_limits l;
         RAISE EXCEPTION 'step done' USING ERRCODE = 'AOSTP';
     EXCEPTION WHEN SQLSTATE 'AOSTP' THEN
         NULL;
@@ -2131,7 +2378,7 @@ BEGIN
         -- the guardrails of the next step look up what this one did
         ANALYZE _ao_replay_actions;
     END IF;
-    RETURN jsonb_array_length(v_done);
+    RETURN jsonb_build_object('actions', jsonb_array_length(v_done), 'limits', v_limits);
 END;
 $$;
 
@@ -2140,7 +2387,7 @@ $$;
 -- Name: FUNCTION _ao_replay_step(p_id uuid, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) IS 'One replayed step at moment t: plans and carries out pauses and scales exactly as a cycle would at t, over the campaigns'' totals as of t (in an undone subtransaction, whose audit rows and campaign states are kept), returning how many actions it took.';
+COMMENT ON FUNCTION public._ao_replay_step(p_id uuid, p_at timestamp with time zone) IS 'One replayed step at moment t: plans and carries out pauses and scales exactly as a cycle would at t, with the same limits, over the campaigns'' totals as of t (in an undone subtransaction, whose audit rows and campaign states are kept), returning how many actions it took and what the limits did.';
 
 
 --
@@ -2519,10 +2766,14 @@ CREATE TABLE public.autonomous_cycles (
     idempotency_key text,
     idempotency_fingerprint text,
     scope integer,
+    released_at timestamp with time zone,
+    released_by text,
+    released_by_cycle_id uuid,
     CONSTRAINT autonomous_cycles_idempotency_key_check CHECK (((length(idempotency_key) <= 200) AND (idempotency_key ~ '^[\x21-\x7E]+$'::text))),
+    CONSTRAINT autonomous_cycles_release_check CHECK (((released_at IS NULL) OR (status = 'held'::text))),
     CONSTRAINT autonomous_cycles_scope_check CHECK (((scope >= 0) AND ((scope IS NULL) OR (trigger = 'metrics'::text)))),
-    CONSTRAINT autonomous_cycles_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text]))),
-    CONSTRAINT autonomous_cycles_trigger_check CHECK ((trigger = ANY (ARRAY['api'::text, 'cron'::text, 'sql'::text, 'cli'::text, 'metrics'::text])))
+    CONSTRAINT autonomous_cycles_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'held'::text]))),
+    CONSTRAINT autonomous_cycles_trigger_check CHECK ((trigger = ANY (ARRAY['api'::text, 'cron'::text, 'sql'::text, 'cli'::text, 'metrics'::text, 'release'::text])))
 );
 
 
@@ -2674,6 +2925,10 @@ CREATE FUNCTION public.ao_events_from_actions() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- no document is built for an event nobody wants (a cycle writes tens of thousands of actions)
+    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back') THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         PERFORM _ao_emit_all('action.executed',
             (SELECT array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) FROM new_rows n
@@ -2706,6 +2961,9 @@ CREATE FUNCTION public.ao_events_from_opportunities() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF NOT ao_webhook_wanted('opportunity.opened') THEN
+        RETURN NULL;
+    END IF;
     PERFORM _ao_emit_all('opportunity.opened',
         (SELECT array_agg(ao_opportunity_document(n) ORDER BY n.detected_at, n.id) FROM new_rows n
           WHERE n.status = 'open'));
@@ -2759,22 +3017,6 @@ CREATE FUNCTION public.ao_is_count(p numeric) RETURNS boolean
 --
 
 COMMENT ON FUNCTION public.ao_is_count(p numeric) IS 'True for a count within bounds: a whole number in [0, 2^53), the integers a JSON client represents exactly.';
-
-
---
--- Name: ao_is_money(numeric); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.ao_is_money(p numeric) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT p IS NULL OR (p >= 0 AND p < 1e12) $$;
-
-
---
--- Name: FUNCTION ao_is_money(p numeric); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.ao_is_money(p numeric) IS 'True for an amount of money within bounds: >= 0 and < 10^12 (NaN and infinities are out).';
 
 
 --
@@ -4017,11 +4259,13 @@ BEGIN
                                        v_posts)
                      || jsonb_build_object('scope', cardinality(v_ids));
         PERFORM _ao_emit_rule_errors(v_cycle_id);
+        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
     EXCEPTION WHEN OTHERS THEN
         RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
                || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
-    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+    UPDATE autonomous_cycles SET status = CASE WHEN v_summary ->> 'status' = 'held' THEN 'held' ELSE 'succeeded' END,
+                                 finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
 END;
@@ -4454,6 +4698,50 @@ COMMENT ON FUNCTION public.record_webhook_attempt(p_delivery_id uuid, p_attempt 
 
 
 --
+-- Name: release_held_cycle(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.release_held_cycle(p_cycle_id uuid, p_actor text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_cycle autonomous_cycles;
+    v_summary jsonb;
+    v_actor text := coalesce(p_actor, app_auth.actor());
+BEGIN
+    SELECT * INTO v_cycle FROM autonomous_cycles WHERE id = p_cycle_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no cycle %', p_cycle_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_cycle.status <> 'held' THEN
+        RAISE EXCEPTION 'this cycle is %, not held: there is nothing to release', v_cycle.status USING ERRCODE = 'AO409';
+    END IF;
+    IF v_cycle.released_at IS NOT NULL THEN
+        RAISE EXCEPTION 'this cycle was released already, at %, by %', v_cycle.released_at, v_cycle.released_by
+            USING ERRCODE = 'AO409';
+    END IF;
+    PERFORM set_config('ao.breaker_released', 'on', true);
+    v_summary := run_autonomous_operations_with_posting(false, 'release', v_actor);
+    PERFORM set_config('ao.breaker_released', '', true);
+    IF v_summary ->> 'status' = 'skipped' THEN
+        RAISE EXCEPTION 'a cycle is running; release again when it ends' USING ERRCODE = 'AO409';
+    END IF;
+    UPDATE autonomous_cycles SET released_at = now(), released_by = v_actor,
+                                 released_by_cycle_id = (v_summary ->> 'cycle_id')::uuid
+     WHERE id = p_cycle_id;
+    RETURN v_summary;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION release_held_cycle(p_cycle_id uuid, p_actor text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.release_held_cycle(p_cycle_id uuid, p_actor text) IS 'Lifts a data-outage hold once (AO409 for a cycle not held or already released): runs a cycle with trigger release that applies what the breaker held (the mass-pause and budget limits still apply) and records who released it and which cycle did.';
+
+
+--
 -- Name: rollback_autonomous_action(uuid, text, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4653,8 +4941,8 @@ DECLARE
     v_posts jsonb;
     v_actor text := coalesce(triggered_by, app_auth.actor());
 BEGIN
-    IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
-        PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli');
+    IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli', 'release') THEN
+        PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli, release');
     END IF;
     v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
@@ -4681,6 +4969,7 @@ BEGIN
         v_posts := _ao_cycle_posts(v_cycle_id);
         v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
         PERFORM _ao_emit_rule_errors(v_cycle_id);
+        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
             -- would have happened.
@@ -4692,7 +4981,10 @@ BEGIN
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
-    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+    UPDATE autonomous_cycles
+       SET status = CASE WHEN NOT run_autonomous_operations_with_posting.dry_run AND v_summary ->> 'status' = 'held'
+                         THEN 'held' ELSE 'succeeded' END,
+           finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;
     RAISE NOTICE 'cycle % %: paused %, scaled %, posted %, opportunities_detected %, rule errors %', v_cycle_id,
         CASE WHEN dry_run THEN 'dry run' ELSE 'succeeded' END, v_summary ->> 'paused', v_summary ->> 'scaled',
@@ -5480,7 +5772,7 @@ CREATE TABLE public.webhook_endpoints (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT webhook_endpoints_description_check CHECK (((length(description) <= 1000) AND public.ao_is_clean_text(description))),
-    CONSTRAINT webhook_endpoints_event_types_check CHECK (((cardinality(event_types) <= 20) AND (event_types <@ ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text]))),
+    CONSTRAINT webhook_endpoints_event_types_check CHECK (((cardinality(event_types) <= 20) AND (event_types <@ ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'cycle.held'::text, 'cycle.limited'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text]))),
     CONSTRAINT webhook_endpoints_format_check CHECK ((format = ANY (ARRAY['standard'::text, 'slack'::text]))),
     CONSTRAINT webhook_endpoints_url_check CHECK (((length(url) <= 2048) AND (url ~ '^https?://[^\x01-\x20\x7F]+$'::text)))
 );
@@ -5497,7 +5789,7 @@ COMMENT ON CONSTRAINT webhook_endpoints_description_check ON public.webhook_endp
 -- Name: CONSTRAINT webhook_endpoints_event_types_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON CONSTRAINT webhook_endpoints_event_types_check ON public.webhook_endpoints IS '{"field": "event_types", "message": "must list known event types: action.executed, action.rolled_back, cycle.failed, rule.error, opportunity.opened, post.failed, post.unknown, social_account.expired"}';
+COMMENT ON CONSTRAINT webhook_endpoints_event_types_check ON public.webhook_endpoints IS '{"field": "event_types", "message": "must list known event types: action.executed, action.rolled_back, cycle.failed, cycle.held, cycle.limited, rule.error, opportunity.opened, post.failed, post.unknown, social_account.expired"}';
 
 
 --
@@ -5523,7 +5815,7 @@ CREATE TABLE public.webhook_events (
     type text NOT NULL,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT webhook_events_type_check CHECK ((type = ANY (ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text, 'webhook.test'::text])))
+    CONSTRAINT webhook_events_type_check CHECK ((type = ANY (ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'cycle.held'::text, 'cycle.limited'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text, 'webhook.test'::text])))
 );
 
 
@@ -6147,6 +6439,14 @@ ALTER TABLE ONLY public.autonomous_actions
 
 ALTER TABLE ONLY public.autonomous_actions
     ADD CONSTRAINT autonomous_actions_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES public.autonomous_rules(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: autonomous_cycles autonomous_cycles_released_by_cycle_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.autonomous_cycles
+    ADD CONSTRAINT autonomous_cycles_released_by_cycle_id_fkey FOREIGN KEY (released_by_cycle_id) REFERENCES public.autonomous_cycles(id) ON DELETE RESTRICT;
 
 
 --

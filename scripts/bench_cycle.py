@@ -221,6 +221,14 @@ BEGIN
 END $$;
 """
 
+OPEN_LIMITS = (
+    "UPDATE autonomous_settings SET max_pause_spend_share = 1, max_daily_budget_increase_pct = 1000"
+)
+DEFAULT_LIMITS = (
+    "UPDATE autonomous_settings SET max_pause_spend_share = DEFAULT,"
+    " max_daily_budget_increase_pct = DEFAULT"
+)
+
 VACUUM_WRITTEN = "VACUUM campaigns, autonomous_actions, autonomous_cycles, optimization_opportunities, autonomous_counters"
 
 WRITTEN = """
@@ -405,6 +413,9 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
     conn = await asyncpg.connect(url)
     await _init_connection(conn)
     RULES.update(await load_rules(conn))
+    # The baselines decide campaign by campaign; the portfolio's limits (mass-pause share, budget
+    # growth) are opened for the comparison and measured apart at the end, at their defaults.
+    await conn.execute(OPEN_LIMITS)
     results: dict[str, list[float]] = {"first": [], "cycle": [], "floor": []}
     decisions: dict[str, set] = {}
     elapsed, decisions["cycle"] = await timed_in_rollback(conn, run_cycle)
@@ -432,6 +443,16 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
     await tr.start()
     summary = await conn.fetchval("SELECT run_autonomous_operations_with_posting()")
     await tr.rollback()
+    await conn.execute(DEFAULT_LIMITS)
+    limited: dict[str, Any] = {}
+
+    async def run_limited(c: asyncpg.Connection) -> set:
+        limited.update(await c.fetchval("SELECT run_autonomous_operations_with_posting()"))
+        return as_set(await c.fetch(WRITTEN))
+
+    elapsed, _ = await timed_in_rollback(conn, run_limited)
+    results["limited"] = [elapsed]
+    print(f"[{label}] cycle with the default limits: {elapsed:.2f}s, limits {limited['limits']}")
     await conn.close()
     for k in decisions:
         if decisions[k] != decisions["cycle"]:
@@ -443,6 +464,7 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
         "scales": summary["scaled"],
         "held": summary["held_back_total"],
         "opportunities": summary["opportunities_detected"],
+        "limited": limited,
     }
 
 
@@ -478,7 +500,16 @@ def portfolio_section(portfolio: str, r: dict) -> str:
 | (b′) the same loop with the raw driver at its fastest (asyncpg, one prepared statement) | {client:.2f} s | {client / later:.1f}× the cycle | |
 | (c) PL/pgSQL loop calling a per-campaign function | {plpgsql:.2f} s | {plpgsql / later:.2f}× the cycle | > 1×: **{verdict(plpgsql > later)}** |
 """
-    text += f"""
+    lim, held = r["limited"], r["limited"]["limits"]
+    text += f"""| a cycle with the default blast-radius limits | {res["limited"][0]:.2f} s | {res["limited"][0] / floor:.2f}× the floor | ≤ {target}×: **{verdict(res["limited"][0] <= target * floor)}** |
+
+With the default limits (30% of the 24 h spend paused at most, budgets +50% per 24 h) this cycle pauses
+{lim["paused"]:,} and scales {lim["scaled"]:,}: the limits hold {held["pauses_held"]:,} pauses (cap
+${held["pause_spend_cap"]:,.2f} of ${held["portfolio_spend_24h"]:,.2f} spent in 24 h) and {held["scales_held"]:,} scales
+({held["scales_partial"]:,} granted in part; ${held["budget_increase_allowed"]:,.2f} of budget increase allowed on
+${held["daily_budget_total"]:,.2f}); the breaker {"held the cycle" if held["held"] else "did not trip"}. The comparison
+above runs with those two limits opened, since the baselines decide campaign by campaign.
+
 All variants decide exactly the same: **{"yes" if r["same"] else "NO"}**. Runs (s): {json.dumps({k: [round(x, 2) for x in v] for k, v in res.items()})}
 """
     return text

@@ -28,6 +28,11 @@ def pg_server() -> tuple[str, str]:
     return server_url()
 
 
+OPEN_PORTFOLIO_LIMITS = (
+    "UPDATE autonomous_settings SET max_pause_spend_share = 1, max_daily_budget_increase_pct = 1000"
+)
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_server: tuple[str, str]) -> Iterator[str]:
     """A database migrated by the alembic revisions, cloned by every test."""
@@ -35,6 +40,10 @@ def template_db(pg_server: tuple[str, str]) -> Iterator[str]:
     name = f"ao_tpl_{os.getpid()}"
     admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     migrations.upgrade(with_database(admin_url, name))
+    # The portfolio limits (mass-pause share, budget growth) bind on the tiny portfolios most tests
+    # build, where one campaign is all of the spend; those tests are about other decisions, so the two
+    # limits are opened here. tests/test_limits.py sets them back to their defaults and tests them.
+    admin_execute(with_database(admin_url, name), OPEN_PORTFOLIO_LIMITS)
     yield name
     admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -9,6 +9,7 @@ import sys
 import asyncpg
 
 from app.db.migrations import PROJECT_ROOT, head_revision
+from tests.conftest import OPEN_PORTFOLIO_LIMITS
 from tests.dbserver import admin_execute, with_database
 from tests.schema_fingerprint import fingerprint
 
@@ -32,6 +33,8 @@ async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db)
         conn = await asyncpg.connect(url)
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
         await conn.close()
+        # the test template differs by its opened portfolio limits only (see conftest)
+        admin_execute(url, OPEN_PORTFOLIO_LIMITS)
         fresh = await fingerprint(url)
         used = await fingerprint(with_database(admin_url, template_db))
         assert len(fresh) > 100

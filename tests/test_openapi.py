@@ -98,5 +98,10 @@ async def test_schemathesis_finds_nothing(settings, db, tmp_path):
             env={**os.environ, "NO_COLOR": "1"},
         )
     summary = result.stdout[-6000:]
-    assert result.returncode == 0, summary
+    # a 500 from a failed cycle names only the cycle: its error, for whoever reads the failure
+    failed = [
+        r["error"]
+        for r in await db.fetch("SELECT error FROM autonomous_cycles WHERE status = 'failed'")
+    ]
+    assert result.returncode == 0, f"{summary}\nfailed cycles: {failed}"
     assert f"Tested: {operations}" in summary, summary

@@ -31,7 +31,9 @@ def _probes(model: type[BaseModel], name: str) -> list[float | int]:
 def _model_accepts(model: type[BaseModel], name: str, value: Any) -> bool:
     info = model.model_fields[name]
     try:
-        TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(value)
+        TypeAdapter(
+            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        ).validate_python(value)
     except ValidationError:
         return False
     return True

@@ -49,7 +49,8 @@ WHERE connamespace = 'public'::regnamespace AND obj_description(oid, 'pg_constra
 CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
 
 CYCLE_COLUMNS = (
-    "id, trigger, triggered_by, dry_run, status, scope, started_at, finished_at, summary, error"
+    "id, trigger, triggered_by, dry_run, status, scope, started_at, finished_at, summary, error,"
+    " released_at, released_by, released_by_cycle_id"
 )
 
 CYCLE_LIST = f"""
@@ -393,3 +394,5 @@ ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], o.severity),
          o.detected_at DESC, o.id DESC
 OFFSET $5 LIMIT $6
 """
+
+CYCLE_RELEASE = "SELECT release_held_cycle($1, $2)"

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from app.models.actions import ActionPublic
 from app.models.common import Flag, StrictModel
 
-CycleStatus = Literal["running", "succeeded", "failed", "skipped"]
-CycleTrigger = Literal["api", "cron", "sql", "cli", "metrics"]
+CycleStatus = Literal["running", "succeeded", "failed", "skipped", "held"]
+CycleTrigger = Literal["api", "cron", "sql", "cli", "metrics", "release"]
 
 
 class CycleRun(StrictModel):
@@ -58,6 +58,11 @@ class CycleSummary(BaseModel):
     error: str | None = None
     replayed: bool = False
     scope: int | None = None
+    limits: dict[str, Any] | None = Field(
+        default=None,
+        description="the blast-radius limits: held (the data-outage breaker), the portfolio's ratios, "
+        "what the mass-pause and budget limits held",
+    )
 
 
 class CyclePublic(BaseModel):
@@ -74,6 +79,9 @@ class CyclePublic(BaseModel):
     finished_at: datetime | None
     summary: dict[str, Any] | None
     error: str | None
+    released_at: datetime | None = None
+    released_by: str | None = None
+    released_by_cycle_id: uuid.UUID | None = None
 
 
 class CyclesPublic(BaseModel):

@@ -17,6 +17,8 @@ MinSpend = Annotated[float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_n
 ScaleFactor = Annotated[float, Field(strict=True, gt=1, le=10, allow_inf_nan=False)]
 Frequency = Annotated[float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False)]
 RateRatio = Annotated[float, Field(strict=True, ge=1, le=1_000_000, allow_inf_nan=False)]
+OpenRatio = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]
+Percent = Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False)]
 
 
 class AutonomousSettingsBase(BaseModel):
@@ -43,6 +45,11 @@ class AutonomousSettingsBase(BaseModel):
     fatigue_ctr_drop: Ratio
     timing_min_ratio: RateRatio
     timing_min_clicks: PositiveInt
+    breaker_revenue_ratio: OpenRatio
+    breaker_spend_ratio: OpenRatio
+    max_pause_spend_share: OpenRatio
+    max_daily_budget_increase_pct: Percent
+    max_total_daily_budget: MinSpend | None
 
 
 class AutonomousSettingsPublic(AutonomousSettingsBase):
@@ -53,7 +60,11 @@ class AutonomousSettingsPublic(AutonomousSettingsBase):
 def _all_optional(base: type[BaseModel]) -> type[StrictModel]:
     """The PATCH body of a model: each of its fields, with the same bounds, optional but not null."""
     fields: dict[str, Any] = {
-        name: (Annotated[info.annotation, *info.metadata] | MISSING, MISSING)
+        name: (
+            (Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
+            | MISSING,
+            MISSING,
+        )
         for name, info in base.model_fields.items()
     }
     return create_model(

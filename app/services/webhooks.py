@@ -76,6 +76,13 @@ def _money(value: Any) -> str:
         return str(value)
 
 
+def _ratio(value: Any) -> str:
+    try:
+        return f"{float(value):.0%}"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def slack_text(body: dict[str, Any]) -> str:
     """One readable line for a Slack channel."""
     kind, d = body["type"], body["data"]
@@ -95,6 +102,22 @@ def slack_text(body: dict[str, Any]) -> str:
         return f":leftwards_arrow_with_hook: Rolled back the {d['action_type']} of “{title}”{why}"
     if kind == "cycle.failed":
         return f":x: A {d['trigger']} cycle failed and changed nothing: {d.get('error')}"
+    if kind == "cycle.held":
+        limits = (d.get("summary") or {}).get("limits") or {}
+        return (
+            f":octagonal_sign: A {d['trigger']} cycle was held: revenue is at "
+            f"{_ratio(limits.get('revenue_ratio'))} and conversions at "
+            f"{_ratio(limits.get('conversions_ratio'))} of their recent daily average while spend is at "
+            f"{_ratio(limits.get('spend_ratio'))}; a broken feed? Nothing was paused or scaled. "
+            f"Release it with POST /cycles/{d['id']}/release once the data is right."
+        )
+    if kind == "cycle.limited":
+        limits = (d.get("summary") or {}).get("limits") or {}
+        return (
+            f":shield: The limits held back {limits.get('pauses_held', 0)} pauses and "
+            f"{limits.get('scales_held', 0)} scales in a {d['trigger']} cycle "
+            f"({limits.get('scales_partial', 0)} scales granted in part)"
+        )
     if kind == "rule.error":
         return f":warning: Rule “{d['name']}” failed and was skipped: {d['error']}"
     if kind == "opportunity.opened":

@@ -110,7 +110,10 @@ CREATE OR REPLACE FUNCTION _ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean,
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN jsonb_build_object(
-        'cycle_id', p_cycle_id, 'status', 'succeeded', 'dry_run', p_dry_run, 'trigger', p_trigger,
+        'cycle_id', p_cycle_id, 'dry_run', p_dry_run, 'trigger', p_trigger,
+        -- held: the data-outage breaker stopped every pause and scale (a person can release it)
+        'status', CASE WHEN (SELECT held FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
+        'limits', (SELECT to_jsonb(l) FROM _ao_limits l),
         'paused', (p_ops ->> 'paused')::int, 'scaled', (p_ops ->> 'scaled')::int,
         'posted', jsonb_array_length(p_posts),
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
@@ -149,7 +152,27 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_cycle_summary(uuid, boolean, text, jsonb, jsonb) IS
-    'The summary a cycle returns and records: counts, the first 1,000 actions, the first 200 decisions the guardrails held back (with their codes and words), the rules that failed, and why posts were not considered.';
+    'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules that failed, and why posts were not considered.';
+
+-- What the limits did becomes events: cycle.held when the breaker held the cycle, cycle.limited when the
+-- mass-pause or budget limits held some decisions back (in the cycle's transaction: a dry run emits nothing).
+CREATE OR REPLACE FUNCTION _ao_emit_limits(p_cycle_id uuid, p_summary jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_document jsonb := (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id)
+                        || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
+BEGIN
+    IF (p_summary -> 'limits' ->> 'held')::boolean THEN
+        PERFORM _ao_emit('cycle.held', v_document);
+    END IF;
+    IF (p_summary -> 'limits' ->> 'pauses_held')::int + (p_summary -> 'limits' ->> 'scales_held')::int
+       + (p_summary -> 'limits' ->> 'scales_partial')::int > 0 THEN
+        PERFORM _ao_emit('cycle.limited', v_document);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION _ao_emit_limits(uuid, jsonb) IS
+    'Emits cycle.held when the data-outage breaker held a cycle, and cycle.limited when the mass-pause or budget growth limits held decisions back or granted a scale partially.';
 
 -- A dry run's actions are what would have been done: no ids, status planned.
 CREATE OR REPLACE FUNCTION _ao_as_planned(p_summary jsonb) RETURNS jsonb
@@ -198,8 +221,8 @@ DECLARE
     v_posts jsonb;
     v_actor text := coalesce(triggered_by, app_auth.actor());
 BEGIN
-    IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli') THEN
-        PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli');
+    IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli', 'release') THEN
+        PERFORM ao_raise_422('trigger', 'must be one of api, cron, sql, cli, release');
     END IF;
     v_summary := _ao_idempotent_replay(idempotency_key, dry_run, trigger);
     IF v_summary IS NOT NULL THEN
@@ -226,6 +249,7 @@ BEGIN
         v_posts := _ao_cycle_posts(v_cycle_id);
         v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
         PERFORM _ao_emit_rule_errors(v_cycle_id);
+        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
             -- would have happened.
@@ -237,7 +261,10 @@ BEGIN
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
-    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+    UPDATE autonomous_cycles
+       SET status = CASE WHEN NOT run_autonomous_operations_with_posting.dry_run AND v_summary ->> 'status' = 'held'
+                         THEN 'held' ELSE 'succeeded' END,
+           finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;
     RAISE NOTICE 'cycle % %: paused %, scaled %, posted %, opportunities_detected %, rule errors %', v_cycle_id,
         CASE WHEN dry_run THEN 'dry run' ELSE 'succeeded' END, v_summary ->> 'paused', v_summary ->> 'scaled',
@@ -247,3 +274,39 @@ END;
 $$;
 COMMENT ON FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text) IS
     'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
+
+-- A person lifts a hold: the held cycle is marked released (once) and a new cycle (trigger release) plans
+-- afresh and applies what the data-outage breaker held, the other limits still in force. Audited: the
+-- new cycle's actions are its own, and the held cycle names it.
+CREATE OR REPLACE FUNCTION release_held_cycle(p_cycle_id uuid, p_actor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cycle autonomous_cycles;
+    v_summary jsonb;
+    v_actor text := coalesce(p_actor, app_auth.actor());
+BEGIN
+    SELECT * INTO v_cycle FROM autonomous_cycles WHERE id = p_cycle_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no cycle %', p_cycle_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_cycle.status <> 'held' THEN
+        RAISE EXCEPTION 'this cycle is %, not held: there is nothing to release', v_cycle.status USING ERRCODE = 'AO409';
+    END IF;
+    IF v_cycle.released_at IS NOT NULL THEN
+        RAISE EXCEPTION 'this cycle was released already, at %, by %', v_cycle.released_at, v_cycle.released_by
+            USING ERRCODE = 'AO409';
+    END IF;
+    PERFORM set_config('ao.breaker_released', 'on', true);
+    v_summary := run_autonomous_operations_with_posting(false, 'release', v_actor);
+    PERFORM set_config('ao.breaker_released', '', true);
+    IF v_summary ->> 'status' = 'skipped' THEN
+        RAISE EXCEPTION 'a cycle is running; release again when it ends' USING ERRCODE = 'AO409';
+    END IF;
+    UPDATE autonomous_cycles SET released_at = now(), released_by = v_actor,
+                                 released_by_cycle_id = (v_summary ->> 'cycle_id')::uuid
+     WHERE id = p_cycle_id;
+    RETURN v_summary;
+END;
+$$;
+COMMENT ON FUNCTION release_held_cycle(uuid, text) IS
+    'Lifts a data-outage hold once (AO409 for a cycle not held or already released): runs a cycle with trigger release that applies what the breaker held (the mass-pause and budget limits still apply) and records who released it and which cycle did.';

@@ -87,11 +87,13 @@ BEGIN
                                        v_posts)
                      || jsonb_build_object('scope', cardinality(v_ids));
         PERFORM _ao_emit_rule_errors(v_cycle_id);
+        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
     EXCEPTION WHEN OTHERS THEN
         RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
                || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
-    UPDATE autonomous_cycles SET status = 'succeeded', finished_at = clock_timestamp(), summary = v_summary
+    UPDATE autonomous_cycles SET status = CASE WHEN v_summary ->> 'status' = 'held' THEN 'held' ELSE 'succeeded' END,
+                                 finished_at = clock_timestamp(), summary = v_summary
      WHERE id = v_cycle_id;
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
 END;

@@ -119,6 +119,10 @@ COMMENT ON FUNCTION _ao_emit_rule_errors(uuid) IS
 CREATE OR REPLACE FUNCTION ao_events_from_actions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- no document is built for an event nobody wants (a cycle writes tens of thousands of actions)
+    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back') THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         PERFORM _ao_emit_all('action.executed',
             (SELECT array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) FROM new_rows n
@@ -140,6 +144,9 @@ COMMENT ON FUNCTION ao_events_from_actions() IS
 CREATE OR REPLACE FUNCTION ao_events_from_opportunities() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT ao_webhook_wanted('opportunity.opened') THEN
+        RETURN NULL;
+    END IF;
     PERFORM _ao_emit_all('opportunity.opened',
         (SELECT array_agg(ao_opportunity_document(n) ORDER BY n.detected_at, n.id) FROM new_rows n
           WHERE n.status = 'open'));

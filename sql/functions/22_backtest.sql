@@ -221,10 +221,11 @@ COMMENT ON FUNCTION _ao_replay_prepare_campaigns(timestamptz, timestamptz) IS
 -- a subtransaction that is then undone, so that the work tables a cycle makes (and their locks) do not
 -- pile up over thousands of steps; what the step did is kept by writing its audit rows again and
 -- setting the campaigns to the state those rows record.
-CREATE OR REPLACE FUNCTION _ao_replay_step(p_id uuid, p_at timestamptz) RETURNS integer
+CREATE OR REPLACE FUNCTION _ao_replay_step(p_id uuid, p_at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_done jsonb;
+    v_limits jsonb;
 BEGIN
     PERFORM set_config('ao.as_of', p_at::text, true);
     BEGIN
@@ -233,6 +234,7 @@ BEGIN
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
+        SELECT to_jsonb(l) INTO v_limits FROM _ao_limits l;
         RAISE EXCEPTION 'step done' USING ERRCODE = 'AOSTP';
     EXCEPTION WHEN SQLSTATE 'AOSTP' THEN
         NULL;
@@ -246,11 +248,11 @@ BEGIN
         -- the guardrails of the next step look up what this one did
         ANALYZE _ao_replay_actions;
     END IF;
-    RETURN jsonb_array_length(v_done);
+    RETURN jsonb_build_object('actions', jsonb_array_length(v_done), 'limits', v_limits);
 END;
 $$;
 COMMENT ON FUNCTION _ao_replay_step(uuid, timestamptz) IS
-    'One replayed step at moment t: plans and carries out pauses and scales exactly as a cycle would at t, over the campaigns'' totals as of t (in an undone subtransaction, whose audit rows and campaign states are kept), returning how many actions it took.';
+    'One replayed step at moment t: plans and carries out pauses and scales exactly as a cycle would at t, with the same limits, over the campaigns'' totals as of t (in an undone subtransaction, whose audit rows and campaign states are kept), returning how many actions it took and what the limits did.';
 
 -- The money of the replayed decisions, from the data that followed each one (README, "Backtests"):
 -- a pause saves the campaign's spend − revenue after it (negative: it cost money), and is a regret when
@@ -259,7 +261,8 @@ COMMENT ON FUNCTION _ao_replay_step(uuid, timestamptz) IS
 -- campaign (an estimate: it assumes the ROI holds at the higher spend). The data says nothing of spend
 -- past max_scale_factor × that budget, so the estimate counts budgets up to there only; a campaign
 -- scaled without a max_budget is counted apart, since the engine would go on scaling it.
-CREATE OR REPLACE FUNCTION _ao_backtest_result(p_from timestamptz, p_to timestamptz, p_step text, p_steps integer)
+CREATE OR REPLACE FUNCTION _ao_backtest_result(p_from timestamptz, p_to timestamptz, p_step text, p_steps integer,
+                                               p_limited jsonb DEFAULT '[]')
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -338,6 +341,10 @@ BEGIN
                            WHERE r.rule_type IN ('pause', 'scale')
                            GROUP BY r.id, r.name, r.rule_type, r.priority) x),
         'decisions_total', (SELECT count(*) FROM valued),
+        -- the steps at which a limit held something: the breaker (held), the mass-pause or budget limits
+        'held_steps', (SELECT coalesce(jsonb_agg(s ORDER BY s ->> 'at'), '[]')
+                         FROM (SELECT s FROM jsonb_array_elements(p_limited) s LIMIT 500) x),
+        'held_steps_total', jsonb_array_length(p_limited),
         'decisions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                  'campaign_id', v.campaign_id, 'campaign_title', v.title, 'at', v.at,
                                  'action_type', v.action_type, 'rule_id', v.rule_id, 'rule_name', v.rule_name,
@@ -357,8 +364,8 @@ BEGIN
     RETURN v_result;
 END;
 $$;
-COMMENT ON FUNCTION _ao_backtest_result(timestamptz, timestamptz, text, integer) IS
-    'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000) and a daily timeline of the cumulative figures.';
+COMMENT ON FUNCTION _ao_backtest_result(timestamptz, timestamptz, text, integer, jsonb) IS
+    'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures.';
 
 -- Replays the decisions from p_from to p_to (the work tables made, the steps run, the result built);
 -- sends NOTICE "backtest <id> step k/n" as it goes, which the runner turns into progress.
@@ -369,6 +376,8 @@ DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
     v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
     v_at timestamptz;
+    v_step jsonb;
+    v_limited jsonb[] := '{}';
     v_result jsonb;
 BEGIN
     PERFORM _ao_replay_prepare_rules(p_rules);
@@ -377,12 +386,17 @@ BEGIN
     PERFORM set_config('ao.replay', p_id::text, true);
     FOR k IN 1 .. v_steps LOOP
         v_at := least(p_from + k * v_interval, p_to);
-        PERFORM _ao_replay_step(p_id, v_at);
+        v_step := _ao_replay_step(p_id, v_at);
+        IF (v_step -> 'limits' ->> 'held')::boolean
+           OR (v_step -> 'limits' ->> 'pauses_held')::int + (v_step -> 'limits' ->> 'scales_held')::int
+              + (v_step -> 'limits' ->> 'scales_partial')::int > 0 THEN
+            v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
+        END IF;
         IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
             RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps;
         END IF;
     END LOOP;
-    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps);
+    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
     PERFORM set_config('ao.replay', '', true);
     PERFORM set_config('ao.as_of', '', true);
     RETURN v_result;

@@ -106,3 +106,19 @@ async def stats_daily(
     and measured (for the Overview's charts)."""
     rows = await conn.fetch(queries.STATS_DAILY, days)
     return {"days": [DailyPoint.model_validate(dict(r)) for r in rows]}
+
+
+@router.post(
+    "/cycles/{cycle_id:uuid}/release",
+    status_code=201,
+    response_model=CycleSummary,
+    responses=problems(404, 409),
+)
+async def release_cycle(conn: ConnDep, principal: AdminDep, cycle_id: uuid.UUID) -> JSONResponse:
+    """Lift a data-outage hold: a new cycle (trigger release) applies what the breaker held; the
+    mass-pause and budget limits still apply. Once per held cycle (409 otherwise)."""
+    summary = await conn.fetchval(queries.CYCLE_RELEASE, cycle_id, principal.actor)
+    body = CycleSummary.model_validate(summary).model_dump(mode="json")
+    return JSONResponse(
+        body, status_code=201, headers={"Location": f"/cycles/{summary['cycle_id']}"}
+    )
