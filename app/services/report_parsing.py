@@ -1,0 +1,409 @@
+"""Reading a daily campaign report as the ad platforms export it: which shape it is, which column carries
+what, and each cell as a metric row (app/services/imports.py writes the rows).
+
+Three shapes are read: Meta Ads Manager (Campaign name, Campaign ID, Day or Reporting starts/ends,
+Amount spent (CUR), Impressions, Reach, Link clicks or Clicks (all), Results or Purchases, Purchases
+conversion value), Google Ads (Campaign, Campaign ID, Day, Cost, Impr., Clicks, Conversions, Conv. value,
+after the report's title and date-range lines) and the generic columns of ``POST /metrics``. A file is
+UTF-8 (with or without a BOM) or UTF-16 with a BOM, comma-, semicolon- or tab-separated, CRLF or LF.
+Numbers may carry thousands separators and currency symbols; ``--`` and empty cells are zero (an empty
+reach stays unknown); totals rows ("Total: Account", a summary row with no campaign) are skipped.
+Anything else (an undetectable format, a missing column, a malformed number or date, a day outside the
+range the file states) is an :class:`ImportRefused` naming the line and column, and nothing is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+
+ImportFormat = Literal["auto", "meta", "google", "generic"]
+FORMATS: tuple[str, ...] = ("auto", "meta", "google", "generic")
+MAX_ROWS = 1_000_000
+TOO_LARGE = Decimal(10) ** 15
+
+# Each target: the header names (normalised: lower case, currency in brackets dropped) that carry it,
+# the first present wins.
+COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "meta": {
+        "name": ("campaign name",),
+        "external_id": ("campaign id",),
+        "day": ("day",),
+        "starts": ("reporting starts",),
+        "ends": ("reporting ends",),
+        "spend": ("amount spent",),
+        "impressions": ("impressions",),
+        "reach": ("reach",),
+        "clicks": ("link clicks", "clicks (all)"),
+        "conversions": ("purchases", "website purchases", "results"),
+        "revenue": (
+            "purchases conversion value",
+            "website purchases conversion value",
+            "purchase conversion value",
+        ),
+    },
+    "google": {
+        "name": ("campaign",),
+        "external_id": ("campaign id",),
+        "day": ("day", "date"),
+        "spend": ("cost",),
+        "impressions": ("impr.", "impressions"),
+        "clicks": ("clicks",),
+        "conversions": ("conversions",),
+        "revenue": ("conv. value", "conversion value", "total conv. value"),
+    },
+    "generic": {
+        "name": ("title",),
+        "external_id": ("external_id",),
+        "campaign_id": ("campaign_id",),
+        "period_start": ("period_start",),
+        "period_end": ("period_end",),
+        "spend": ("spend",),
+        "impressions": ("impressions",),
+        "reach": ("reach",),
+        "clicks": ("clicks",),
+        "conversions": ("conversions",),
+        "revenue": ("revenue",),
+    },
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "meta": ("spend", "impressions"),
+    "google": ("day", "spend", "impressions", "clicks"),
+    "generic": ("period_start", "period_end"),
+}
+# Columns an export carries that are understood and not needed (not reported as unmapped).
+KNOWN_EXTRA = {
+    "currency code",
+    "currency",
+    "result indicator",
+    "result type",
+    "attribution setting",
+    "campaign status",
+    "campaign state",
+    "campaign delivery",
+}
+
+_CURRENCY = re.compile(r"\s*\((?:[A-Z]{3}|[^\w\s]{1,3})\)\s*$")
+_NUMBER_JUNK = re.compile(r"[\s\u00a0\u202f$€£¥₹,]|US\$|[A-Z]{3}")
+_RANGE = re.compile(
+    r"^\s*\"?(?P<a>[A-Za-z]+ \d{1,2}, \d{4}|\d{4}-\d{2}-\d{2})\s*[-–]\s*"
+    r"(?P<b>[A-Za-z]+ \d{1,2}, \d{4}|\d{4}-\d{2}-\d{2})\"?\s*$"
+)
+DATE_FORMATS = ("%Y-%m-%d", "%b %d, %Y", "%B %d, %Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d")
+
+
+class ImportRefused(ValueError):
+    """A file that cannot be imported: where (line, column) and why."""
+
+    def __init__(self, message: str, line: int | None = None, column: str | None = None) -> None:
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = ", ".join(
+            p for p in (f"line {line}" if line else "", f"column {column!r}" if column else "") if p
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+    @property
+    def field(self) -> str:
+        parts = ["file"]
+        if self.line:
+            parts.append(f"line {self.line}")
+        if self.column:
+            parts.append(self.column)
+        return ".".join(parts) if len(parts) == 1 else f"{parts[0]}[{', '.join(parts[1:])}]"
+
+
+@dataclass
+class ParsedReport:
+    format: str
+    rows: list[dict[str, Any]]
+    campaigns: dict[str, str]  # external_id (or campaign id) → title
+    unmapped_columns: list[str]
+    skipped_total_rows: int = 0
+    rounded_conversions: int = 0
+    date_from: date | None = None
+    date_to: date | None = None
+    stated_range: tuple[date, date] | None = field(default=None)
+    lines: list[int] = field(default_factory=list)  # the file line of each row
+
+
+def decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused("the file is not UTF-8 or UTF-16 text") from None
+
+
+def normalise(header: str) -> str:
+    return _CURRENCY.sub("", header.replace("\ufeff", "").strip()).strip().lower()
+
+
+def parse_date(text: str) -> date | None:
+    value = text.strip().strip('"')
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_number(text: str) -> Decimal | None:
+    """'1,234.56', '$1,234.56', 'US$12', '--', '' → a Decimal, or None for empty."""
+    value = text.strip()
+    if value in ("", "--", "-", "—", "N/A", "n/a"):
+        return None
+    cleaned = _NUMBER_JUNK.sub("", value)
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(value) from None
+    if not number.is_finite():
+        raise ValueError(value)
+    return number
+
+
+def _lines(text: str) -> tuple[list[list[str]], str]:
+    sample = "\n".join(text.splitlines()[:20])
+    delimiter = ","
+    counts = {d: sample.count(d) for d in (",", "\t", ";")}
+    if counts["\t"] > counts[","]:
+        delimiter = "\t"
+    elif counts[";"] > counts[","]:
+        delimiter = ";"
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), delimiter
+
+
+def _find_header(lines: list[list[str]], fmt: str) -> tuple[int, str]:
+    """The header line (index) and the format: the first of the first 10 lines naming known columns."""
+    candidates = [fmt] if fmt != "auto" else ["meta", "google", "generic"]
+    for index, cells in enumerate(lines[:10]):
+        names = {normalise(c) for c in cells}
+        for candidate in candidates:
+            spec = COLUMNS[candidate]
+            if all(any(n in names for n in spec[k]) for k in REQUIRED[candidate]):
+                if candidate == "meta" and not ({"day", "reporting starts"} & names):
+                    continue
+                if candidate == "google" and (
+                    "amount spent" in names or "reporting starts" in names
+                ):
+                    continue
+                return index, candidate
+    if fmt == "auto":
+        raise ImportRefused(
+            "could not tell the format: expected the columns of a Meta Ads Manager export (Campaign "
+            "name, Day or Reporting starts, Amount spent, Impressions), of a Google Ads export (Campaign, "
+            "Day, Cost, Impr., Clicks) or the generic columns (external_id, period_start, period_end, …)",
+            column=None,
+        )
+    missing = ", ".join(COLUMNS[fmt][k][0] for k in REQUIRED[fmt])
+    raise ImportRefused(f"not a {fmt} export: the header must name {missing}")
+
+
+def _stated_range(lines: list[list[str]], header: int) -> tuple[date, date] | None:
+    """Google Ads puts the report's date range on a line above the header."""
+    for cells in lines[:header]:
+        match = _RANGE.match(",".join(cells))
+        if match:
+            a, b = parse_date(match["a"]), parse_date(match["b"])
+            if a and b:
+                return a, b
+    return None
+
+
+def parse_report(data: bytes, fmt: str = "auto") -> ParsedReport:
+    if fmt not in FORMATS:
+        raise ImportRefused(f"format must be one of {', '.join(FORMATS)}")
+    text = decode(data)
+    if not text.strip():
+        raise ImportRefused("the file is empty")
+    lines, _ = _lines(text)
+    header_index, kind = _find_header(lines, fmt)
+    headers = [normalise(c) for c in lines[header_index]]
+    original = [c.replace("\ufeff", "").strip() for c in lines[header_index]]
+    spec = COLUMNS[kind]
+    where: dict[str, int] = {}
+    for target, names in spec.items():
+        for name in names:
+            if name in headers:
+                where[target] = headers.index(name)
+                break
+    used = set(where.values())
+    unmapped = [
+        original[i]
+        for i, h in enumerate(headers)
+        if i not in used and h and h not in KNOWN_EXTRA and not _is_alternative(kind, h)
+    ]
+    if kind == "meta" and "external_id" not in where and "name" not in where:
+        raise ImportRefused("the header must name Campaign name or Campaign ID")
+    if kind == "google" and "external_id" not in where and "name" not in where:
+        raise ImportRefused("the header must name Campaign or Campaign ID")
+    if kind == "generic" and "external_id" not in where and "campaign_id" not in where:
+        raise ImportRefused("the header must name external_id or campaign_id")
+    stated = _stated_range(lines, header_index) if kind == "google" else None
+    report = ParsedReport(kind, [], {}, unmapped, stated_range=stated)
+    for offset, cells in enumerate(lines[header_index + 1 :], start=header_index + 2):
+        if not any(c.strip() for c in cells):
+            continue
+        if _is_total(kind, cells, where):
+            report.skipped_total_rows += 1
+            continue
+        if len(report.rows) >= MAX_ROWS:
+            raise ImportRefused(f"more than {MAX_ROWS:,} rows", line=offset)
+        report.rows.append(_row(kind, cells, where, original, offset, report))
+        report.lines.append(offset)
+    if not report.rows:
+        raise ImportRefused("the file holds no data rows")
+    return report
+
+
+def _is_alternative(kind: str, header: str) -> bool:
+    """A header that names a target another present column already carries (Clicks (all) beside Link
+    clicks, Results beside Purchases): understood, not unmapped."""
+    return any(header in names for names in COLUMNS[kind].values())
+
+
+def _is_total(kind: str, cells: list[str], where: dict[str, int]) -> bool:
+    first = cells[0].strip().lower() if cells else ""
+    if first.startswith("total"):
+        return True
+    name = _cell(cells, where.get("name")).strip()
+    ident = _cell(cells, where.get("external_id") if kind != "generic" else None).strip()
+    if kind == "google" and name.lower().startswith("total"):
+        return True
+    return kind == "meta" and not name and not ident  # Ads Manager's summary row
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    if index is None or index >= len(cells):
+        return ""
+    return cells[index]
+
+
+def _row(
+    kind: str,
+    cells: list[str],
+    where: dict[str, int],
+    headers: list[str],
+    line: int,
+    report: ParsedReport,
+) -> dict[str, Any]:
+    def number(target: str, whole: bool) -> Decimal | None:
+        index = where.get(target)
+        if index is None:
+            return None
+        try:
+            value = parse_number(_cell(cells, index))
+        except ValueError as exc:
+            raise ImportRefused(f"{exc.args[0]!r} is not a number", line, headers[index]) from None
+        if value is not None and value < 0:
+            raise ImportRefused("must not be negative", line, headers[index])
+        if value is not None and value >= TOO_LARGE:
+            raise ImportRefused("is too large (at most 10^15)", line, headers[index])
+        if value is not None and whole and value != value.to_integral_value():
+            if target != "conversions":
+                raise ImportRefused("must be a whole number", line, headers[index])
+            report.rounded_conversions += 1
+            value = value.to_integral_value(ROUND_HALF_UP)
+        return value
+
+    def day(target: str) -> date:
+        index = where[target]
+        value = parse_date(_cell(cells, index))
+        if value is None:
+            raise ImportRefused(
+                f"{_cell(cells, index)!r} is not a date (YYYY-MM-DD, or e.g. Nov 1, 2026)",
+                line,
+                headers[index],
+            )
+        return value
+
+    row: dict[str, Any] = {}
+    if kind == "generic":
+        for target in ("period_start", "period_end"):
+            index = where[target]
+            text = _cell(cells, index).strip()
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ImportRefused(
+                    f"{text!r} is not an ISO 8601 date-time", line, headers[index]
+                ) from None
+            row[target] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+        if "campaign_id" in where and _cell(cells, where["campaign_id"]).strip():
+            text = _cell(cells, where["campaign_id"]).strip()
+            try:
+                row["campaign_id"] = str(uuid.UUID(text))
+            except ValueError:
+                raise ImportRefused(
+                    f"{text[:60]!r} is not a campaign id (a UUID)",
+                    line,
+                    headers[where["campaign_id"]],
+                ) from None
+        else:
+            key = _cell(cells, where.get("external_id")).strip()
+            if not key:
+                raise ImportRefused("is empty", line, headers[where["external_id"]])
+            row["external_id"] = key
+            report.campaigns.setdefault(key, _cell(cells, where.get("name")).strip() or key)
+        first = datetime.fromisoformat(row["period_start"]).date()
+        last = datetime.fromisoformat(row["period_end"]).date()
+    else:
+        if "day" in where:
+            first = day("day")
+            last = first + timedelta(days=1)
+            if "starts" in where and "ends" in where:
+                starts, ends = day("starts"), day("ends")
+                if not starts <= first <= ends:
+                    raise ImportRefused(
+                        f"{first} is outside the reporting range {starts} – {ends}",
+                        line,
+                        headers[where["day"]],
+                    )
+        else:
+            first = day("starts")
+            last = day("ends") + timedelta(days=1)
+            if last <= first:
+                raise ImportRefused("ends before it starts", line, headers[where["ends"]])
+        if report.stated_range and not (
+            report.stated_range[0] <= first and last - timedelta(days=1) <= report.stated_range[1]
+        ):
+            a, b = report.stated_range
+            raise ImportRefused(
+                f"{first} is outside the report's range {a} – {b}", line, headers[where["day"]]
+            )
+        name = _cell(cells, where.get("name")).strip()
+        key = _cell(cells, where.get("external_id")).strip() or name
+        if not key:
+            column = headers[where.get("external_id", where.get("name", 0))]
+            raise ImportRefused("names no campaign", line, column)
+        report.campaigns.setdefault(key, name or key)
+        row["external_id"] = key
+        row["period_start"] = datetime(first.year, first.month, first.day, tzinfo=UTC).isoformat()
+        row["period_end"] = datetime(last.year, last.month, last.day, tzinfo=UTC).isoformat()
+    for target, whole in (
+        ("impressions", True),
+        ("reach", True),
+        ("clicks", True),
+        ("conversions", True),
+        ("spend", False),
+        ("revenue", False),
+    ):
+        value = number(target, whole)
+        if value is None:
+            if target != "reach":
+                row[target] = 0
+            continue
+        row[target] = int(value) if whole else str(value)
+    report.date_from = min(first, report.date_from or first)
+    report.date_to = max(last - timedelta(days=1), report.date_to or first)
+    return row
