@@ -172,6 +172,7 @@ DECLARE
     v_budget_now numeric;
     v_rise numeric;
     v_allowed numeric;
+    v_spend_24h numeric;
 BEGIN
     SELECT * INTO cfg FROM ao_settings();
     -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
@@ -190,16 +191,14 @@ BEGIN
       INTO p
       FROM campaign_metrics m
      WHERE m.period_end > v_now - interval '8 days' AND m.period_end <= v_now;
-    PERFORM _ao_drop_work_table('_ao_spend_24h');
+    -- The active portfolio's spend of the last 24 h (a sum, not one row per campaign: only the pauses
+    -- need their own, below).
     EXECUTE format($q$
-        CREATE TEMP TABLE _ao_spend_24h ON COMMIT DROP AS
-        SELECT m.campaign_id, sum(m.spend) AS spend
+        SELECT coalesce(sum(m.spend), 0)
           FROM campaign_metrics m JOIN %I c ON c.id = m.campaign_id AND c.status = 'active'
-         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1
-         GROUP BY m.campaign_id$q$, ao_state_table('campaigns'))
-      USING v_now;
-    ANALYZE _ao_spend_24h;
-    p.spend_24h := (SELECT coalesce(sum(spend), 0) FROM _ao_spend_24h);
+         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1$q$, ao_state_table('campaigns'))
+      INTO v_spend_24h USING v_now;
+    p.spend_24h := v_spend_24h;
 
     -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
     -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
@@ -220,11 +219,20 @@ BEGIN
     -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
     -- worst one is always paused (an account can always stop its worst loser: the limit is against
     -- mass action, and a small account's one campaign is most of its spend)
-    WITH ranked AS (
+    WITH pauses AS (
+        SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
+          FROM _ao_guarded g
+         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
+        SELECT m.campaign_id, sum(m.spend) AS spend
+          FROM campaign_metrics m
+         WHERE m.campaign_id IN (SELECT campaign_id FROM pauses)
+           AND m.period_end > v_now - interval '24 hours' AND m.period_end <= v_now
+         GROUP BY m.campaign_id
+    ), ranked AS (
         SELECT g.campaign_id,
                row_number() OVER w AS rank, sum(coalesce(s.spend, 0)) OVER w AS running
-          FROM _ao_guarded g LEFT JOIN _ao_spend_24h s ON s.campaign_id = g.campaign_id
-         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+          FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
         WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
     UPDATE _ao_guarded g SET blocked_code = 'pause_limit'
@@ -275,11 +283,12 @@ BEGIN
            coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
            round(p.spend_24h, 2) AS portfolio_spend_24h,
            round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
-           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'pause_limit') AS pauses_held,
-           round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
-           round(v_allowed, 2) AS budget_increase_allowed,
-           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'budget_limit') AS scales_held,
-           (SELECT count(*) FROM _ao_guarded WHERE limited_from IS NOT NULL) AS scales_partial;
+           n.pauses_held, round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
+           round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
+      FROM (SELECT count(*) FILTER (WHERE blocked_code = 'pause_limit') AS pauses_held,
+                   count(*) FILTER (WHERE blocked_code = 'budget_limit') AS scales_held,
+                   count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
+              FROM _ao_guarded) n;
     ANALYZE _ao_limits;
 END;
 $_$;
@@ -550,6 +559,7 @@ COMMENT ON FUNCTION public._ao_blocked_reason(g anyelement) IS 'The words a held
 
 CREATE FUNCTION public._ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
@@ -609,6 +619,7 @@ COMMENT ON FUNCTION public._ao_build_plan(p_trigger_only boolean) IS 'Plans a cy
 
 CREATE FUNCTION public._ao_choose_decisions() RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
@@ -907,7 +918,8 @@ BEGIN
                                    'executed_at', x.executed_at, 'created_by', x.created_by)
                                ORDER BY x.action_type, x.title, x.campaign_id), '[]')
                       FROM (SELECT p.title, p.rule_name, a.*
-                              FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                              FROM (SELECT action_id, action_type, title, rule_name, campaign_id  -- a narrow sort
+                                      FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
                                      ORDER BY action_type, title, campaign_id) p
                              CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
                              LIMIT 1000) x)
@@ -1230,11 +1242,13 @@ BEGIN
                                                  'roi', round(f.roi_p7d, 4), 'ctr', round(f.ctr_p7d, 6))),
                'decline_ratio', cfg.decline_ratio, 'min_clicks', cfg.decline_min_clicks,
                'roi_fell', roi_fell, 'ctr_fell', ctr_fell)
-      FROM _ao_detect f,
-           LATERAL (SELECT coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
-                           coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell) d
-     WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
-       AND (roi_fell OR ctr_fell);
+      -- the rates computed once per campaign (OFFSET 0 keeps them from being recomputed at each use)
+      FROM (SELECT f.*, coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
+                   coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell
+              FROM _ao_detect f
+             WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
+            OFFSET 0) f
+     WHERE roi_fell OR ctr_fell;
 END;
 $$;
 
@@ -1547,6 +1561,7 @@ COMMENT ON FUNCTION public._ao_emit_rule_errors(p_cycle_id uuid) IS 'Emits rule.
 
 CREATE FUNCTION public._ao_evaluate_rules(p_rule_types text[] DEFAULT NULL::text[], p_trigger_only boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $_$
 DECLARE
     r autonomous_rules%ROWTYPE;
@@ -1679,6 +1694,7 @@ COMMENT ON FUNCTION public._ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_
 
 CREATE FUNCTION public._ao_guard_decisions() RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $_$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
@@ -1908,6 +1924,7 @@ COMMENT ON FUNCTION public._ao_new_state(g anyelement) IS 'The campaign''s statu
 
 CREATE FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL::uuid[]) RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $_$
 DECLARE
     v_cutoffs timestamptz[];   -- the window edges, most recent first
@@ -2261,14 +2278,9 @@ BEGIN
                  WHERE r.id = v_id AND NOT EXISTS (SELECT 1 FROM _ao_replay_rules x WHERE x.id = v_id);
             ELSIF jsonb_typeof(v_item) = 'object' THEN
                 BEGIN
-                    INSERT INTO _ao_replay_rules (name, description, rule_type, priority, is_active, conditions, action,
-                                                  min_confidence, cooldown_hours, created_by)
-                    SELECT coalesce(b.name, format('rule body %s', v_index)), b.description, b.rule_type,
-                           coalesce(b.priority, 50), true, b.conditions, b.action, coalesce(b.min_confidence, 0),
-                           coalesce(b.cooldown_hours, 24), 'backtest'
-                      FROM jsonb_to_record(v_item) AS b(name text, description text, rule_type text, priority integer,
-                                                        conditions jsonb, action jsonb, min_confidence numeric,
-                                                        cooldown_hours integer);
+                    INSERT INTO _ao_replay_rules
+                    SELECT r.* FROM _ao_rule_from_body(v_item, coalesce(v_item ->> 'name', format('rule body %s', v_index)),
+                                                       'backtest') r;
                 EXCEPTION
                     WHEN SQLSTATE 'AO422' THEN
                         GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
@@ -2444,6 +2456,110 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_roll_up_schedules(p_schedule_id uuid) IS 'Derives a posting schedule''s status from its deliveries: posted when all posted, failed when none is left to send and any did not post.';
+
+
+--
+-- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
+
+
+--
+-- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
+
+
+--
+-- Name: autonomous_rules; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.autonomous_rules (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    rule_type text NOT NULL,
+    priority integer DEFAULT 50 NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    is_builtin boolean DEFAULT false NOT NULL,
+    conditions jsonb NOT NULL,
+    action jsonb NOT NULL,
+    min_confidence numeric DEFAULT 0 NOT NULL,
+    cooldown_hours integer DEFAULT 24 NOT NULL,
+    created_by text,
+    updated_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    evaluation_type text DEFAULT 'schedule'::text NOT NULL,
+    CONSTRAINT autonomous_rules_action_check CHECK (((jsonb_typeof(action) = 'object'::text) AND ((action ->> 'type'::text) = rule_type))),
+    CONSTRAINT autonomous_rules_conditions_check CHECK ((jsonb_typeof(conditions) = 'object'::text)),
+    CONSTRAINT autonomous_rules_cooldown_hours_check CHECK (((cooldown_hours >= 0) AND (cooldown_hours <= 8760))),
+    CONSTRAINT autonomous_rules_description_check CHECK (((length(description) <= 2000) AND public.ao_is_clean_text(description))),
+    CONSTRAINT autonomous_rules_evaluation_type_check CHECK ((evaluation_type = ANY (ARRAY['schedule'::text, 'trigger'::text]))),
+    CONSTRAINT autonomous_rules_min_confidence_check CHECK (((min_confidence >= (0)::numeric) AND (min_confidence <= (1)::numeric))),
+    CONSTRAINT autonomous_rules_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT autonomous_rules_name_text_check CHECK (public.ao_is_clean_text(name)),
+    CONSTRAINT autonomous_rules_priority_check CHECK (((priority >= 0) AND (priority <= 1000))),
+    CONSTRAINT autonomous_rules_rule_type_check CHECK ((rule_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text])))
+);
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_description_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_description_check ON public.autonomous_rules IS '{"field": "description", "message": "must be at most 2,000 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_evaluation_type_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_evaluation_type_check ON public.autonomous_rules IS '{"field": "evaluation_type", "message": "must be schedule (evaluated by cycles) or trigger (also as soon as new metrics arrive)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_name_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_name_check ON public.autonomous_rules IS '{"field": "name", "message": "must be 1 to 200 characters, not blank"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_name_text_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_name_text_check ON public.autonomous_rules IS '{"field": "name", "message": "must not contain control characters (tab and newline are allowed)"}';
+
+
+--
+-- Name: _ao_rule_from_body(jsonb, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_rule_from_body(p_body jsonb, p_name text, p_created_by text) RETURNS public.autonomous_rules
+    LANGUAGE sql
+    AS $$
+    SELECT jsonb_populate_record(NULL::autonomous_rules,
+               jsonb_build_object('priority', 50, 'min_confidence', 0, 'cooldown_hours', 24,
+                                  'evaluation_type', 'schedule')
+               -- the body's fields, a null one left at its default
+               || coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(p_body) e
+                             WHERE jsonb_typeof(e.value) <> 'null'), '{}')
+               || jsonb_build_object('id', gen_random_uuid(), 'name', p_name, 'is_active', true, 'is_builtin', false,
+                                     'created_by', p_created_by, 'updated_by', NULL, 'created_at', now(),
+                                     'updated_at', now()))
+$$;
+
+
+--
+-- Name: FUNCTION _ao_rule_from_body(p_body jsonb, p_name text, p_created_by text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_rule_from_body(p_body jsonb, p_name text, p_created_by text) IS 'A rule body as an active rule row (priority 50, min_confidence 0, cooldown 24 h, schedule evaluation unless the body says otherwise), named and attributed by the caller: what a rule preview and a backtest evaluate without creating a rule.';
 
 
 --
@@ -2646,22 +2762,6 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_wait_for_lock(p_key bigint, p_wait interval) IS 'Takes a transaction-level advisory lock, waiting at most p_wait (lock_timeout restored after); false when it did not come in time.';
-
-
---
--- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
-
-
---
--- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
 
 
 --
@@ -4110,6 +4210,7 @@ COMMENT ON FUNCTION public.describe_rule_conditions(p_node jsonb) IS 'A rule''s 
 
 CREATE FUNCTION public.detect_optimization_opportunities() RETURNS integer
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $$
 DECLARE
     cfg autonomous_settings;
@@ -4533,6 +4634,7 @@ COMMENT ON FUNCTION public.ingest_campaign_metrics(p_rows jsonb) IS 'Upserts a b
 
 CREATE FUNCTION public.measure_action_impact() RETURNS integer
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $_$
 DECLARE
     v_count integer;
@@ -4596,7 +4698,6 @@ CREATE FUNCTION public.preview_rule(p_rule jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_id uuid := gen_random_uuid();
     v_result jsonb;
 BEGIN
     IF jsonb_typeof(p_rule) IS DISTINCT FROM 'object' THEN
@@ -4604,12 +4705,10 @@ BEGIN
     END IF;
     BEGIN
         UPDATE autonomous_rules SET is_active = false WHERE is_active;
-        INSERT INTO autonomous_rules (id, name, rule_type, priority, is_active, conditions, action, min_confidence,
-                                      cooldown_hours, created_by)
-        SELECT v_id, left(coalesce(nullif(btrim(b.name), ''), 'This rule'), 188) || ' (preview)', b.rule_type, coalesce(b.priority, 50), true, b.conditions, b.action,
-               coalesce(b.min_confidence, 0), coalesce(b.cooldown_hours, 24), app_auth.actor()
-          FROM jsonb_to_record(p_rule) AS b(name text, rule_type text, priority integer, conditions jsonb, action jsonb,
-                                           min_confidence numeric, cooldown_hours integer);
+        INSERT INTO autonomous_rules
+        SELECT r.* FROM _ao_rule_from_body(p_rule,
+                            left(coalesce(nullif(btrim(p_rule ->> 'name'), ''), 'This rule'), 188) || ' (preview)',
+                            app_auth.actor()) r;
         PERFORM _ao_prepare_stats();
         PERFORM _ao_build_plan();
         SELECT jsonb_build_object(
@@ -5335,68 +5434,6 @@ CREATE TABLE public.autonomous_counters (
     key text NOT NULL,
     n bigint DEFAULT 0 NOT NULL
 );
-
-
---
--- Name: autonomous_rules; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.autonomous_rules (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    name text NOT NULL,
-    description text,
-    rule_type text NOT NULL,
-    priority integer DEFAULT 50 NOT NULL,
-    is_active boolean DEFAULT true NOT NULL,
-    is_builtin boolean DEFAULT false NOT NULL,
-    conditions jsonb NOT NULL,
-    action jsonb NOT NULL,
-    min_confidence numeric DEFAULT 0 NOT NULL,
-    cooldown_hours integer DEFAULT 24 NOT NULL,
-    created_by text,
-    updated_by text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    evaluation_type text DEFAULT 'schedule'::text NOT NULL,
-    CONSTRAINT autonomous_rules_action_check CHECK (((jsonb_typeof(action) = 'object'::text) AND ((action ->> 'type'::text) = rule_type))),
-    CONSTRAINT autonomous_rules_conditions_check CHECK ((jsonb_typeof(conditions) = 'object'::text)),
-    CONSTRAINT autonomous_rules_cooldown_hours_check CHECK (((cooldown_hours >= 0) AND (cooldown_hours <= 8760))),
-    CONSTRAINT autonomous_rules_description_check CHECK (((length(description) <= 2000) AND public.ao_is_clean_text(description))),
-    CONSTRAINT autonomous_rules_evaluation_type_check CHECK ((evaluation_type = ANY (ARRAY['schedule'::text, 'trigger'::text]))),
-    CONSTRAINT autonomous_rules_min_confidence_check CHECK (((min_confidence >= (0)::numeric) AND (min_confidence <= (1)::numeric))),
-    CONSTRAINT autonomous_rules_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
-    CONSTRAINT autonomous_rules_name_text_check CHECK (public.ao_is_clean_text(name)),
-    CONSTRAINT autonomous_rules_priority_check CHECK (((priority >= 0) AND (priority <= 1000))),
-    CONSTRAINT autonomous_rules_rule_type_check CHECK ((rule_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text])))
-);
-
-
---
--- Name: CONSTRAINT autonomous_rules_description_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_rules_description_check ON public.autonomous_rules IS '{"field": "description", "message": "must be at most 2,000 characters without control characters"}';
-
-
---
--- Name: CONSTRAINT autonomous_rules_evaluation_type_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_rules_evaluation_type_check ON public.autonomous_rules IS '{"field": "evaluation_type", "message": "must be schedule (evaluated by cycles) or trigger (also as soon as new metrics arrive)"}';
-
-
---
--- Name: CONSTRAINT autonomous_rules_name_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_rules_name_check ON public.autonomous_rules IS '{"field": "name", "message": "must be 1 to 200 characters, not blank"}';
-
-
---
--- Name: CONSTRAINT autonomous_rules_name_text_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_rules_name_text_check ON public.autonomous_rules IS '{"field": "name", "message": "must not contain control characters (tab and newline are allowed)"}';
 
 
 --
@@ -6778,6 +6815,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_settings TO ao_app;
 
 
 --
+-- Name: TABLE autonomous_rules; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_rules TO ao_app;
+
+
+--
 -- Name: TABLE autonomous_actions; Type: ACL; Schema: public; Owner: -
 --
 
@@ -6817,13 +6861,6 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.social_accounts TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_counters TO ao_app;
-
-
---
--- Name: TABLE autonomous_rules; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_rules TO ao_app;
 
 
 --

@@ -31,6 +31,7 @@ from benchlib import drop_database, machine, scratch_database, write_section
 
 from app.db.migrations import sqlalchemy_url
 from app.db.pool import _init_connection
+from tests.dbserver import DEFAULT_PORTFOLIO_LIMITS, OPEN_PORTFOLIO_LIMITS
 
 # Three portfolios. "steady": an hourly cycle on a portfolio the engine already runs, where few campaigns
 # cross a threshold (about 1% acted on); "first-run": the first cycle on a portfolio nobody has pruned
@@ -221,13 +222,6 @@ BEGIN
 END $$;
 """
 
-OPEN_LIMITS = (
-    "UPDATE autonomous_settings SET max_pause_spend_share = 1, max_daily_budget_increase_pct = 1000"
-)
-DEFAULT_LIMITS = (
-    "UPDATE autonomous_settings SET max_pause_spend_share = DEFAULT,"
-    " max_daily_budget_increase_pct = DEFAULT"
-)
 
 VACUUM_WRITTEN = "VACUUM campaigns, autonomous_actions, autonomous_cycles, optimization_opportunities, autonomous_counters"
 
@@ -415,7 +409,7 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
     RULES.update(await load_rules(conn))
     # The baselines decide campaign by campaign; the portfolio's limits (mass-pause share, budget
     # growth) are opened for the comparison and measured apart at the end, at their defaults.
-    await conn.execute(OPEN_LIMITS)
+    await conn.execute(OPEN_PORTFOLIO_LIMITS)
     results: dict[str, list[float]] = {"first": [], "cycle": [], "floor": []}
     decisions: dict[str, set] = {}
     elapsed, decisions["cycle"] = await timed_in_rollback(conn, run_cycle)
@@ -443,7 +437,7 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
     await tr.start()
     summary = await conn.fetchval("SELECT run_autonomous_operations_with_posting()")
     await tr.rollback()
-    await conn.execute(DEFAULT_LIMITS)
+    await conn.execute(DEFAULT_PORTFOLIO_LIMITS)
     limited: dict[str, Any] = {}
 
     async def run_limited(c: asyncpg.Connection) -> set:

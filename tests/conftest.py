@@ -16,7 +16,7 @@ from app.core.security import mint_token
 from app.db import migrations
 from app.db.pool import _init_connection
 from app.main import create_app
-from tests.dbserver import admin_execute, server_url, with_database
+from tests.dbserver import OPEN_PORTFOLIO_LIMITS, admin_execute, server_url, with_database
 
 TEST_SECRET = "test-secret-" + "x" * 40
 AUDIENCE = "authenticated"
@@ -26,11 +26,6 @@ _counter = itertools.count()
 @pytest.fixture(scope="session")
 def pg_server() -> tuple[str, str]:
     return server_url()
-
-
-OPEN_PORTFOLIO_LIMITS = (
-    "UPDATE autonomous_settings SET max_pause_spend_share = 1, max_daily_budget_increase_pct = 1000"
-)
 
 
 @pytest.fixture(scope="session")

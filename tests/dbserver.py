@@ -12,6 +12,16 @@ import psycopg2
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
+# The portfolio limits (mass-pause share, budget growth per 24 h) opened, and back at their defaults:
+# fixtures and the cycle benchmark's baselines decide campaign by campaign, so they run with them open.
+OPEN_PORTFOLIO_LIMITS = (
+    "UPDATE autonomous_settings SET max_pause_spend_share = 1, max_daily_budget_increase_pct = 1000"
+)
+DEFAULT_PORTFOLIO_LIMITS = (
+    "UPDATE autonomous_settings SET max_pause_spend_share = DEFAULT,"
+    " max_daily_budget_increase_pct = DEFAULT"
+)
+
 
 def _reachable(host: str, port: int) -> bool:
     try:

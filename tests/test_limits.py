@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import auth
+from tests.dbserver import DEFAULT_PORTFOLIO_LIMITS
 
 CYCLE = "SELECT run_autonomous_operations_with_posting()"
 
@@ -17,10 +18,7 @@ CYCLE = "SELECT run_autonomous_operations_with_posting()"
 @pytest.fixture(autouse=True)
 async def default_limits(db):
     """The test template opens the portfolio limits (see conftest); here they are at their defaults."""
-    await db.execute(
-        "UPDATE autonomous_settings SET max_pause_spend_share = DEFAULT,"
-        " max_daily_budget_increase_pct = DEFAULT"
-    )
+    await db.execute(DEFAULT_PORTFOLIO_LIMITS)
 
 
 async def portfolio(db, campaigns: list[dict[str, Any]]) -> list[str]:

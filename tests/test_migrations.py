@@ -9,8 +9,7 @@ import sys
 import asyncpg
 
 from app.db.migrations import PROJECT_ROOT, head_revision
-from tests.conftest import OPEN_PORTFOLIO_LIMITS
-from tests.dbserver import admin_execute, with_database
+from tests.dbserver import OPEN_PORTFOLIO_LIMITS, admin_execute, with_database
 from tests.schema_fingerprint import fingerprint
 
 

@@ -278,3 +278,22 @@ END;
 $$;
 COMMENT ON FUNCTION autonomous_rules_validate() IS
     'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale); rule_type and is_builtin never change.';
+
+-- A rule body (the fields POST /rules takes) as an active rule row with a new rule's defaults; the
+-- caller names it and says who made it. A dry run or a backtest evaluates it without creating it; the
+-- row is checked where it is inserted, as any rule is.
+CREATE OR REPLACE FUNCTION _ao_rule_from_body(p_body jsonb, p_name text, p_created_by text)
+RETURNS autonomous_rules
+LANGUAGE sql VOLATILE AS $$
+    SELECT jsonb_populate_record(NULL::autonomous_rules,
+               jsonb_build_object('priority', 50, 'min_confidence', 0, 'cooldown_hours', 24,
+                                  'evaluation_type', 'schedule')
+               -- the body's fields, a null one left at its default
+               || coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(p_body) e
+                             WHERE jsonb_typeof(e.value) <> 'null'), '{}')
+               || jsonb_build_object('id', gen_random_uuid(), 'name', p_name, 'is_active', true, 'is_builtin', false,
+                                     'created_by', p_created_by, 'updated_by', NULL, 'created_at', now(),
+                                     'updated_at', now()))
+$$;
+COMMENT ON FUNCTION _ao_rule_from_body(jsonb, text, text) IS
+    'A rule body as an active rule row (priority 50, min_confidence 0, cooldown 24 h, schedule evaluation unless the body says otherwise), named and attributed by the caller: what a rule preview and a backtest evaluate without creating a rule.';

@@ -14,7 +14,9 @@
 -- p_trigger_only: only the rules evaluated as soon as metrics arrive (evaluation_type trigger).
 CREATE OR REPLACE FUNCTION _ao_evaluate_rules(p_rule_types text[] DEFAULT NULL, p_trigger_only boolean DEFAULT false)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- work tables are analyzed on a 3,000-row sample: joins need counts, not fine histograms
+SET default_statistics_target = 10 AS $$
 DECLARE
     r autonomous_rules%ROWTYPE;
 BEGIN
@@ -69,7 +71,8 @@ COMMENT ON FUNCTION evaluate_autonomous_rules(text[]) IS
 
 -- Step 2: the decision per campaign, with the figures the guardrails and the documents need.
 CREATE OR REPLACE FUNCTION _ao_choose_decisions() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
     CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
@@ -112,7 +115,8 @@ COMMENT ON FUNCTION _ao_choose_decisions() IS
 -- guardrails look up (the last action of a type, a recent rollback, the last schedule) is read once for
 -- all decisions, only as far back as a guardrail can look, never once per decision.
 CREATE OR REPLACE FUNCTION _ao_guard_decisions() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_guarded');
     -- The actions looked up are the live audit trail, or in a backtest the replay's own (the relation
@@ -189,6 +193,7 @@ DECLARE
     v_budget_now numeric;
     v_rise numeric;
     v_allowed numeric;
+    v_spend_24h numeric;
 BEGIN
     SELECT * INTO cfg FROM ao_settings();
     -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
@@ -207,16 +212,14 @@ BEGIN
       INTO p
       FROM campaign_metrics m
      WHERE m.period_end > v_now - interval '8 days' AND m.period_end <= v_now;
-    PERFORM _ao_drop_work_table('_ao_spend_24h');
+    -- The active portfolio's spend of the last 24 h (a sum, not one row per campaign: only the pauses
+    -- need their own, below).
     EXECUTE format($q$
-        CREATE TEMP TABLE _ao_spend_24h ON COMMIT DROP AS
-        SELECT m.campaign_id, sum(m.spend) AS spend
+        SELECT coalesce(sum(m.spend), 0)
           FROM campaign_metrics m JOIN %I c ON c.id = m.campaign_id AND c.status = 'active'
-         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1
-         GROUP BY m.campaign_id$q$, ao_state_table('campaigns'))
-      USING v_now;
-    ANALYZE _ao_spend_24h;
-    p.spend_24h := (SELECT coalesce(sum(spend), 0) FROM _ao_spend_24h);
+         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1$q$, ao_state_table('campaigns'))
+      INTO v_spend_24h USING v_now;
+    p.spend_24h := v_spend_24h;
 
     -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
     -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
@@ -237,11 +240,20 @@ BEGIN
     -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
     -- worst one is always paused (an account can always stop its worst loser: the limit is against
     -- mass action, and a small account's one campaign is most of its spend)
-    WITH ranked AS (
+    WITH pauses AS (
+        SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
+          FROM _ao_guarded g
+         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
+        SELECT m.campaign_id, sum(m.spend) AS spend
+          FROM campaign_metrics m
+         WHERE m.campaign_id IN (SELECT campaign_id FROM pauses)
+           AND m.period_end > v_now - interval '24 hours' AND m.period_end <= v_now
+         GROUP BY m.campaign_id
+    ), ranked AS (
         SELECT g.campaign_id,
                row_number() OVER w AS rank, sum(coalesce(s.spend, 0)) OVER w AS running
-          FROM _ao_guarded g LEFT JOIN _ao_spend_24h s ON s.campaign_id = g.campaign_id
-         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+          FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
         WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
     UPDATE _ao_guarded g SET blocked_code = 'pause_limit'
@@ -292,11 +304,12 @@ BEGIN
            coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
            round(p.spend_24h, 2) AS portfolio_spend_24h,
            round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
-           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'pause_limit') AS pauses_held,
-           round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
-           round(v_allowed, 2) AS budget_increase_allowed,
-           (SELECT count(*) FROM _ao_guarded WHERE blocked_code = 'budget_limit') AS scales_held,
-           (SELECT count(*) FROM _ao_guarded WHERE limited_from IS NOT NULL) AS scales_partial;
+           n.pauses_held, round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
+           round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
+      FROM (SELECT count(*) FILTER (WHERE blocked_code = 'pause_limit') AS pauses_held,
+                   count(*) FILTER (WHERE blocked_code = 'budget_limit') AS scales_held,
+                   count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
+              FROM _ao_guarded) n;
     ANALYZE _ao_limits;
 END;
 $$;
@@ -388,7 +401,8 @@ COMMENT ON FUNCTION _ao_expected_impact(anyelement) IS
 
 -- Step 4 (and the whole plan): the decisions a cycle would take now, and what holds each back.
 CREATE OR REPLACE FUNCTION _ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
     -- Post rules only when a post could go out: no usable account, nothing to plan. A backtest replays

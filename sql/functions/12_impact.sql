@@ -5,7 +5,8 @@
 -- Measures, for executed pause/scale actions older than the impact window, ROI, spend and revenue per
 -- day in the window after the action against the window before it.
 CREATE OR REPLACE FUNCTION measure_action_impact() RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 DECLARE
     v_count integer;
 BEGIN

@@ -114,11 +114,13 @@ BEGIN
                                                  'roi', round(f.roi_p7d, 4), 'ctr', round(f.ctr_p7d, 6))),
                'decline_ratio', cfg.decline_ratio, 'min_clicks', cfg.decline_min_clicks,
                'roi_fell', roi_fell, 'ctr_fell', ctr_fell)
-      FROM _ao_detect f,
-           LATERAL (SELECT coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
-                           coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell) d
-     WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
-       AND (roi_fell OR ctr_fell);
+      -- the rates computed once per campaign (OFFSET 0 keeps them from being recomputed at each use)
+      FROM (SELECT f.*, coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
+                   coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell
+              FROM _ao_detect f
+             WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
+            OFFSET 0) f
+     WHERE roi_fell OR ctr_fell;
 END;
 $$;
 COMMENT ON FUNCTION _ao_detect_declining_performance(autonomous_settings) IS
@@ -294,7 +296,8 @@ COMMENT ON FUNCTION _ao_detect_timing(autonomous_settings) IS
 -- findings go through a work table first, so the writes below never read the table they write (a
 -- statement that did would scan its own growing insert once per row).
 CREATE OR REPLACE FUNCTION detect_optimization_opportunities() RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 DECLARE
     cfg autonomous_settings;
     v_refreshed integer;

@@ -130,7 +130,8 @@ BEGIN
                                    'executed_at', x.executed_at, 'created_by', x.created_by)
                                ORDER BY x.action_type, x.title, x.campaign_id), '[]')
                       FROM (SELECT p.title, p.rule_name, a.*
-                              FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                              FROM (SELECT action_id, action_type, title, rule_name, campaign_id  -- a narrow sort
+                                      FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
                                      ORDER BY action_type, title, campaign_id) p
                              CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
                              LIMIT 1000) x)

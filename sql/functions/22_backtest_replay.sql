@@ -64,14 +64,9 @@ BEGIN
                  WHERE r.id = v_id AND NOT EXISTS (SELECT 1 FROM _ao_replay_rules x WHERE x.id = v_id);
             ELSIF jsonb_typeof(v_item) = 'object' THEN
                 BEGIN
-                    INSERT INTO _ao_replay_rules (name, description, rule_type, priority, is_active, conditions, action,
-                                                  min_confidence, cooldown_hours, created_by)
-                    SELECT coalesce(b.name, format('rule body %s', v_index)), b.description, b.rule_type,
-                           coalesce(b.priority, 50), true, b.conditions, b.action, coalesce(b.min_confidence, 0),
-                           coalesce(b.cooldown_hours, 24), 'backtest'
-                      FROM jsonb_to_record(v_item) AS b(name text, description text, rule_type text, priority integer,
-                                                        conditions jsonb, action jsonb, min_confidence numeric,
-                                                        cooldown_hours integer);
+                    INSERT INTO _ao_replay_rules
+                    SELECT r.* FROM _ao_rule_from_body(v_item, coalesce(v_item ->> 'name', format('rule body %s', v_index)),
+                                                       'backtest') r;
                 EXCEPTION
                     WHEN SQLSTATE 'AO422' THEN
                         GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;

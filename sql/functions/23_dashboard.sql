@@ -98,7 +98,6 @@ COMMENT ON FUNCTION autonomous_daily(integer) IS
 CREATE OR REPLACE FUNCTION preview_rule(p_rule jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_id uuid := gen_random_uuid();
     v_result jsonb;
 BEGIN
     IF jsonb_typeof(p_rule) IS DISTINCT FROM 'object' THEN
@@ -106,12 +105,10 @@ BEGIN
     END IF;
     BEGIN
         UPDATE autonomous_rules SET is_active = false WHERE is_active;
-        INSERT INTO autonomous_rules (id, name, rule_type, priority, is_active, conditions, action, min_confidence,
-                                      cooldown_hours, created_by)
-        SELECT v_id, left(coalesce(nullif(btrim(b.name), ''), 'This rule'), 188) || ' (preview)', b.rule_type, coalesce(b.priority, 50), true, b.conditions, b.action,
-               coalesce(b.min_confidence, 0), coalesce(b.cooldown_hours, 24), app_auth.actor()
-          FROM jsonb_to_record(p_rule) AS b(name text, rule_type text, priority integer, conditions jsonb, action jsonb,
-                                           min_confidence numeric, cooldown_hours integer);
+        INSERT INTO autonomous_rules
+        SELECT r.* FROM _ao_rule_from_body(p_rule,
+                            left(coalesce(nullif(btrim(p_rule ->> 'name'), ''), 'This rule'), 188) || ' (preview)',
+                            app_auth.actor()) r;
         PERFORM _ao_prepare_stats();
         PERFORM _ao_build_plan();
         SELECT jsonb_build_object(

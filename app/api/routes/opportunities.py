@@ -31,6 +31,16 @@ from app.models.opportunities import (
 router = APIRouter(prefix="/opportunities", tags=["opportunities"])
 
 
+def _require_cursor_of_sort(pattern: str, cursor: str | None) -> None:
+    """Each sort pages with its own cursor shape; the other sort's cursor names no position here."""
+    if cursor is not None and not re.fullmatch(pattern, cursor):
+        raise ProblemError(
+            422,
+            "cursor: not a cursor this list issued: use next_cursor",
+            errors=[{"field": "cursor", "message": "not a cursor of this sort: use next_cursor"}],
+        )
+
+
 @router.get("", response_model=OpportunitiesPublic)
 async def list_opportunities(
     conn: ConnDep,
@@ -53,14 +63,7 @@ async def list_opportunities(
 ) -> dict[str, object]:
     """Detected opportunities, newest first or by what needs attention."""
     if sort == "attention":
-        if cursor is not None and not re.fullmatch(OFFSET_CURSOR_PATTERN, cursor):
-            raise ProblemError(
-                422,
-                "cursor: not a cursor this list issued: use next_cursor",
-                errors=[
-                    {"field": "cursor", "message": "not a cursor of this sort: use next_cursor"}
-                ],
-            )
+        _require_cursor_of_sort(OFFSET_CURSOR_PATTERN, cursor)
         offset = decode_offset(cursor)
         rows = await conn.fetch(
             queries.OPPORTUNITY_ATTENTION,
@@ -72,12 +75,7 @@ async def list_opportunities(
             limit + 1,
         )
         return offset_page(rows, limit, offset, OpportunityPublic)
-    if cursor is not None and not re.fullmatch(KEYSET_CURSOR_PATTERN, cursor):
-        raise ProblemError(
-            422,
-            "cursor: not a cursor this list issued: use next_cursor",
-            errors=[{"field": "cursor", "message": "not a cursor of this sort: use next_cursor"}],
-        )
+    _require_cursor_of_sort(KEYSET_CURSOR_PATTERN, cursor)
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(
         queries.OPPORTUNITY_LIST,
