@@ -808,6 +808,31 @@ COMMENT ON FUNCTION public._ao_compile_node(p_node jsonb, p_path text, p_depth i
 
 
 --
+-- Name: _ao_conclude_cycle(uuid, boolean, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_conclude_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_extra jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_summary jsonb := _ao_cycle_summary(p_cycle_id, p_dry_run, p_trigger, p_ops, _ao_cycle_posts(p_cycle_id))
+                       || p_extra;
+BEGIN
+    PERFORM _ao_emit_rule_errors(p_cycle_id);
+    PERFORM _ao_emit_limits(p_cycle_id, v_summary);
+    RETURN v_summary;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_conclude_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_extra jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_conclude_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_extra jsonb) IS 'Schedules the planned posts, builds the summary (with p_extra added) and emits the rule.error, cycle.held and cycle.limited events; returns the summary.';
+
+
+--
 -- Name: _ao_condition_confidence(jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2107,6 +2132,28 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_recompute_totals(p_ids uuid[], p_rows jsonb) IS 'Keeps a campaign''s lifetime totals equal to the sums of its metric rows; refuses (AO422 naming the row) a batch that would take them past their bounds.';
+
+
+--
+-- Name: _ao_record_cycle(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_record_cycle(p_cycle_id uuid, p_summary jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE autonomous_cycles
+       SET status = CASE WHEN NOT (p_summary ->> 'dry_run')::boolean AND p_summary ->> 'status' = 'held'
+                         THEN 'held' ELSE 'succeeded' END,
+           finished_at = clock_timestamp(), summary = p_summary
+     WHERE id = p_cycle_id
+$$;
+
+
+--
+-- Name: FUNCTION _ao_record_cycle(p_cycle_id uuid, p_summary jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_record_cycle(p_cycle_id uuid, p_summary jsonb) IS 'Records a finished cycle: status held (the breaker held it, not a dry run) or succeeded, finished_at and the summary.';
 
 
 --
@@ -4311,7 +4358,6 @@ DECLARE
     v_cycle_id uuid := gen_random_uuid();
     v_paused integer;
     v_scaled integer;
-    v_posts jsonb;
     v_summary jsonb;
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
@@ -4353,21 +4399,15 @@ BEGIN
     BEGIN
         v_paused := auto_pause_campaign(NULL, v_cycle_id);
         v_scaled := auto_scale_campaign(NULL, v_cycle_id);
-        v_posts := _ao_cycle_posts(v_cycle_id);
-        v_summary := _ao_cycle_summary(v_cycle_id, false, 'metrics',
-                                       jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
-                                                          'opportunities_detected', 0, 'impacts_measured', 0),
-                                       v_posts)
-                     || jsonb_build_object('scope', cardinality(v_ids));
-        PERFORM _ao_emit_rule_errors(v_cycle_id);
-        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
+        v_summary := _ao_conclude_cycle(v_cycle_id, false, 'metrics',
+                                        jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
+                                                           'opportunities_detected', 0, 'impacts_measured', 0),
+                                        jsonb_build_object('scope', cardinality(v_ids)));
     EXCEPTION WHEN OTHERS THEN
         RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
                || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
-    UPDATE autonomous_cycles SET status = CASE WHEN v_summary ->> 'status' = 'held' THEN 'held' ELSE 'succeeded' END,
-                                 finished_at = clock_timestamp(), summary = v_summary
-     WHERE id = v_cycle_id;
+    PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
 END;
 $$;
@@ -5036,8 +5076,6 @@ CREATE FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean DE
 DECLARE
     v_cycle_id uuid;
     v_summary jsonb;
-    v_ops jsonb;
-    v_posts jsonb;
     v_actor text := coalesce(triggered_by, app_auth.actor());
 BEGIN
     IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli', 'release') THEN
@@ -5064,11 +5102,7 @@ BEGIN
     BEGIN
         PERFORM _ao_prepare_stats();
         PERFORM _ao_build_plan();
-        v_ops := run_autonomous_operations(v_cycle_id);
-        v_posts := _ao_cycle_posts(v_cycle_id);
-        v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
-        PERFORM _ao_emit_rule_errors(v_cycle_id);
-        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
+        v_summary := _ao_conclude_cycle(v_cycle_id, dry_run, trigger, run_autonomous_operations(v_cycle_id));
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
             -- would have happened.
@@ -5080,11 +5114,7 @@ BEGIN
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
-    UPDATE autonomous_cycles
-       SET status = CASE WHEN NOT run_autonomous_operations_with_posting.dry_run AND v_summary ->> 'status' = 'held'
-                         THEN 'held' ELSE 'succeeded' END,
-           finished_at = clock_timestamp(), summary = v_summary
-     WHERE id = v_cycle_id;
+    PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RAISE NOTICE 'cycle % %: paused %, scaled %, posted %, opportunities_detected %, rule errors %', v_cycle_id,
         CASE WHEN dry_run THEN 'dry run' ELSE 'succeeded' END, v_summary ->> 'paused', v_summary ->> 'scaled',
         v_summary ->> 'posted', v_summary ->> 'opportunities_detected', jsonb_array_length(v_summary -> 'rule_errors');

@@ -18,8 +18,7 @@ from typing import Any
 import asyncpg
 
 from app.db import queries
-from app.db.pool import is_connection_error
-from app.services.wakeups import sleep_until
+from app.services.wakeups import run_on_wake
 
 log = logging.getLogger("app.backtests")
 
@@ -77,14 +76,8 @@ async def run_next(pool: asyncpg.Pool) -> uuid.UUID | None:
 
 
 async def run_backtest_runner(pool: asyncpg.Pool, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        wake.clear()
-        try:
-            while not stop.is_set() and await run_next(pool) is not None:
-                pass
-        except Exception as exc:  # a failed pass must not stop the runner
-            if is_connection_error(exc):
-                log.warning("database unavailable; retrying", extra={"error": type(exc).__name__})
-            else:
-                log.exception("backtest runner pass failed")
-        await sleep_until(wake, stop, POLL_SECONDS)
+    async def run_queued() -> None:
+        while not stop.is_set() and await run_next(pool) is not None:
+            pass
+
+    await run_on_wake(run_queued, wake, stop, POLL_SECONDS, log, "backtest runner pass failed")

@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 
 from app.db import queries
-from app.db.pool import claims_transaction, is_connection_error
+from app.db.pool import claims_transaction
 from app.services.cycles import log_cycle
-from app.services.wakeups import sleep_until
+from app.services.wakeups import run_on_wake
 
 log = logging.getLogger("app.triggers")
 
@@ -48,13 +48,7 @@ async def drain(pool: asyncpg.Pool, batch: int, stop: asyncio.Event | None = Non
 async def run_trigger_listener(
     pool: asyncpg.Pool, wake: asyncio.Event, stop: asyncio.Event, batch: int
 ) -> None:
-    while not stop.is_set():
-        wake.clear()
-        try:
-            await drain(pool, batch, stop)
-        except Exception as exc:  # a failed pass must not stop the listener
-            if is_connection_error(exc):
-                log.warning("database unavailable; retrying", extra={"error": type(exc).__name__})
-            else:
-                log.exception("trigger evaluation failed")
-        await sleep_until(wake, stop, POLL_SECONDS)
+    async def drain_queue() -> None:
+        await drain(pool, batch, stop)
+
+    await run_on_wake(drain_queue, wake, stop, POLL_SECONDS, log, "trigger evaluation failed")

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
+
+from app.db.pool import is_connection_error
 
 log = logging.getLogger("app.wakeups")
 
@@ -73,3 +76,30 @@ async def sleep_until(wake: asyncio.Event, stop: asyncio.Event, seconds: float) 
     """Wait until ``wake`` or ``stop`` is set, or ``seconds`` pass."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(_first_of(wake.wait(), stop.wait()), seconds)
+
+
+async def run_on_wake(
+    one_pass: Callable[[], Awaitable[object]],
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    poll_seconds: float,
+    loop_log: logging.Logger,
+    failure: str,
+) -> None:
+    """Run ``one_pass`` whenever ``wake`` is set, and at least every ``poll_seconds``, until ``stop``.
+
+    A failed pass never ends the loop: a lost database is a warning, anything else is logged as
+    ``failure`` with its traceback.
+    """
+    while not stop.is_set():
+        wake.clear()
+        try:
+            await one_pass()
+        except Exception as exc:
+            if is_connection_error(exc):
+                loop_log.warning(
+                    "database unavailable; retrying", extra={"error": type(exc).__name__}
+                )
+            else:
+                loop_log.exception(failure)
+        await sleep_until(wake, stop, poll_seconds)

@@ -30,9 +30,8 @@ from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.core.guarded_fetch import FetchRefused, GuardedFetcher
 from app.db import queries
-from app.db.pool import is_connection_error
 from app.models.webhooks import event_data
-from app.services.wakeups import sleep_until
+from app.services.wakeups import run_on_wake
 
 log = logging.getLogger("app.webhooks")
 
@@ -266,15 +265,9 @@ class WebhookSender:
 async def run_webhook_sender(
     pool: asyncpg.Pool, sender: WebhookSender, wake: asyncio.Event, stop: asyncio.Event
 ) -> None:
-    while not stop.is_set():
-        wake.clear()
-        try:
-            while not stop.is_set() and (await sender.deliver_once(pool)).claimed:
-                pass
-        except Exception as exc:  # a failed pass must not stop the sender
-            if is_connection_error(exc):
-                log.warning("database unavailable; retrying", extra={"error": type(exc).__name__})
-            else:
-                log.exception("webhook pass failed")
-        # Retries come due by time, not by notification: a short poll picks them up.
-        await sleep_until(wake, stop, POLL_SECONDS)
+    async def deliver_due() -> None:
+        while not stop.is_set() and (await sender.deliver_once(pool)).claimed:
+            pass
+
+    # Retries come due by time, not by notification: the short poll picks them up.
+    await run_on_wake(deliver_due, wake, stop, POLL_SECONDS, log, "webhook pass failed")

@@ -175,6 +175,36 @@ $$;
 COMMENT ON FUNCTION _ao_emit_limits(uuid, jsonb) IS
     'Emits cycle.held when the data-outage breaker held a cycle, and cycle.limited when the mass-pause or budget growth limits held decisions back or granted a scale partially.';
 
+-- What every evaluation that acts (a cycle, a scoped evaluation of new metrics) does once its pauses and
+-- scales are applied: the posts the plan decided, the summary, and the events of failed rules and limits.
+CREATE OR REPLACE FUNCTION _ao_conclude_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb,
+                                              p_extra jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_summary jsonb := _ao_cycle_summary(p_cycle_id, p_dry_run, p_trigger, p_ops, _ao_cycle_posts(p_cycle_id))
+                       || p_extra;
+BEGIN
+    PERFORM _ao_emit_rule_errors(p_cycle_id);
+    PERFORM _ao_emit_limits(p_cycle_id, v_summary);
+    RETURN v_summary;
+END;
+$$;
+COMMENT ON FUNCTION _ao_conclude_cycle(uuid, boolean, text, jsonb, jsonb) IS
+    'Schedules the planned posts, builds the summary (with p_extra added) and emits the rule.error, cycle.held and cycle.limited events; returns the summary.';
+
+-- A finished cycle's row: held when the breaker held it (a dry run is never held: nothing was kept),
+-- else succeeded, with its summary.
+CREATE OR REPLACE FUNCTION _ao_record_cycle(p_cycle_id uuid, p_summary jsonb) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE autonomous_cycles
+       SET status = CASE WHEN NOT (p_summary ->> 'dry_run')::boolean AND p_summary ->> 'status' = 'held'
+                         THEN 'held' ELSE 'succeeded' END,
+           finished_at = clock_timestamp(), summary = p_summary
+     WHERE id = p_cycle_id
+$$;
+COMMENT ON FUNCTION _ao_record_cycle(uuid, jsonb) IS
+    'Records a finished cycle: status held (the breaker held it, not a dry run) or succeeded, finished_at and the summary.';
+
 -- A dry run's actions are what would have been done: no ids, status planned.
 CREATE OR REPLACE FUNCTION _ao_as_planned(p_summary jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
@@ -218,8 +248,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_cycle_id uuid;
     v_summary jsonb;
-    v_ops jsonb;
-    v_posts jsonb;
     v_actor text := coalesce(triggered_by, app_auth.actor());
 BEGIN
     IF trigger IS NULL OR trigger NOT IN ('api', 'cron', 'sql', 'cli', 'release') THEN
@@ -246,11 +274,7 @@ BEGIN
     BEGIN
         PERFORM _ao_prepare_stats();
         PERFORM _ao_build_plan();
-        v_ops := run_autonomous_operations(v_cycle_id);
-        v_posts := _ao_cycle_posts(v_cycle_id);
-        v_summary := _ao_cycle_summary(v_cycle_id, dry_run, trigger, v_ops, v_posts);
-        PERFORM _ao_emit_rule_errors(v_cycle_id);
-        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
+        v_summary := _ao_conclude_cycle(v_cycle_id, dry_run, trigger, run_autonomous_operations(v_cycle_id));
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
             -- would have happened.
@@ -262,11 +286,7 @@ BEGIN
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
-    UPDATE autonomous_cycles
-       SET status = CASE WHEN NOT run_autonomous_operations_with_posting.dry_run AND v_summary ->> 'status' = 'held'
-                         THEN 'held' ELSE 'succeeded' END,
-           finished_at = clock_timestamp(), summary = v_summary
-     WHERE id = v_cycle_id;
+    PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RAISE NOTICE 'cycle % %: paused %, scaled %, posted %, opportunities_detected %, rule errors %', v_cycle_id,
         CASE WHEN dry_run THEN 'dry run' ELSE 'succeeded' END, v_summary ->> 'paused', v_summary ->> 'scaled',
         v_summary ->> 'posted', v_summary ->> 'opportunities_detected', jsonb_array_length(v_summary -> 'rule_errors');

@@ -38,7 +38,6 @@ DECLARE
     v_cycle_id uuid := gen_random_uuid();
     v_paused integer;
     v_scaled integer;
-    v_posts jsonb;
     v_summary jsonb;
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
@@ -80,21 +79,15 @@ BEGIN
     BEGIN
         v_paused := auto_pause_campaign(NULL, v_cycle_id);
         v_scaled := auto_scale_campaign(NULL, v_cycle_id);
-        v_posts := _ao_cycle_posts(v_cycle_id);
-        v_summary := _ao_cycle_summary(v_cycle_id, false, 'metrics',
-                                       jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
-                                                          'opportunities_detected', 0, 'impacts_measured', 0),
-                                       v_posts)
-                     || jsonb_build_object('scope', cardinality(v_ids));
-        PERFORM _ao_emit_rule_errors(v_cycle_id);
-        PERFORM _ao_emit_limits(v_cycle_id, v_summary);
+        v_summary := _ao_conclude_cycle(v_cycle_id, false, 'metrics',
+                                        jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
+                                                           'opportunities_detected', 0, 'impacts_measured', 0),
+                                        jsonb_build_object('scope', cardinality(v_ids)));
     EXCEPTION WHEN OTHERS THEN
         RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
                || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
-    UPDATE autonomous_cycles SET status = CASE WHEN v_summary ->> 'status' = 'held' THEN 'held' ELSE 'succeeded' END,
-                                 finished_at = clock_timestamp(), summary = v_summary
-     WHERE id = v_cycle_id;
+    PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
 END;
 $$;
