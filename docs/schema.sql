@@ -169,36 +169,38 @@ DECLARE
     v_now timestamptz := ao_now();
     p record;              -- the portfolio's figures
     v_tripped boolean;
-    v_budget_now numeric;
     v_rise numeric;
     v_allowed numeric;
-    v_spend_24h numeric;
 BEGIN
     SELECT * INTO cfg FROM ao_settings();
     -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
-    -- over the last 8 days): the breaker's, over every campaign's rows (the feed, whatever the status),
-    -- and the 24 h spend of the active campaigns, which the pause share is a share of.
-    SELECT coalesce(sum(m.spend) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS spend_24h_all,
-           coalesce(sum(m.revenue) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS revenue_24h,
-           coalesce(sum(m.conversions) FILTER (WHERE m.period_end > v_now - interval '24 hours'), 0) AS conversions_24h,
-           coalesce(sum(m.spend), 0) AS spend_8d, coalesce(sum(m.revenue), 0) AS revenue_8d,
-           coalesce(sum(m.conversions), 0) AS conversions_8d,
-           (SELECT count(*) FROM (SELECT DISTINCT e.campaign_id FROM campaign_metrics e
-                                   WHERE e.period_end > v_now - interval '8 days'
-                                     AND e.period_end <= v_now - interval '24 hours'
-                                     AND (e.revenue > 0 OR e.conversions > 0) LIMIT 3) x) AS earning,
-           0::numeric AS spend_24h
-      INTO p
-      FROM campaign_metrics m
-     WHERE m.period_end > v_now - interval '8 days' AND m.period_end <= v_now;
-    -- The active portfolio's spend of the last 24 h (a sum, not one row per campaign: only the pauses
-    -- need their own, below).
+    -- over the last 8 days): the breaker's, over every campaign's rows (the feed, whatever the status);
+    -- the 24 h spend of the active campaigns, which the pause share is a share of (a sum: only the
+    -- pauses need their own, below); the active daily budgets the growth limits start from. A work table,
+    -- not SELECT INTO, so that the reads can use parallel workers.
+    PERFORM _ao_drop_work_table('_ao_portfolio');
     EXECUTE format($q$
-        SELECT coalesce(sum(m.spend), 0)
-          FROM campaign_metrics m JOIN %I c ON c.id = m.campaign_id AND c.status = 'active'
-         WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1$q$, ao_state_table('campaigns'))
-      INTO v_spend_24h USING v_now;
-    p.spend_24h := v_spend_24h;
+        CREATE TEMP TABLE _ao_portfolio ON COMMIT DROP AS
+        SELECT f.*, a.spend_24h, b.budget_now
+          FROM (SELECT coalesce(sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS spend_24h_all,
+                       coalesce(sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS revenue_24h,
+                       coalesce(sum(m.conversions) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS conversions_24h,
+                       coalesce(sum(m.spend), 0) AS spend_8d, coalesce(sum(m.revenue), 0) AS revenue_8d,
+                       coalesce(sum(m.conversions), 0) AS conversions_8d,
+                       (SELECT count(*) FROM (SELECT DISTINCT e.campaign_id FROM campaign_metrics e
+                                               WHERE e.period_end > $1 - interval '8 days'
+                                                 AND e.period_end <= $1 - interval '24 hours'
+                                                 AND (e.revenue > 0 OR e.conversions > 0) LIMIT 3) x) AS earning
+                  FROM campaign_metrics m
+                 WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1) f,
+               (SELECT coalesce(sum(m.spend), 0) AS spend_24h
+                  FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.status = 'active'
+                 WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1) a,
+               (SELECT coalesce(sum(daily_budget), 0) AS budget_now FROM %2$I WHERE status = 'active') b$q$,
+        ao_state_table('campaigns'), ao_state_table('campaign states'))
+      USING v_now;
+    ANALYZE _ao_portfolio;
+    SELECT * INTO p FROM _ao_portfolio;
 
     -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
     -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
@@ -241,16 +243,14 @@ BEGIN
        AND r.running > cfg.max_pause_spend_share * p.spend_24h;
 
     -- the budget growth limits: what the scales of the last 24 h already added counts
-    EXECUTE format('SELECT coalesce(sum(daily_budget), 0) FROM %I WHERE status = ''active''',
-                   ao_state_table('campaign states')) INTO v_budget_now;
     EXECUTE format($q$
         SELECT coalesce(sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric), 0)
           FROM %I a
          WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
            AND a.created_at <= $1$q$, ao_state_table('actions'))
       INTO v_rise USING v_now;
-    v_allowed := greatest(least((v_budget_now - v_rise) * cfg.max_daily_budget_increase_pct / 100 - v_rise,
-                                coalesce(cfg.max_total_daily_budget - v_budget_now, 'Infinity'::numeric)), 0);
+    v_allowed := greatest(least((p.budget_now - v_rise) * cfg.max_daily_budget_increase_pct / 100 - v_rise,
+                                coalesce(cfg.max_total_daily_budget - p.budget_now, 'Infinity'::numeric)), 0);
     WITH ranked AS (
         SELECT g.campaign_id, g.daily_budget, g.new_budget,
                coalesce(sum(g.new_budget - g.daily_budget) OVER (
@@ -283,7 +283,7 @@ BEGIN
            coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
            round(p.spend_24h, 2) AS portfolio_spend_24h,
            round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
-           n.pauses_held, round(v_budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
+           n.pauses_held, round(p.budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
            round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
       FROM (SELECT count(*) FILTER (WHERE blocked_code = 'pause_limit') AS pauses_held,
                    count(*) FILTER (WHERE blocked_code = 'budget_limit') AS scales_held,
@@ -1267,13 +1267,20 @@ BEGIN
                                                  'roi', round(f.roi_p7d, 4), 'ctr', round(f.ctr_p7d, 6))),
                'decline_ratio', cfg.decline_ratio, 'min_clicks', cfg.decline_min_clicks,
                'roi_fell', roi_fell, 'ctr_fell', ctr_fell)
-      -- the rates computed once per campaign (OFFSET 0 keeps them from being recomputed at each use)
-      FROM (SELECT f.*, coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
-                   coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell
-              FROM _ao_detect f
+      -- Which fell, tested without dividing (rate this week <= ratio × rate last week, both sides times
+      -- the two denominators, which must be > 0); the rates themselves are computed once, for the
+      -- campaigns found only (OFFSET 0 keeps them from being recomputed at each use).
+      FROM (SELECT f.*, d.roi_fell, d.ctr_fell
+              FROM _ao_detect f,
+                   LATERAL (SELECT coalesce(f.spend_prev_7d > 0 AND f.spend_last_7d > 0 AND f.revenue_prev_7d > 0
+                                            AND f.revenue_last_7d * f.spend_prev_7d
+                                                <= cfg.decline_ratio * f.revenue_prev_7d * f.spend_last_7d, false) AS roi_fell,
+                                   coalesce(f.impressions_prev_7d > 0 AND f.impressions_last_7d > 0 AND f.clicks_prev_7d > 0
+                                            AND f.clicks_last_7d * f.impressions_prev_7d
+                                                <= cfg.decline_ratio * f.clicks_prev_7d * f.impressions_last_7d, false) AS ctr_fell) d
              WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
-            OFFSET 0) f
-     WHERE roi_fell OR ctr_fell;
+               AND (d.roi_fell OR d.ctr_fell)
+            OFFSET 0) f;
 END;
 $$;
 

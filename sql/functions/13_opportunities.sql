@@ -114,13 +114,20 @@ BEGIN
                                                  'roi', round(f.roi_p7d, 4), 'ctr', round(f.ctr_p7d, 6))),
                'decline_ratio', cfg.decline_ratio, 'min_clicks', cfg.decline_min_clicks,
                'roi_fell', roi_fell, 'ctr_fell', ctr_fell)
-      -- the rates computed once per campaign (OFFSET 0 keeps them from being recomputed at each use)
-      FROM (SELECT f.*, coalesce(f.roi_p7d > 0 AND f.roi_7d <= cfg.decline_ratio * f.roi_p7d, false) AS roi_fell,
-                   coalesce(f.ctr_p7d > 0 AND f.ctr_7d <= cfg.decline_ratio * f.ctr_p7d, false) AS ctr_fell
-              FROM _ao_detect f
+      -- Which fell, tested without dividing (rate this week <= ratio × rate last week, both sides times
+      -- the two denominators, which must be > 0); the rates themselves are computed once, for the
+      -- campaigns found only (OFFSET 0 keeps them from being recomputed at each use).
+      FROM (SELECT f.*, d.roi_fell, d.ctr_fell
+              FROM _ao_detect f,
+                   LATERAL (SELECT coalesce(f.spend_prev_7d > 0 AND f.spend_last_7d > 0 AND f.revenue_prev_7d > 0
+                                            AND f.revenue_last_7d * f.spend_prev_7d
+                                                <= cfg.decline_ratio * f.revenue_prev_7d * f.spend_last_7d, false) AS roi_fell,
+                                   coalesce(f.impressions_prev_7d > 0 AND f.impressions_last_7d > 0 AND f.clicks_prev_7d > 0
+                                            AND f.clicks_last_7d * f.impressions_prev_7d
+                                                <= cfg.decline_ratio * f.clicks_prev_7d * f.impressions_last_7d, false) AS ctr_fell) d
              WHERE f.clicks_last_7d >= cfg.decline_min_clicks AND f.clicks_prev_7d >= cfg.decline_min_clicks
-            OFFSET 0) f
-     WHERE roi_fell OR ctr_fell;
+               AND (d.roi_fell OR d.ctr_fell)
+            OFFSET 0) f;
 END;
 $$;
 COMMENT ON FUNCTION _ao_detect_declining_performance(autonomous_settings) IS
