@@ -1957,6 +1957,7 @@ COMMENT ON FUNCTION public._ao_new_state(g anyelement) IS 'The campaign''s statu
 CREATE FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL::uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET default_statistics_target TO '10'
+    SET jit TO 'off'
     AS $_$
 DECLARE
     v_cutoffs timestamptz[];   -- the window edges, most recent first
@@ -2098,6 +2099,30 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_raise_in(p_prefix text, p_detail text, p_message text) IS 'Reports a refusal of one part of a backtest (a rule body, a setting) as AO422 naming the part''s path.';
+
+
+--
+-- Name: _ao_raise_missing_reference(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', p_table,
+        p_table || '_' || p_column || '_fkey'
+        USING ERRCODE = 'foreign_key_violation', TABLE = p_table, COLUMN = p_column,
+              CONSTRAINT = p_table || '_' || p_column || '_fkey',
+              DETAIL = format('Key (%s)=(%s) is not present in table "%s".', p_column, p_value, p_referenced);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text) IS 'Raises the error a foreign key would (23503, constraint <table>_<column>_fkey, the key in its detail) for a reference the set-based checks found missing.';
 
 
 --
@@ -3380,6 +3405,27 @@ COMMENT ON FUNCTION public.ao_ratio_drop(p_ratio1 numeric, p_count1 numeric, p_r
 
 
 --
+-- Name: ao_refuse_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION '%: % is not allowed', TG_TABLE_NAME, TG_ARGV[0]
+        USING ERRCODE = 'restrict_violation', HINT = 'nothing is deleted: change a status instead';
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_refuse_change(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_refuse_change() IS 'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, opportunities'' campaign): nothing is deleted, so a reference checked once stays good.';
+
+
+--
 -- Name: ao_replaying(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3716,6 +3762,43 @@ $$;
 --
 
 COMMENT ON FUNCTION public.autonomous_actions_append_only() IS 'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
+
+
+--
+-- Name: autonomous_actions_check_references(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.autonomous_actions_check_references() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_missing text;
+BEGIN
+    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
+     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id', v_missing, 'campaigns');
+    END IF;
+    SELECT n.cycle_id::text INTO v_missing FROM new_rows n
+     WHERE n.cycle_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.cycle_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id', v_missing, 'autonomous_cycles');
+    END IF;
+    SELECT n.rule_id::text INTO v_missing FROM new_rows n
+     WHERE n.rule_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.rule_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM _ao_raise_missing_reference('autonomous_actions', 'rule_id', v_missing, 'autonomous_rules');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION autonomous_actions_check_references(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.autonomous_actions_check_references() IS 'Checks, once per INSERT statement, that every campaign, cycle and rule its new audit rows name exists (23503 under the foreign-key names otherwise): a set-based foreign key, sound because those rows are never deleted nor renumbered.';
 
 
 --
@@ -4738,6 +4821,33 @@ COMMENT ON FUNCTION public.measure_action_impact() IS 'Fills actual_impact of pa
 
 
 --
+-- Name: optimization_opportunities_check_references(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.optimization_opportunities_check_references() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_missing text;
+BEGIN
+    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
+     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id', v_missing, 'campaigns');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION optimization_opportunities_check_references(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.optimization_opportunities_check_references() IS 'Checks, once per INSERT statement, that every campaign its new opportunities name exists (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
+
+
+--
 -- Name: preview_rule(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5646,7 +5756,7 @@ CREATE TABLE public.campaigns (
     CONSTRAINT campaigns_title_text_check CHECK (public.ao_is_clean_text(title)),
     CONSTRAINT campaigns_totals_check CHECK (((impressions >= 0) AND (reach >= 0) AND (clicks >= 0) AND (conversions >= 0) AND (spend >= (0)::numeric) AND (revenue >= (0)::numeric)))
 )
-WITH (fillfactor='85');
+WITH (fillfactor='50');
 
 
 --
@@ -6359,6 +6469,67 @@ ALTER TABLE public.autonomous_actions ENABLE ALWAYS TRIGGER autonomous_actions_n
 
 
 --
+-- Name: autonomous_actions autonomous_actions_references; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_actions_references AFTER INSERT ON public.autonomous_actions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.autonomous_actions_check_references();
+
+
+--
+-- Name: autonomous_cycles autonomous_cycles_id_fixed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_cycles_id_fixed BEFORE UPDATE OF id ON public.autonomous_cycles FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION public.ao_refuse_change('changing id');
+
+ALTER TABLE public.autonomous_cycles ENABLE ALWAYS TRIGGER autonomous_cycles_id_fixed;
+
+
+--
+-- Name: autonomous_cycles autonomous_cycles_no_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_cycles_no_delete BEFORE DELETE ON public.autonomous_cycles FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.autonomous_cycles ENABLE ALWAYS TRIGGER autonomous_cycles_no_delete;
+
+
+--
+-- Name: autonomous_cycles autonomous_cycles_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_cycles_no_truncate BEFORE TRUNCATE ON public.autonomous_cycles FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('TRUNCATE');
+
+ALTER TABLE public.autonomous_cycles ENABLE ALWAYS TRIGGER autonomous_cycles_no_truncate;
+
+
+--
+-- Name: autonomous_rules autonomous_rules_id_fixed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_rules_id_fixed BEFORE UPDATE OF id ON public.autonomous_rules FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION public.ao_refuse_change('changing id');
+
+ALTER TABLE public.autonomous_rules ENABLE ALWAYS TRIGGER autonomous_rules_id_fixed;
+
+
+--
+-- Name: autonomous_rules autonomous_rules_no_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_rules_no_delete BEFORE DELETE ON public.autonomous_rules FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.autonomous_rules ENABLE ALWAYS TRIGGER autonomous_rules_no_delete;
+
+
+--
+-- Name: autonomous_rules autonomous_rules_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_rules_no_truncate BEFORE TRUNCATE ON public.autonomous_rules FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('TRUNCATE');
+
+ALTER TABLE public.autonomous_rules ENABLE ALWAYS TRIGGER autonomous_rules_no_truncate;
+
+
+--
 -- Name: autonomous_rules autonomous_rules_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -6389,6 +6560,33 @@ CREATE TRIGGER campaign_schedules_touch BEFORE UPDATE ON public.campaign_schedul
 
 
 --
+-- Name: campaigns campaigns_id_fixed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaigns_id_fixed BEFORE UPDATE OF id ON public.campaigns FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION public.ao_refuse_change('changing id');
+
+ALTER TABLE public.campaigns ENABLE ALWAYS TRIGGER campaigns_id_fixed;
+
+
+--
+-- Name: campaigns campaigns_no_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaigns_no_delete BEFORE DELETE ON public.campaigns FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.campaigns ENABLE ALWAYS TRIGGER campaigns_no_delete;
+
+
+--
+-- Name: campaigns campaigns_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaigns_no_truncate BEFORE TRUNCATE ON public.campaigns FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('TRUNCATE');
+
+ALTER TABLE public.campaigns ENABLE ALWAYS TRIGGER campaigns_no_truncate;
+
+
+--
 -- Name: campaigns campaigns_started_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -6400,6 +6598,15 @@ CREATE TRIGGER campaigns_started_at BEFORE INSERT OR UPDATE OF status ON public.
 --
 
 CREATE TRIGGER campaigns_touch BEFORE UPDATE ON public.campaigns FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: optimization_opportunities optimization_opportunities_campaign_fixed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER optimization_opportunities_campaign_fixed BEFORE UPDATE OF campaign_id ON public.optimization_opportunities FOR EACH ROW WHEN ((old.campaign_id IS DISTINCT FROM new.campaign_id)) EXECUTE FUNCTION public.ao_refuse_change('changing campaign_id');
+
+ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization_opportunities_campaign_fixed;
 
 
 --
@@ -6427,6 +6634,13 @@ ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization
 CREATE TRIGGER optimization_opportunities_events AFTER INSERT ON public.optimization_opportunities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_opportunities();
 
 ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization_opportunities_events;
+
+
+--
+-- Name: optimization_opportunities optimization_opportunities_references; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER optimization_opportunities_references AFTER INSERT ON public.optimization_opportunities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.optimization_opportunities_check_references();
 
 
 --
@@ -6492,30 +6706,6 @@ ALTER TABLE public.webhook_events ENABLE ALWAYS TRIGGER webhook_events_fan_out;
 
 
 --
--- Name: autonomous_actions autonomous_actions_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.autonomous_actions
-    ADD CONSTRAINT autonomous_actions_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
-
-
---
--- Name: autonomous_actions autonomous_actions_cycle_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.autonomous_actions
-    ADD CONSTRAINT autonomous_actions_cycle_id_fkey FOREIGN KEY (cycle_id) REFERENCES public.autonomous_cycles(id) ON DELETE RESTRICT;
-
-
---
--- Name: autonomous_actions autonomous_actions_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.autonomous_actions
-    ADD CONSTRAINT autonomous_actions_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES public.autonomous_rules(id) ON DELETE RESTRICT;
-
-
---
 -- Name: autonomous_cycles autonomous_cycles_released_by_cycle_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -6553,14 +6743,6 @@ ALTER TABLE ONLY public.campaign_schedules
 
 ALTER TABLE ONLY public.metric_trigger_queue
     ADD CONSTRAINT metric_trigger_queue_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
-
-
---
--- Name: optimization_opportunities optimization_opportunities_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.optimization_opportunities
-    ADD CONSTRAINT optimization_opportunities_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
 
 
 --
