@@ -1884,6 +1884,47 @@ COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bi
 
 
 --
+-- Name: _ao_missing_campaign(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_missing_campaign(p_ids uuid[]) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids)
+                ELSE (SELECT min(n.id::text) FROM unnest(p_ids) n(id)
+                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)) END
+$$;
+
+
+--
+-- Name: FUNCTION _ao_missing_campaign(p_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_missing_campaign(p_ids uuid[]) IS 'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
+
+
+--
+-- Name: _ao_missing_campaign_hashed(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[]) RETURNS text
+    LANGUAGE sql STABLE
+    SET enable_indexonlyscan TO 'off'
+    SET enable_indexscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+    SELECT min(n.id::text) FROM unnest(p_ids) n(id) WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)
+$$;
+
+
+--
+-- Name: FUNCTION _ao_missing_campaign_hashed(p_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[]) IS 'The first of many ids that names no campaign, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
+
+
+--
 -- Name: _ao_needed_sums(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1971,7 +2012,7 @@ DECLARE
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
-    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (the clock is
+    -- figure, to the segment of buckets that holds its bucket (below). The edges are literals (the clock is
     -- fixed for the transaction, or for the replayed step). Figures and windows come from whitelists (_ao_needed_sums), never from a
     -- rule's text.
     SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
@@ -1986,21 +2027,35 @@ BEGIN
       INTO v_bucket
       FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
     SELECT string_agg(DISTINCT format('m.%s', f), ', ') INTO v_figures FROM _ao_needed_sums() n(f, w);
-    SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k = %2$s) AS %1$s_b%2$s', f, k), ', ')
-      INTO v_sums
-      FROM (SELECT DISTINCT f FROM _ao_needed_sums() n(f, w)) x,
-           generate_series(1, cardinality(v_cutoffs)) k;
-    SELECT string_agg(format('%s AS %s_%s',
-               (SELECT string_agg(format('coalesce(a.%s_b%s, 0)', n.f, k), ' + ')
-                  FROM generate_series(lo, hi) k), n.f, n.w), ', ')
-      INTO v_columns
-      FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
-                                          ELSE 1 END AS lo,
-                                 array_position(v_cutoffs, v_now - CASE n.w
-                                     WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
-                                     WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
-                                     WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
+    -- Each window is a range of buckets [lo, hi]. A figure is summed once per segment: the fewest
+    -- bucket ranges its own windows are made of (a figure no window splits at 48 h gets no 48 h sum);
+    -- a window's sum adds up its segments.
+    WITH windows AS (
+        SELECT n.f, n.w, r.lo, r.hi
+          FROM _ao_needed_sums() n(f, w)
+          CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
+                                              ELSE 1 END AS lo,
+                                     array_position(v_cutoffs, v_now - CASE n.w
+                                         WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                         WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
+                                         WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r
+    ), starts AS (  -- a figure's segments start where one of its windows starts, or after one ends
+        SELECT f, lo AS b FROM windows UNION SELECT f, hi + 1 FROM windows
+    ), segments AS (
+        SELECT f, b AS lo, lead(b) OVER (PARTITION BY f ORDER BY b) - 1 AS hi FROM starts
+    ), used AS (
+        SELECT s.f, s.lo, s.hi FROM segments s
+         WHERE EXISTS (SELECT 1 FROM windows w WHERE w.f = s.f AND s.lo >= w.lo AND s.hi <= w.hi)
+    )
+    SELECT (SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k %4$s) AS %1$s_b%2$s_%3$s', u.f, u.lo, u.hi,
+                                     CASE WHEN u.lo = u.hi THEN format('= %s', u.lo)
+                                          ELSE format('BETWEEN %s AND %s', u.lo, u.hi) END), ', ' ORDER BY u.f, u.lo)
+              FROM used u),
+           (SELECT string_agg(format('%s AS %s_%s',
+                      (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
+                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', ')
+              FROM windows w)
+      INTO v_sums, v_columns;
     -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
     -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
     v_hashagg := current_setting('enable_hashagg');
@@ -3774,19 +3829,21 @@ CREATE FUNCTION public.autonomous_actions_check_references() RETURNS trigger
 DECLARE
     v_missing text;
 BEGIN
-    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
-     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
-    IF FOUND THEN
+    -- A cycle's actions share one cycle and a few rules: each is checked once.
+    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id', v_missing, 'campaigns');
     END IF;
-    SELECT n.cycle_id::text INTO v_missing FROM new_rows n
-     WHERE n.cycle_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.cycle_id) LIMIT 1;
-    IF FOUND THEN
+    SELECT min(n.id::text) INTO v_missing
+      FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
+     WHERE NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.id);
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id', v_missing, 'autonomous_cycles');
     END IF;
-    SELECT n.rule_id::text INTO v_missing FROM new_rows n
-     WHERE n.rule_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.rule_id) LIMIT 1;
-    IF FOUND THEN
+    SELECT min(n.id::text) INTO v_missing
+      FROM (SELECT DISTINCT rule_id AS id FROM new_rows WHERE rule_id IS NOT NULL) n
+     WHERE NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.id);
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'rule_id', v_missing, 'autonomous_rules');
     END IF;
     RETURN NULL;
@@ -4830,9 +4887,8 @@ CREATE FUNCTION public.optimization_opportunities_check_references() RETURNS tri
 DECLARE
     v_missing text;
 BEGIN
-    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
-     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
-    IF FOUND THEN
+    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id', v_missing, 'campaigns');
     END IF;
     RETURN NULL;
@@ -5189,6 +5245,7 @@ COMMENT ON FUNCTION public.run_autonomous_operations(p_cycle_id uuid) IS 'The no
 
 CREATE FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean DEFAULT false, trigger text DEFAULT 'sql'::text, triggered_by text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_cycle_id uuid;

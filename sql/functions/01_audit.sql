@@ -87,19 +87,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_missing text;
 BEGIN
-    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
-     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
-    IF FOUND THEN
+    -- A cycle's actions share one cycle and a few rules: each is checked once.
+    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id', v_missing, 'campaigns');
     END IF;
-    SELECT n.cycle_id::text INTO v_missing FROM new_rows n
-     WHERE n.cycle_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.cycle_id) LIMIT 1;
-    IF FOUND THEN
+    SELECT min(n.id::text) INTO v_missing
+      FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
+     WHERE NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.id);
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id', v_missing, 'autonomous_cycles');
     END IF;
-    SELECT n.rule_id::text INTO v_missing FROM new_rows n
-     WHERE n.rule_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.rule_id) LIMIT 1;
-    IF FOUND THEN
+    SELECT min(n.id::text) INTO v_missing
+      FROM (SELECT DISTINCT rule_id AS id FROM new_rows WHERE rule_id IS NOT NULL) n
+     WHERE NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.id);
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('autonomous_actions', 'rule_id', v_missing, 'autonomous_rules');
     END IF;
     RETURN NULL;
@@ -113,9 +115,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_missing text;
 BEGIN
-    SELECT n.campaign_id::text INTO v_missing FROM new_rows n
-     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.campaign_id) LIMIT 1;
-    IF FOUND THEN
+    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
+    IF v_missing IS NOT NULL THEN
         PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id', v_missing, 'campaigns');
     END IF;
     RETURN NULL;
@@ -123,6 +124,26 @@ END;
 $$;
 COMMENT ON FUNCTION optimization_opportunities_check_references() IS
     'Checks, once per INSERT statement, that every campaign its new opportunities name exists (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
+
+-- The pass reads the table itself: right after a cycle's pauses and scales most campaign pages are not
+-- all-visible, and an index-only scan would visit the heap once per campaign anyway.
+CREATE OR REPLACE FUNCTION _ao_missing_campaign_hashed(p_ids uuid[]) RETURNS text
+LANGUAGE sql STABLE SET enable_indexonlyscan = off SET enable_indexscan = off SET enable_bitmapscan = off AS $$
+    SELECT min(n.id::text) FROM unnest(p_ids) n(id) WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)
+$$;
+COMMENT ON FUNCTION _ao_missing_campaign_hashed(uuid[]) IS
+    'The first of many ids that names no campaign, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
+
+-- The first of the campaign ids that names no campaign, NULL when all exist. Many ids (a cycle's
+-- writes) are checked in one pass over the campaigns, hashed; a few by index probes.
+CREATE OR REPLACE FUNCTION _ao_missing_campaign(p_ids uuid[]) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids)
+                ELSE (SELECT min(n.id::text) FROM unnest(p_ids) n(id)
+                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)) END
+$$;
+COMMENT ON FUNCTION _ao_missing_campaign(uuid[]) IS
+    'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
 
 -- The error a foreign key raises, for the set-based checks above.
 CREATE OR REPLACE FUNCTION _ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text)

@@ -60,7 +60,7 @@ DECLARE
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
-    -- figure, to its bucket; a window's sum adds up its buckets. The edges are literals (the clock is
+    -- figure, to the segment of buckets that holds its bucket (below). The edges are literals (the clock is
     -- fixed for the transaction, or for the replayed step). Figures and windows come from whitelists (_ao_needed_sums), never from a
     -- rule's text.
     SELECT array_agg(DISTINCT edge ORDER BY edge DESC) INTO v_cutoffs
@@ -75,21 +75,35 @@ BEGIN
       INTO v_bucket
       FROM unnest(v_cutoffs) WITH ORDINALITY AS c(e, k);
     SELECT string_agg(DISTINCT format('m.%s', f), ', ') INTO v_figures FROM _ao_needed_sums() n(f, w);
-    SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k = %2$s) AS %1$s_b%2$s', f, k), ', ')
-      INTO v_sums
-      FROM (SELECT DISTINCT f FROM _ao_needed_sums() n(f, w)) x,
-           generate_series(1, cardinality(v_cutoffs)) k;
-    SELECT string_agg(format('%s AS %s_%s',
-               (SELECT string_agg(format('coalesce(a.%s_b%s, 0)', n.f, k), ' + ')
-                  FROM generate_series(lo, hi) k), n.f, n.w), ', ')
-      INTO v_columns
-      FROM _ao_needed_sums() n(f, w)
-      CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
-                                          ELSE 1 END AS lo,
-                                 array_position(v_cutoffs, v_now - CASE n.w
-                                     WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
-                                     WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
-                                     WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r;
+    -- Each window is a range of buckets [lo, hi]. A figure is summed once per segment: the fewest
+    -- bucket ranges its own windows are made of (a figure no window splits at 48 h gets no 48 h sum);
+    -- a window's sum adds up its segments.
+    WITH windows AS (
+        SELECT n.f, n.w, r.lo, r.hi
+          FROM _ao_needed_sums() n(f, w)
+          CROSS JOIN LATERAL (SELECT CASE n.w WHEN 'prev_7d' THEN array_position(v_cutoffs, v_now - interval '7 days') + 1
+                                              ELSE 1 END AS lo,
+                                     array_position(v_cutoffs, v_now - CASE n.w
+                                         WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                         WHEN 'last_7d' THEN interval '7 days' WHEN 'prev_7d' THEN interval '14 days'
+                                         WHEN 'last_14d' THEN interval '14 days' ELSE interval '30 days' END) AS hi) r
+    ), starts AS (  -- a figure's segments start where one of its windows starts, or after one ends
+        SELECT f, lo AS b FROM windows UNION SELECT f, hi + 1 FROM windows
+    ), segments AS (
+        SELECT f, b AS lo, lead(b) OVER (PARTITION BY f ORDER BY b) - 1 AS hi FROM starts
+    ), used AS (
+        SELECT s.f, s.lo, s.hi FROM segments s
+         WHERE EXISTS (SELECT 1 FROM windows w WHERE w.f = s.f AND s.lo >= w.lo AND s.hi <= w.hi)
+    )
+    SELECT (SELECT string_agg(format('sum(m.%1$s) FILTER (WHERE m.k %4$s) AS %1$s_b%2$s_%3$s', u.f, u.lo, u.hi,
+                                     CASE WHEN u.lo = u.hi THEN format('= %s', u.lo)
+                                          ELSE format('BETWEEN %s AND %s', u.lo, u.hi) END), ', ' ORDER BY u.f, u.lo)
+              FROM used u),
+           (SELECT string_agg(format('%s AS %s_%s',
+                      (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
+                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', ')
+              FROM windows w)
+      INTO v_sums, v_columns;
     -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
     -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
     v_hashagg := current_setting('enable_hashagg');
