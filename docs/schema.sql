@@ -312,6 +312,9 @@ DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
 BEGIN
+    IF p_action_type IS NULL OR p_action_type NOT IN ('pause', 'scale') THEN
+        RAISE EXCEPTION 'no such planned action type: %', p_action_type;
+    END IF;
     PERFORM _ao_require_plan(p_cycle_id);
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
@@ -323,8 +326,7 @@ BEGIN
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
         UPDATE %1$I c
-           SET status = CASE WHEN $1 = 'pause' THEN 'paused' ELSE c.status END,
-               daily_budget = CASE WHEN $1 = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
+           SET %4$s
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
@@ -341,7 +343,9 @@ BEGIN
          WHERE $1 = 'pause' AND s.campaign_id = applied.campaign_id
     )
     SELECT count(*) FROM applied
-    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now())
+    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now(),
+         -- a scale leaves the status alone, so the status trigger does not fire for it
+         CASE p_action_type WHEN 'pause' THEN $s$status = 'paused'$s$ ELSE 'daily_budget = chosen.new_budget' END)
     INTO v_count
     USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
     RETURN v_count;
@@ -1999,6 +2003,9 @@ CREATE FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL::uui
     LANGUAGE plpgsql
     SET default_statistics_target TO '10'
     SET jit TO 'off'
+    SET enable_hashagg TO 'off'
+    SET enable_indexscan TO 'off'
+    SET enable_gathermerge TO 'off'
     AS $_$
 DECLARE
     v_cutoffs timestamptz[];   -- the window edges, most recent first
@@ -2006,7 +2013,7 @@ DECLARE
     v_figures text;
     v_sums text;
     v_columns text;
-    v_hashagg text;
+    v_rows text;
     v_now timestamptz := ao_now();
     v_as_of timestamptz := ao_as_of();
 BEGIN
@@ -2053,39 +2060,46 @@ BEGIN
               FROM used u),
            (SELECT string_agg(format('%s AS %s_%s',
                       (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
-                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', ')
+                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', '
+                             ORDER BY w.f, w.w)
               FROM windows w)
       INTO v_sums, v_columns;
-    -- Stream the metrics in key order into a group aggregate: a hash aggregate of 100,000 campaigns'
-    -- numeric sums spills to disk at the default work_mem and runs slower. Transaction-local, restored below.
-    v_hashagg := current_setting('enable_hashagg');
-    PERFORM set_config('enable_hashagg', 'off', true);
+    -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id.
+    v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
+                       WHERE m.period_end > %L::timestamptz %s %s {half}) m GROUP BY m.campaign_id',
+                     v_sums, v_bucket, v_figures, v_cutoffs[cardinality(v_cutoffs)],
+                     CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
+                     CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END);
+    -- The whole portfolio is summed in two halves by campaign id, each by one parallel worker (when the
+    -- server has workers): one parallel plan over the whole table would sum every campaign in every
+    -- worker and then merge the partial sums, which costs as much as the sums themselves. The halves are
+    -- planned apart from the join (a materialized CTE), where the planner gives each half to a worker. A
+    -- half streams in id order into group aggregates (a hash aggregate of numeric sums spills at the
+    -- default work_mem and runs slower) and reads the table, or a range of the period_end index, in
+    -- physical order: never the primary key in id order, a heap visit per row.
+    IF p_campaign_ids IS NULL AND current_setting('max_parallel_workers_per_gather')::int > 0 THEN
+        v_rows := replace(v_rows, '{half}', $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
+                  || ' UNION ALL '
+                  || replace(v_rows, '{half}', $h$AND m.campaign_id >= '80000000-0000-0000-0000-000000000000'$h$);
+    ELSE
+        v_rows := replace(v_rows, '{half}', '');
+    END IF;
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
-        WITH a AS (
-            SELECT m.campaign_id, %2$s
-            FROM (SELECT m.campaign_id, %1$s AS k, %3$s
-                    FROM campaign_metrics m
-                   WHERE m.period_end > %5$L::timestamptz %6$s %8$s) m
-            GROUP BY m.campaign_id
-        )
+        WITH a AS MATERIALIZED (%1$s)
         SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
-               round(greatest(extract(epoch FROM %10$L::timestamptz - coalesce(c.started_at, %10$L::timestamptz)) / 3600.0, 0), 4)
+               round(greatest(extract(epoch FROM %4$L::timestamptz - coalesce(c.started_at, %4$L::timestamptz)) / 3600.0, 0), 4)
                    AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
-               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %4$s,
+               c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s,
                false AS paused_in_cycle
-        FROM %9$I c
+        FROM %3$I c
         LEFT JOIN a ON a.campaign_id = c.id
-        WHERE c.status = 'active' %7$s
-    $q$, v_bucket, v_sums, v_figures, v_columns, v_cutoffs[cardinality(v_cutoffs)],
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
-         CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END,
-         ao_state_table('campaigns'), v_now)
+        WHERE c.status = 'active' %5$s
+    $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
     USING p_campaign_ids;
-    PERFORM set_config('enable_hashagg', v_hashagg, true);
     -- Each step plans its joins on what a work table really holds, never on a guess.
     ANALYZE _ao_stats (campaign_id);
 END;

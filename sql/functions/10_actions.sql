@@ -76,6 +76,9 @@ DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
 BEGIN
+    IF p_action_type IS NULL OR p_action_type NOT IN ('pause', 'scale') THEN
+        RAISE EXCEPTION 'no such planned action type: %', p_action_type;
+    END IF;
     PERFORM _ao_require_plan(p_cycle_id);
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
@@ -87,8 +90,7 @@ BEGIN
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
         UPDATE %1$I c
-           SET status = CASE WHEN $1 = 'pause' THEN 'paused' ELSE c.status END,
-               daily_budget = CASE WHEN $1 = 'scale' THEN chosen.new_budget ELSE c.daily_budget END
+           SET %4$s
           FROM chosen
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
@@ -105,7 +107,9 @@ BEGIN
          WHERE $1 = 'pause' AND s.campaign_id = applied.campaign_id
     )
     SELECT count(*) FROM applied
-    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now())
+    $q$, ao_state_table('campaign states'), ao_state_table('actions'), ao_now(),
+         -- a scale leaves the status alone, so the status trigger does not fire for it
+         CASE p_action_type WHEN 'pause' THEN $s$status = 'paused'$s$ ELSE 'daily_budget = chosen.new_budget' END)
     INTO v_count
     USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
     RETURN v_count;
