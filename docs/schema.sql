@@ -307,6 +307,7 @@ COMMENT ON FUNCTION public._ao_apply_limits() IS 'The blast-radius limits over a
 
 CREATE FUNCTION public._ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) RETURNS integer
     LANGUAGE plpgsql
+    SET work_mem TO '32MB'
     AS $_$
 DECLARE
     v_count integer;
@@ -1111,19 +1112,22 @@ CREATE FUNCTION public._ao_detect_audience_mismatch(cfg public.autonomous_settin
     AS $$
 BEGIN
     RETURN QUERY
+    -- settings with audience_low_ctr above audience_high_ctr let both variants find a campaign: one
+    -- finding per campaign, the more confident
+    SELECT DISTINCT ON (x.campaign_id) x.* FROM (
     -- 5a. audience_mismatch: people click but do not convert
-    SELECT f.campaign_id, 'audience_mismatch',
-           CASE WHEN f.conversions_lifetime = 0 THEN 'high' ELSE 'medium' END,
+    SELECT f.campaign_id, 'audience_mismatch' AS opportunity_type,
+           CASE WHEN f.conversions_lifetime = 0 THEN 'high' ELSE 'medium' END AS severity,
            format('CTR %s is high but only %s of %s clicks convert (under %s): the ad attracts people the offer does not fit.',
-                  ao_pct(f.ctr), ao_pct(f.cr), f.clicks_lifetime, ao_pct(cfg.audience_low_conversion_rate)),
+                  ao_pct(f.ctr), ao_pct(f.cr), f.clicks_lifetime, ao_pct(cfg.audience_low_conversion_rate)) AS description,
            format('Align the ad of "%s" with the offer, or narrow the audience to buyers: exclude the segments that click without converting.',
-                  f.title),
+                  f.title) AS suggested_action,
            least(ao_rate_above(f.clicks_lifetime, f.impressions_lifetime, cfg.audience_high_ctr),
-                 ao_rate_below(f.conversions_lifetime, f.clicks_lifetime, cfg.audience_low_conversion_rate)),
+                 ao_rate_below(f.conversions_lifetime, f.clicks_lifetime, cfg.audience_low_conversion_rate)) AS confidence_score,
            jsonb_build_object('kind', 'clicks_without_conversions', 'window', 'lifetime', 'impressions', f.impressions_lifetime,
                               'clicks', f.clicks_lifetime, 'conversions', f.conversions_lifetime, 'ctr', round(f.ctr, 6),
                               'conversion_rate', round(f.cr, 6), 'ctr_threshold', cfg.audience_high_ctr,
-                              'conversion_rate_threshold', cfg.audience_low_conversion_rate)
+                              'conversion_rate_threshold', cfg.audience_low_conversion_rate) AS evidence
       FROM _ao_detect f
      WHERE f.clicks_lifetime >= cfg.low_conversion_min_clicks
        AND f.ctr >= cfg.audience_high_ctr AND f.cr < cfg.audience_low_conversion_rate
@@ -1139,7 +1143,9 @@ BEGIN
                               'clicks', f.clicks_lifetime, 'ctr', round(f.ctr, 6), 'ctr_threshold', cfg.audience_low_ctr,
                               'min_impressions', cfg.audience_min_impressions)
       FROM _ao_detect f
-     WHERE f.impressions_lifetime >= cfg.audience_min_impressions AND f.ctr < cfg.audience_low_ctr;
+     WHERE f.impressions_lifetime >= cfg.audience_min_impressions AND f.ctr < cfg.audience_low_ctr
+    ) x
+    ORDER BY x.campaign_id, x.confidence_score DESC NULLS LAST;
 END;
 $$;
 
@@ -4444,13 +4450,9 @@ BEGIN
         UNION ALL SELECT * FROM _ao_detect_audience_mismatch(cfg)
         UNION ALL SELECT * FROM _ao_detect_creative_fatigue(cfg)
         UNION ALL SELECT * FROM _ao_detect_timing(cfg)
-    ), one AS (  -- one finding per campaign and type (settings can make two variants of a type overlap)
-        SELECT DISTINCT ON (fd.campaign_id, fd.opportunity_type) fd.*
-          FROM found fd
-         ORDER BY fd.campaign_id, fd.opportunity_type, fd.confidence_score DESC NULLS LAST
-    )
+    )  -- each detector finds a campaign once
     SELECT one.*, live.id AS live_id
-      FROM one
+      FROM found one
       LEFT JOIN optimization_opportunities live
              ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
             AND live.status IN ('open', 'in_progress')

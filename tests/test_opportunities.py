@@ -237,6 +237,22 @@ async def test_audience_mismatch(db, clicks, impressions, conversions, kind):
     assert [o["evidence"]["kind"] for o in found] == ([kind] if kind else [])
 
 
+async def test_audience_mismatch_finds_a_campaign_once_when_settings_let_both_variants_fire(db):
+    # a low-CTR cut above the high-CTR one: a 3% CTR is both "high" and "low"
+    await db.execute(
+        "UPDATE autonomous_settings SET audience_high_ctr = 0.01, audience_low_ctr = 0.05"
+    )
+    cid = await campaign(
+        db, hours=DAY * 3, spend=100, revenue=150, conversions=0, clicks=300, impressions=10_000
+    )
+    found = await _detected(db, cid, "audience_mismatch")
+    # the more confident variant: CTR 3% under 5% over 10,000 impressions (≈1.0) beats 0 of 300
+    # clicks converting under 0.5% (≈0.89)
+    assert [(o["evidence"]["kind"], float(o["confidence_score"])) for o in found] == [
+        ("ignored_ad", 1.0)
+    ]
+
+
 # 6. creative_fatigue -----------------------------------------------------------------------------
 
 

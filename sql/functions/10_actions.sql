@@ -71,7 +71,10 @@ COMMENT ON FUNCTION _ao_require_plan(uuid) IS
 -- was planned (no longer active, or a budget moved) is left alone.
 CREATE OR REPLACE FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid)
 RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- the plan rows applied are hashed whole (their reasons and states go on to the audit rows): tens of
+-- thousands of them fit in memory in 32 MB rather than spilling in batches
+SET work_mem = '32MB' AS $$
 DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
