@@ -2010,8 +2010,8 @@ CREATE FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[] DEFAULT NULL::uui
     SET default_statistics_target TO '10'
     SET jit TO 'off'
     SET enable_hashagg TO 'off'
-    SET enable_indexscan TO 'off'
     SET enable_gathermerge TO 'off'
+    SET random_page_cost TO '20'
     AS $_$
 DECLARE
     v_cutoffs timestamptz[];   -- the window edges, most recent first
@@ -2080,9 +2080,12 @@ BEGIN
     -- server has workers): one parallel plan over the whole table would sum every campaign in every
     -- worker and then merge the partial sums, which costs as much as the sums themselves. The halves are
     -- planned apart from the join (a materialized CTE), where the planner gives each half to a worker. A
-    -- half streams in id order into group aggregates (a hash aggregate of numeric sums spills at the
-    -- default work_mem and runs slower) and reads the table, or a range of the period_end index, in
-    -- physical order: never the primary key in id order, a heap visit per row.
+    -- half is sorted by id into a group aggregate (a hash aggregate of numeric sums spills at the default
+    -- work_mem and runs slower; no gather merge: each half whole in one worker) and reads the table, or
+    -- the period_end index's range (rows arrive oldest first), in physical order. Reading the primary key
+    -- in id order instead would save the sort but visit the heap at random once per row: with
+    -- random_page_cost at 20 the planner prices that visit as what it costs when the table is not all in
+    -- memory.
     IF p_campaign_ids IS NULL AND current_setting('max_parallel_workers_per_gather')::int > 0 THEN
         v_rows := replace(v_rows, '{half}', $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
                   || ' UNION ALL '
