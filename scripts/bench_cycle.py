@@ -437,6 +437,7 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
     await tr.start()
     summary = await conn.fetchval("SELECT run_autonomous_operations_with_posting()")
     await tr.rollback()
+    await conn.execute(VACUUM_WRITTEN)  # as after every other rolled-back run
     await conn.execute(DEFAULT_PORTFOLIO_LIMITS)
     limited: dict[str, Any] = {}
 
