@@ -445,9 +445,12 @@ async def measure(url: str, label: str, repeat: int, baselines: bool) -> dict:
         limited.update(await c.fetchval("SELECT run_autonomous_operations_with_posting()"))
         return as_set(await c.fetch(WRITTEN))
 
-    elapsed, _ = await timed_in_rollback(conn, run_limited)
-    results["limited"] = [elapsed]
-    print(f"[{label}] cycle with the default limits: {elapsed:.2f}s, limits {limited['limits']}")
+    results["limited"] = []
+    for i in range(repeat):
+        elapsed, _ = await timed_in_rollback(conn, run_limited)
+        results["limited"].append(elapsed)
+        print(f"[{label}] run {i + 1} cycle with the default limits: {elapsed:.2f}s")
+    print(f"[{label}] the default limits: {limited['limits']}")
     await conn.close()
     for k in decisions:
         if decisions[k] != decisions["cycle"]:
@@ -496,7 +499,8 @@ def portfolio_section(portfolio: str, r: dict) -> str:
 | (c) PL/pgSQL loop calling a per-campaign function | {plpgsql:.2f} s | {plpgsql / later:.2f}× the cycle | > 1×: **{verdict(plpgsql > later)}** |
 """
     lim, held = r["limited"], r["limited"]["limits"]
-    text += f"""| a cycle with the default blast-radius limits | {res["limited"][0]:.2f} s | {res["limited"][0] / floor:.2f}× the floor | ≤ {target}×: **{verdict(res["limited"][0] <= target * floor)}** |
+    limited_later = statistics.median(res["limited"])
+    text += f"""| later cycles with the default blast-radius limits (median) | {limited_later:.2f} s | {limited_later / floor:.2f}× the floor | ≤ {target}×: **{verdict(limited_later <= target * floor)}** |
 
 With the default limits (30% of the 24 h spend paused at most, budgets +50% per 24 h) this cycle pauses
 {lim["paused"]:,} and scales {lim["scaled"]:,}: the limits hold {held["pauses_held"]:,} pauses (cap
