@@ -1176,7 +1176,7 @@ BEGIN
            jsonb_build_object('kind', 'capped_winner', 'window', 'lifetime', 'roi', round(p.roi, 4),
                               'conversions', p.conversions_lifetime, 'daily_budget', p.daily_budget,
                               'max_budget', p.max_budget, 'rule', p.rule_name, 'factor', p.factor)
-      FROM _ao_plan p
+      FROM _ao_guarded p  -- the decisions as guarded, without the plan's reasons and documents
       JOIN _ao_detect f ON f.campaign_id = p.campaign_id
      WHERE p.action_type = 'scale' AND p.blocked_code = 'capped'
        AND f.spend_last_7d >= cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
@@ -3281,7 +3281,7 @@ COMMENT ON FUNCTION public.ao_is_count(p numeric) IS 'True for a count within bo
 --
 
 CREATE FUNCTION public.ao_money(p numeric) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     AS $_$ SELECT to_char(coalesce(p, 0), 'FM$999,999,999,990.00') $_$;
 
 
@@ -3389,7 +3389,7 @@ COMMENT ON FUNCTION public.ao_opportunity_document(o public.optimization_opportu
 --
 
 CREATE FUNCTION public.ao_pct(p numeric) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     AS $$ SELECT CASE WHEN p IS NULL THEN 'n/a' ELSE to_char(p * 100, 'FM999,990.00') || '%' END $$;
 
 

@@ -534,8 +534,9 @@ metric rows, loaded oldest day first (as ingestion writes them) and analyzed, th
 the first cycle; then {args.repeat} later cycles, each after a run of the floor. Every run is a transaction that is
 rolled back, so all start from the same data; times from the client. The floor is one SQL statement that reads
 the same rows and windows and decides inline, writing nothing; the cycle also writes its actions and audit
-rows, detects opportunities and builds its summary. Both run with the server's settings (work_mem 4 MB, JIT on),
-and the tables written are vacuumed after each rolled-back run, as autovacuum does between hourly cycles.
+rows, detects opportunities and builds its summary. Both run with the server's settings (work_mem 4 MB, JIT on)
+and the database's (temp_buffers 256 MB, which the migrations set: the cycle's work tables stay in memory; the
+floor makes none), and the tables written are vacuumed after each rolled-back run, as autovacuum does between hourly cycles.
 The client loops and the PL/pgSQL loop run on steady and first-run (the ORM loop takes minutes).
 """ + "".join(sections)
 

@@ -148,7 +148,7 @@ BEGIN
            jsonb_build_object('kind', 'capped_winner', 'window', 'lifetime', 'roi', round(p.roi, 4),
                               'conversions', p.conversions_lifetime, 'daily_budget', p.daily_budget,
                               'max_budget', p.max_budget, 'rule', p.rule_name, 'factor', p.factor)
-      FROM _ao_plan p
+      FROM _ao_guarded p  -- the decisions as guarded, without the plan's reasons and documents
       JOIN _ao_detect f ON f.campaign_id = p.campaign_id
      WHERE p.action_type = 'scale' AND p.blocked_code = 'capped'
        AND f.spend_last_7d >= cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
