@@ -43,8 +43,14 @@ def test_the_migrated_database_gives_sessions_256_mb_of_temporary_buffers(pg_ser
 
 async def test_the_setting_reaches_new_sessions_and_is_never_lowered(db_url, pg_server):
     name = db_url.rsplit("/", 1)[1]
-    # a database cloned from the template starts without database settings (CREATE DATABASE copies none)
+    # a database cloned from the template starts without database settings (CREATE DATABASE copies none);
+    # here it starts at PostgreSQL's default, whatever the server's own setting
     assert database_settings(pg_server[0], name) == []
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(f"ALTER DATABASE {name} SET temp_buffers = '8MB'")
+    finally:
+        await conn.close()
     assert await session_temp_buffers(db_url) == "8MB"
 
     conn = await asyncpg.connect(db_url)
@@ -74,6 +80,9 @@ async def test_a_role_that_may_not_set_it_is_told_and_nothing_changes(db_url, pg
     conn.add_log_listener(lambda _conn, message: notices.append(message.message))
     try:
         async with conn.transaction():
+            await conn.execute(
+                "SET LOCAL temp_buffers = '8MB'"
+            )  # below 256 MB, whatever the server's
             await conn.execute("SET LOCAL ROLE ao_app")
             await conn.execute(SETTING.read_text())
     finally:
