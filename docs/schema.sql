@@ -196,8 +196,10 @@ BEGIN
                (SELECT coalesce(sum(m.spend), 0) AS spend_24h
                   FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.status = 'active'
                  WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1) a,
-               (SELECT coalesce(sum(daily_budget), 0) AS budget_now FROM %2$I WHERE status = 'active') b$q$,
-        ao_state_table('campaigns'), ao_state_table('campaign states'))
+               (SELECT coalesce(sum(daily_budget), 0) AS budget_now FROM %1$I WHERE status = 'active') b$q$,
+        -- the statuses and budgets as written: in a backtest, without the lifetime totals the replay's
+        -- campaigns-as-read add to every campaign
+        ao_state_table('campaign states'))
       USING v_now;
     ANALYZE _ao_portfolio;
     SELECT * INTO p FROM _ao_portfolio;
