@@ -84,26 +84,18 @@ COMMENT ON FUNCTION ao_refuse_change() IS
 -- (autonomous_actions_append_only). Raises what a foreign key would (23503, the same constraint names).
 CREATE OR REPLACE FUNCTION autonomous_actions_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_missing text;
 BEGIN
     -- A cycle's actions share one cycle and a few rules: each is checked once.
-    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
-    IF v_missing IS NOT NULL THEN
-        PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id', v_missing, 'campaigns');
-    END IF;
-    SELECT min(n.id::text) INTO v_missing
-      FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.id);
-    IF v_missing IS NOT NULL THEN
-        PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id', v_missing, 'autonomous_cycles');
-    END IF;
-    SELECT min(n.id::text) INTO v_missing
-      FROM (SELECT DISTINCT rule_id AS id FROM new_rows WHERE rule_id IS NOT NULL) n
-     WHERE NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.id);
-    IF v_missing IS NOT NULL THEN
-        PERFORM _ao_raise_missing_reference('autonomous_actions', 'rule_id', v_missing, 'autonomous_rules');
-    END IF;
+    PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id',
+        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
+    PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id',
+        (SELECT min(n.id::text)
+           FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
+          WHERE NOT EXISTS (SELECT 1 FROM autonomous_cycles y WHERE y.id = n.id)), 'autonomous_cycles');
+    PERFORM _ao_raise_missing_reference('autonomous_actions', 'rule_id',
+        (SELECT min(n.id::text)
+           FROM (SELECT DISTINCT rule_id AS id FROM new_rows WHERE rule_id IS NOT NULL) n
+          WHERE NOT EXISTS (SELECT 1 FROM autonomous_rules r WHERE r.id = n.id)), 'autonomous_rules');
     RETURN NULL;
 END;
 $$;
@@ -112,13 +104,9 @@ COMMENT ON FUNCTION autonomous_actions_check_references() IS
 
 CREATE OR REPLACE FUNCTION optimization_opportunities_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_missing text;
 BEGIN
-    v_missing := _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n));
-    IF v_missing IS NOT NULL THEN
-        PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id', v_missing, 'campaigns');
-    END IF;
+    PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id',
+        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
     RETURN NULL;
 END;
 $$;
@@ -145,17 +133,20 @@ $$;
 COMMENT ON FUNCTION _ao_missing_campaign(uuid[]) IS
     'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
 
--- The error a foreign key raises, for the set-based checks above.
+-- The error a foreign key raises, for the set-based checks above: p_value is the first key a check
+-- found missing, NULL when it found none (then nothing is raised).
 CREATE OR REPLACE FUNCTION _ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text)
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', p_table,
-        p_table || '_' || p_column || '_fkey'
-        USING ERRCODE = 'foreign_key_violation', TABLE = p_table, COLUMN = p_column,
-              CONSTRAINT = p_table || '_' || p_column || '_fkey',
-              DETAIL = format('Key (%s)=(%s) is not present in table "%s".', p_column, p_value, p_referenced);
+    IF p_value IS NOT NULL THEN
+        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', p_table,
+            p_table || '_' || p_column || '_fkey'
+            USING ERRCODE = 'foreign_key_violation', TABLE = p_table, COLUMN = p_column,
+                  CONSTRAINT = p_table || '_' || p_column || '_fkey',
+                  DETAIL = format('Key (%s)=(%s) is not present in table "%s".', p_column, p_value, p_referenced);
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION _ao_raise_missing_reference(text, text, text, text) IS
-    'Raises the error a foreign key would (23503, constraint <table>_<column>_fkey, the key in its detail) for a reference the set-based checks found missing.';
+    'Raises the error a foreign key would (23503, constraint <table>_<column>_fkey, the key in its detail) for the key a set-based check found missing; nothing when it found none (NULL).';
