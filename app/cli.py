@@ -100,11 +100,12 @@ def _cycle(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """The background worker (the post dispatcher): run as many as you like beside the API replicas."""
+    """The background loops (the cron, the post dispatcher, the trigger listener, the webhook sender,
+    the backtest runner): run as many workers as you like beside the API replicas."""
     import uvloop
 
+    from app.background.worker import run_worker
     from app.db import embedded
-    from app.services.worker import run_worker
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -166,8 +167,8 @@ def _backtest(args: argparse.Namespace) -> int:
 
     import asyncpg
 
+    from app.background.backtests import progress_of
     from app.db import queries
-    from app.services.backtests import step_of
 
     def moment(text: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -183,7 +184,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     async def work(conn: Any, _: Settings) -> dict[str, Any]:
         def on_notice(_c: Any, message: Any) -> None:
-            step = step_of(str(getattr(message, "message", "")))
+            step = progress_of(message)
             if step:
                 _bar("replaying", *step)
 
@@ -265,13 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cycle.set_defaults(func=_cycle)
     for name, text in (
-        ("worker", "run the background worker: publish due social posts (--once for one pass)"),
+        (
+            "worker",
+            "run the background loops: the cron, posts, trigger rules, webhooks, backtests",
+        ),
         ("dispatch", "the same as worker (its former name)"),
     ):
         worker = sub.add_parser(name, help=text)
-        worker.add_argument("--once", action="store_true", help="one pass, then exit")
         worker.add_argument(
-            "--batch", type=int, default=50, help="deliveries claimed per pass (default 50)"
+            "--once", action="store_true", help="one pass of each loop but the cron, then exit"
+        )
+        worker.add_argument(
+            "--batch", type=int, default=50, help="social posts claimed per pass (default 50)"
         )
         worker.set_defaults(func=_worker)
     imp = sub.add_parser("import", help="import a Meta Ads Manager or Google Ads daily export")

@@ -21,15 +21,18 @@ from app.api.routes import (
     cycles,
     health,
     imports,
+    ingestion,
     media,
-    metrics,
     opportunities,
+    prometheus,
     rules,
     schedules,
     social_accounts,
+    stats,
     webhooks,
 )
 from app.api.routes import settings as settings_routes
+from app.background import Background
 from app.core.config import Settings, get_settings
 from app.core.crypto import TokenCipher
 from app.core.errors import constraint_messages, install_error_handlers
@@ -41,10 +44,7 @@ from app.db import embedded, queries
 from app.db import migrations as db_migrations
 from app.db.pool import create_pool
 from app.services import demo
-from app.services.background import run_event_loops
-from app.services.dispatcher import build_publisher
 from app.services.images import CampaignImages
-from app.services.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if settings.load_demo_data:
             await load_demo_if_empty(app.state.pool, settings)
-        scheduler = (
-            start_scheduler(settings, app.state.pool, app.state.publisher, app.state.cipher)
+        # The background loops (app/background/), the same list a worker runs.
+        stop_background = asyncio.Event()
+        background = (
+            Background(app.state.pool, url, settings, app.state.cipher)
             if settings.scheduler_enabled
             else None
         )
-        app.state.scheduler = scheduler
-        stop_events = asyncio.Event()
-        event_loops = (
-            asyncio.create_task(
-                run_event_loops(app.state.pool, url, settings, app.state.cipher, stop_events)
-            )
-            if settings.scheduler_enabled
-            else None
+        app.state.background = background
+        background_task = (
+            asyncio.create_task(background.run(stop_background)) if background else None
         )
         fetcher = GuardedFetcher(allow_private=settings.media_fetch_allow_private)
         app.state.fetcher = fetcher
@@ -95,14 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-            if event_loops is not None:
-                stop_events.set()
+            if background_task is not None:
+                stop_background.set()
                 try:
-                    await asyncio.wait_for(event_loops, 15)
+                    await asyncio.wait_for(background_task, 15)
                 except (TimeoutError, Exception):
-                    log.warning("event loops did not stop cleanly")
+                    log.warning("background loops did not stop cleanly")
             await fetcher.aclose()
             await app.state.pool.close()
             if settings.embedded:
@@ -118,7 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.jwt_key = settings.jwt_key()
     app.state.cipher = TokenCipher(settings.encryption_key())
-    app.state.publisher = build_publisher(settings)
     app.state.migration_head = db_migrations.head_revision()
     app.state.function_files = db_migrations.function_files()
     app.state.request_metrics = RequestMetrics()
@@ -127,9 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.request_metrics)
     app.include_router(health.router)
+    app.include_router(prometheus.router)
     app.include_router(campaigns.router)
-    app.include_router(metrics.router)
+    app.include_router(ingestion.router)
     app.include_router(cycles.router)
+    app.include_router(stats.router)
     app.include_router(actions.router)
     app.include_router(opportunities.router)
     app.include_router(rules.router)

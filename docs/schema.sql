@@ -133,31 +133,6 @@ COMMENT ON FUNCTION app_auth.jwt() IS 'The claims of the current request''s JWT,
 
 
 --
--- Name: _ao_action_reason(anyelement, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public._ao_action_reason(g anyelement, p_words text) RETURNS text
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT CASE g.action_type
-        WHEN 'pause' THEN format('ROI %s× on %s spend (%s: %s)', round(coalesce(g.roi, 0), 2),
-                                 ao_money(g.spend_lifetime), g.rule_name, p_words)
-        WHEN 'scale' THEN format('ROI %s× over %s conversions (%s: %s)', round(coalesce(g.roi, 0), 2),
-                                 g.conversions_lifetime, g.rule_name, p_words)
-        ELSE format('CTR %s%% with %s conversions (%s: %s)', round(coalesce(g.ctr, 0) * 100, 2),
-                    g.conversions_lifetime, g.rule_name, p_words)
-    END
-$$;
-
-
---
--- Name: FUNCTION _ao_action_reason(g anyelement, p_words text); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public._ao_action_reason(g anyelement, p_words text) IS 'The reason an action records: the numbers that made the rule match and the rule in words ("ROI 0.20× on $200.00 spend (Critical ROI Pause: roi < 0.5 and spend ≥ 50)").';
-
-
---
 -- Name: _ao_apply_limits(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -216,8 +191,8 @@ BEGIN
           OR ((p.conversions_8d - p.conversions_24h) > 0
               AND p.conversions_24h < cfg.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7));
     IF v_tripped THEN
-        UPDATE _ao_guarded SET blocked_code = 'data_outage'
-         WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale');
+        UPDATE _ao_guarded SET held_code = 'data_outage'
+         WHERE held_code IS NULL AND action_type IN ('pause', 'scale');
     END IF;
 
     -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
@@ -226,7 +201,7 @@ BEGIN
     WITH pauses AS (
         SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
           FROM _ao_guarded g
-         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+         WHERE g.action_type = 'pause' AND g.held_code IS NULL
     ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
         SELECT m.campaign_id, sum(m.spend) AS spend
           FROM campaign_metrics m
@@ -239,7 +214,7 @@ BEGIN
           FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
         WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
-    UPDATE _ao_guarded g SET blocked_code = 'pause_limit'
+    UPDATE _ao_guarded g SET held_code = 'pause_limit'
       FROM ranked r
      WHERE g.campaign_id = r.campaign_id AND g.action_type = 'pause' AND r.rank > 1
        AND r.running > cfg.max_pause_spend_share * p.spend_24h;
@@ -259,7 +234,7 @@ BEGIN
                    ORDER BY coalesce(g.roi, 0) - 1 DESC, g.confidence DESC, g.campaign_id
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
           FROM _ao_guarded g
-         WHERE g.action_type = 'scale' AND g.blocked_code IS NULL
+         WHERE g.action_type = 'scale' AND g.held_code IS NULL
     ), decided AS (
         SELECT r.campaign_id, r.new_budget,
                CASE WHEN r.before + (r.new_budget - r.daily_budget) <= v_allowed THEN r.new_budget
@@ -269,7 +244,7 @@ BEGIN
           FROM ranked r
     )
     UPDATE _ao_guarded g
-       SET blocked_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
+       SET held_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
            limited_from = CASE WHEN d.granted IS NOT NULL THEN g.new_budget END,
            new_budget = coalesce(d.granted, g.new_budget)
       FROM decided d
@@ -282,13 +257,17 @@ BEGIN
            round(p.revenue_24h / NULLIF((p.revenue_8d - p.revenue_24h) / 7, 0), 4) AS revenue_ratio,
            round(p.conversions_24h / NULLIF((p.conversions_8d - p.conversions_24h) / 7, 0), 4) AS conversions_ratio,
            round(p.spend_24h_all / NULLIF((p.spend_8d - p.spend_24h_all) / 7, 0), 4) AS spend_ratio,
+           -- the figures behind the ratios: the last 24 h against the daily average of the 7 days before
+           round(p.revenue_24h, 2) AS revenue_24h, round((p.revenue_8d - p.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
+           p.conversions_24h, round((p.conversions_8d - p.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
+           round(p.spend_24h_all, 2) AS spend_24h, round((p.spend_8d - p.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
            coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
            round(p.spend_24h, 2) AS portfolio_spend_24h,
            round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
            n.pauses_held, round(p.budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
            round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
-      FROM (SELECT count(*) FILTER (WHERE blocked_code = 'pause_limit') AS pauses_held,
-                   count(*) FILTER (WHERE blocked_code = 'budget_limit') AS scales_held,
+      FROM (SELECT count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
+                   count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
                    count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
               FROM _ao_guarded) n;
     ANALYZE _ao_limits;
@@ -319,12 +298,13 @@ BEGIN
         RAISE EXCEPTION 'no such planned action type: %', p_action_type;
     END IF;
     PERFORM _ao_require_plan(p_cycle_id);
+    PERFORM _ao_lock_planned();
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
     EXECUTE format($q$
     WITH chosen AS (
         SELECT * FROM _ao_plan p
-         WHERE p.action_type = $1 AND p.blocked_code IS NULL
+         WHERE p.action_type = $1 AND p.held_code IS NULL
            AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
@@ -520,56 +500,22 @@ COMMENT ON FUNCTION public._ao_backtest_steps(p_from timestamp with time zone, p
 
 
 --
--- Name: _ao_blocked_reason(anyelement); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public._ao_blocked_reason(g anyelement) RETURNS text
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT CASE g.blocked_code
-        WHEN 'below_confidence' THEN
-            format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
-        WHEN 'below_min_spend' THEN
-            format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
-        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
-        WHEN 'no_budget_to_scale' THEN 'no budget to scale'
-        WHEN 'rollback_quiet' THEN
-            format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
-                   to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
-        WHEN 'cooldown' THEN
-            format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
-                   ao_duration(ao_now() - g.last_same_at), g.cooldown_hours)
-        WHEN 'post_spacing' THEN
-            format('a post was scheduled %s ago; posts are %s h apart', ao_duration(ao_now() - g.last_schedule_at),
-                   g.post_spacing_hours)
-        WHEN 'no_account' THEN 'no connected social account with a valid token'
-        WHEN 'paused_in_cycle' THEN 'paused in this cycle'
-        WHEN 'data_outage' THEN 'held: the portfolio''s revenue or conversions fell far below their recent average while '
-                                || 'spend did not (a broken feed?); a person can release the cycle'
-        WHEN 'pause_limit' THEN 'held: this cycle''s pauses already reach max_pause_spend_share of the portfolio''s spend'
-        WHEN 'budget_limit' THEN 'held: the daily budget growth limit (max_daily_budget_increase_pct per 24 h, '
-                                 || 'max_total_daily_budget) is reached'
-    END
-$$;
-
-
---
--- Name: FUNCTION _ao_blocked_reason(g anyelement); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public._ao_blocked_reason(g anyelement) IS 'The words a held-back decision shows (held_back, the analytics lists) for its blocked_code.';
-
-
---
 -- Name: _ao_build_plan(boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public._ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     SET default_statistics_target TO '10'
-    AS $$
+    AS $_$
+DECLARE
+    v_reasons text;
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
+    PERFORM set_config('ao.plan_locked', '', true);  -- this plan's campaigns are not locked yet
+    -- the detectors a cycle had to skip (13_opportunities.sql); a scoped evaluation runs none
+    PERFORM _ao_drop_work_table('_ao_detector_errors');
+    CREATE TEMP TABLE _ao_detector_errors (detector text, error text) ON COMMIT DROP;
+    ANALYZE _ao_detector_errors;
     -- Post rules only when a post could go out: no usable account, nothing to plan. A backtest replays
     -- pauses and scales only.
     PERFORM _ao_evaluate_rules(
@@ -580,44 +526,53 @@ BEGIN
     PERFORM _ao_guard_decisions();
     PERFORM _ao_apply_limits();
     -- A campaign paused in this cycle is not posted.
-    UPDATE _ao_guarded g SET blocked_code = 'paused_in_cycle'
-     WHERE g.action_type = 'post' AND g.blocked_code IS NULL
+    UPDATE _ao_guarded g SET held_code = 'paused_in_cycle'
+     WHERE g.action_type = 'post' AND g.held_code IS NULL
        AND EXISTS (SELECT 1 FROM _ao_guarded q WHERE q.campaign_id = g.campaign_id AND q.action_type = 'pause'
-                                                 AND q.blocked_code IS NULL);
-    -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
-    -- blocked_reason); each action gets its id now, so the summary needs no read-back.
+                                                 AND q.held_code IS NULL);
+    -- Each rule's words once (not once per decision), and the figures its own conditions read (their
+    -- windows), as one expression per rule over the window sums: a decision's reason quotes those.
     PERFORM _ao_drop_work_table('_ao_rule_words');
     EXECUTE format('CREATE TEMP TABLE _ao_rule_words ON COMMIT DROP AS
-                    SELECT id, describe_rule_conditions(conditions) AS words FROM %I
-                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)', ao_state_table('rules'));
+                    SELECT id, describe_rule_conditions(conditions) AS words,
+                           compile_rule_figures(conditions) AS figures FROM %I
+                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g WHERE g.held_code IS NULL)',
+                   ao_state_table('rules'));
     ANALYZE _ao_rule_words;
+    SELECT coalesce('CASE g.rule_id ' || string_agg(format('WHEN %L::uuid THEN %s', w.id, w.figures), ' ') || ' END',
+                    'NULL::text')
+      INTO v_reasons FROM _ao_rule_words w;
+    -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
+    -- held_reason); each action gets its id now, so the summary needs no read-back.
+    EXECUTE format($q$
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    WITH rule_words AS (SELECT * FROM _ao_rule_words)  -- once per rule, not once per decision
     SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
-           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_code,
-           _ao_blocked_reason(g) AS blocked_reason,
+           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.held_code,
+           _ao_held_reason(g) AS held_reason,
            gen_random_uuid() AS action_id,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_action_reason(g, r.words) END AS reason,
-           CASE WHEN g.blocked_code IS NULL THEN
+           CASE WHEN g.held_code IS NULL THEN format('%%s (%%s: %%s)', %s, g.rule_name, r.words) END AS reason,
+           CASE WHEN g.held_code IS NULL THEN
                jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'max_budget', g.max_budget,
                                   'roi', round(g.roi, 4), 'ctr', round(g.ctr, 6), 'spend', g.spend_lifetime,
                                   'conversions', g.conversions_lifetime, 'hours_running', round(g.hours_running, 1))
            END AS previous_state,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_new_state(g) END AS new_state,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
+           CASE WHEN g.held_code IS NULL THEN _ao_new_state(g) END AS new_state,
+           CASE WHEN g.held_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
       FROM _ao_guarded g
-      JOIN rule_words r ON r.id = g.rule_id;
-    ANALYZE _ao_plan (campaign_id, action_type, blocked_code);
+      LEFT JOIN _ao_rule_words r ON r.id = g.rule_id AND g.held_code IS NULL
+      LEFT JOIN _ao_stats s ON s.campaign_id = g.campaign_id AND g.held_code IS NULL
+    $q$, v_reasons);
+    ANALYZE _ao_plan (campaign_id, action_type, held_code);
 END;
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION _ao_build_plan(p_trigger_only boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_build_plan(p_trigger_only boolean) IS 'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';
+COMMENT ON FUNCTION public._ao_build_plan(p_trigger_only boolean) IS 'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails and the limits (each refusal a held_code and its words), and writes the reason (the figures the rule''s own conditions read, and the rule in words), states and expected impact of each decision.';
 
 
 --
@@ -652,8 +607,10 @@ BEGIN
            -- recent daily spend: the last 7 days' spend over the days actually run in them
            coalesce(NULLIF(s.spend_last_7d, 0) / greatest(least(s.hours_running / 24.0, 7), 1),
                     s.daily_budget) AS daily_spend,
+           -- never past what a budget can be (money < 10^12), whatever the factor and the budget
            CASE WHEN c.rule_type = 'scale'
-                THEN round(least(s.daily_budget * c.factor, coalesce(s.max_budget, s.daily_budget * c.factor)), 2)
+                THEN round(least(s.daily_budget * c.factor, coalesce(s.max_budget, s.daily_budget * c.factor),
+                                 999999999999.99), 2)
            END AS new_budget,
            CASE WHEN c.rule_type = 'post' THEN (SELECT platforms FROM usable_social_platforms()) END AS platforms,
            cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours
@@ -669,7 +626,7 @@ $$;
 -- Name: FUNCTION _ao_choose_decisions(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget, the platforms a post would go to.';
+COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
 
 
 --
@@ -782,12 +739,18 @@ COMMENT ON FUNCTION public._ao_compile_group(p_node jsonb, p_path text, p_depth 
 
 CREATE FUNCTION public._ao_compile_node(p_node jsonb, p_path text, p_depth integer, p_mode text) RETURNS text
     LANGUAGE plpgsql STABLE
-    AS $$
+    AS $_$
 DECLARE
     v_comparison text;
 BEGIN
     IF jsonb_typeof(p_node) IS DISTINCT FROM 'object' THEN
         PERFORM ao_raise_422(p_path, 'must be an object: {"all": [...]}, {"any": [...]} or a condition');
+    END IF;
+    -- What a person writes: a rule of more conditions than this is refused before any is compiled (a
+    -- tree of thousands would cost minutes to plan and run).
+    IF p_depth = 1 AND (SELECT count(*) FROM jsonb_path_query(p_node, 'strict $.**?(@.metric != null)')) > 50 THEN
+        PERFORM ao_raise_422(p_path, format('a rule has at most 50 conditions; this one has %s: split it into rules',
+                                            (SELECT count(*) FROM jsonb_path_query(p_node, 'strict $.**?(@.metric != null)'))));
     END IF;
     IF p_node ? 'all' OR p_node ? 'any' THEN
         RETURN _ao_compile_group(p_node, p_path, p_depth, p_mode);
@@ -804,7 +767,7 @@ BEGIN
     END IF;
     RETURN _ao_condition_confidence(p_node, v_comparison);
 END;
-$$;
+$_$;
 
 
 --
@@ -879,22 +842,6 @@ COMMENT ON FUNCTION public._ao_condition_confidence(p_node jsonb, p_comparison t
 
 
 --
--- Name: _ao_cycle_lock_key(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public._ao_cycle_lock_key() RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    AS $$ SELECT 7415003::bigint $$;
-
-
---
--- Name: FUNCTION _ao_cycle_lock_key(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public._ao_cycle_lock_key() IS 'The advisory lock that keeps cycles (and direct action calls) from overlapping.';
-
-
---
 -- Name: _ao_cycle_posts(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -908,7 +855,7 @@ BEGIN
                                                       'expected_impact', p.expected_impact,
                                                       'previous_state', p.previous_state)), '[]')
            FROM _ao_plan p JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active'
-          WHERE p.action_type = 'post' AND p.blocked_code IS NULL),
+          WHERE p.action_type = 'post' AND p.held_code IS NULL),
         p_cycle_id);
 END;
 $$;
@@ -951,23 +898,28 @@ BEGIN
                                ORDER BY x.action_type, x.title, x.campaign_id), '[]')
                       FROM (SELECT p.title, p.rule_name, a.*
                               FROM (SELECT action_id, action_type, title, rule_name, campaign_id  -- a narrow sort
-                                      FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                                      FROM _ao_plan WHERE held_code IS NULL AND action_type IN ('pause', 'scale')
                                      ORDER BY action_type, title, campaign_id) p
                              CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
                              LIMIT 1000) x)
                    || p_posts,
         'actions_total', (p_ops ->> 'paused')::int + (p_ops ->> 'scaled')::int + jsonb_array_length(p_posts),
+        -- blocked_code and blocked_reason: the former names of held_code and held_reason
         'held_back', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                  'campaign_id', p.campaign_id, 'title', p.title, 'action_type', p.action_type,
                                  'rule_name', p.rule_name, 'confidence', p.confidence,
-                                 'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason)
+                                 'held_code', p.held_code, 'held_reason', p.held_reason,
+                                 'blocked_code', p.held_code, 'blocked_reason', p.held_reason)
                              ORDER BY p.action_type = 'post', p.priority DESC, p.confidence DESC, p.title), '[]')
-                        FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NOT NULL
+                        FROM (SELECT * FROM _ao_plan WHERE held_code IS NOT NULL
                                ORDER BY action_type = 'post', priority DESC, confidence DESC, title LIMIT 200) p),
-        'held_back_total', (SELECT count(*) FROM _ao_plan WHERE blocked_code IS NOT NULL),
+        'held_back_total', (SELECT count(*) FROM _ao_plan WHERE held_code IS NOT NULL),
         'rule_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('rule_id', e.rule_id, 'name', e.name,
                                                                      'error', e.error) ORDER BY e.name), '[]')
                           FROM _ao_rule_errors e),
+        'detector_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('detector', e.detector, 'error', e.error)
+                                                      ORDER BY e.detector), '[]')
+                              FROM _ao_detector_errors e),
         'posting_note', CASE WHEN NOT EXISTS (SELECT 1 FROM usable_social_accounts())
                              THEN 'post rules not evaluated: no connected social account with a valid token' END);
 END;
@@ -978,7 +930,23 @@ $$;
 -- Name: FUNCTION _ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb) IS 'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules that failed, and why posts were not considered.';
+COMMENT ON FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb, p_posts jsonb) IS 'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules and detectors that failed, and why posts were not considered.';
+
+
+--
+-- Name: ao_is_meaningful(numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_meaningful(p numeric) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT p IS NULL OR p = 0 OR abs(p) >= 1e-9 $$;
+
+
+--
+-- Name: FUNCTION ao_is_meaningful(p numeric); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_meaningful(p numeric) IS 'True for 0 and for a number at least 10^-9 in size: the smallest step a number setting takes.';
 
 
 --
@@ -1038,36 +1006,76 @@ CREATE TABLE public.autonomous_settings (
     max_daily_budget_increase_pct numeric DEFAULT 50 NOT NULL,
     max_total_daily_budget numeric,
     CONSTRAINT autonomous_settings_audience_high_ctr_check CHECK (((audience_high_ctr >= (0)::numeric) AND (audience_high_ctr <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_audience_high_ctr_step_check CHECK (public.ao_is_meaningful((audience_high_ctr - (0)::numeric))),
     CONSTRAINT autonomous_settings_audience_low_conversion_rate_check CHECK (((audience_low_conversion_rate >= (0)::numeric) AND (audience_low_conversion_rate <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_audience_low_conversion_rate_step_check CHECK (public.ao_is_meaningful((audience_low_conversion_rate - (0)::numeric))),
     CONSTRAINT autonomous_settings_audience_low_ctr_check CHECK (((audience_low_ctr >= (0)::numeric) AND (audience_low_ctr <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_audience_low_ctr_step_check CHECK (public.ao_is_meaningful((audience_low_ctr - (0)::numeric))),
     CONSTRAINT autonomous_settings_audience_min_impressions_check CHECK ((audience_min_impressions > 0)),
     CONSTRAINT autonomous_settings_bounds_check CHECK (((min_spend < '1000000000000'::numeric) AND (post_spacing_hours <= 1000000) AND (post_lead_minutes <= 1000000) AND (impact_window_hours <= 1000000) AND (rollback_quiet_hours <= 1000000) AND (opportunity_quiet_days <= 1000000) AND (low_conversion_min_clicks <= 1000000) AND (decline_min_clicks <= 1000000) AND (audience_min_impressions <= 1000000) AND (timing_min_clicks <= 1000000) AND (fatigue_min_frequency <= (1000000)::numeric) AND (timing_min_ratio <= (1000000)::numeric))),
     CONSTRAINT autonomous_settings_breaker_revenue_ratio_check CHECK (((breaker_revenue_ratio > (0)::numeric) AND (breaker_revenue_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_breaker_revenue_ratio_step_check CHECK (public.ao_is_meaningful((breaker_revenue_ratio - (0)::numeric))),
     CONSTRAINT autonomous_settings_breaker_spend_ratio_check CHECK (((breaker_spend_ratio > (0)::numeric) AND (breaker_spend_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_breaker_spend_ratio_step_check CHECK (public.ao_is_meaningful((breaker_spend_ratio - (0)::numeric))),
     CONSTRAINT autonomous_settings_decline_min_clicks_check CHECK ((decline_min_clicks > 0)),
     CONSTRAINT autonomous_settings_decline_ratio_check CHECK (((decline_ratio >= (0)::numeric) AND (decline_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_decline_ratio_step_check CHECK (public.ao_is_meaningful((decline_ratio - (0)::numeric))),
     CONSTRAINT autonomous_settings_fatigue_ctr_drop_check CHECK (((fatigue_ctr_drop >= (0)::numeric) AND (fatigue_ctr_drop <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_fatigue_ctr_drop_step_check CHECK (public.ao_is_meaningful((fatigue_ctr_drop - (0)::numeric))),
     CONSTRAINT autonomous_settings_fatigue_min_frequency_check CHECK ((fatigue_min_frequency > (0)::numeric)),
+    CONSTRAINT autonomous_settings_fatigue_min_frequency_step_check CHECK (public.ao_is_meaningful((fatigue_min_frequency - (0)::numeric))),
     CONSTRAINT autonomous_settings_high_traffic_click_quantile_check CHECK (((high_traffic_click_quantile >= (0)::numeric) AND (high_traffic_click_quantile <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_high_traffic_click_quantile_step_check CHECK (public.ao_is_meaningful((high_traffic_click_quantile - (0)::numeric))),
     CONSTRAINT autonomous_settings_high_traffic_rate_ratio_check CHECK (((high_traffic_rate_ratio >= (0)::numeric) AND (high_traffic_rate_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_high_traffic_rate_ratio_step_check CHECK (public.ao_is_meaningful((high_traffic_rate_ratio - (0)::numeric))),
     CONSTRAINT autonomous_settings_id_check CHECK (id),
     CONSTRAINT autonomous_settings_impact_window_hours_check CHECK ((impact_window_hours > 0)),
     CONSTRAINT autonomous_settings_low_conversion_max_rate_check CHECK (((low_conversion_max_rate >= (0)::numeric) AND (low_conversion_max_rate <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_low_conversion_max_rate_step_check CHECK (public.ao_is_meaningful((low_conversion_max_rate - (0)::numeric))),
     CONSTRAINT autonomous_settings_low_conversion_min_clicks_check CHECK ((low_conversion_min_clicks > 0)),
     CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check CHECK (((max_daily_budget_increase_pct > (0)::numeric) AND (max_daily_budget_increase_pct <= (1000)::numeric))),
+    CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_step_check CHECK (public.ao_is_meaningful((max_daily_budget_increase_pct - (0)::numeric))),
     CONSTRAINT autonomous_settings_max_pause_spend_share_check CHECK (((max_pause_spend_share > (0)::numeric) AND (max_pause_spend_share <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_max_pause_spend_share_step_check CHECK (public.ao_is_meaningful((max_pause_spend_share - (0)::numeric))),
     CONSTRAINT autonomous_settings_max_scale_factor_check CHECK (((max_scale_factor > (1)::numeric) AND (max_scale_factor <= (10)::numeric))),
+    CONSTRAINT autonomous_settings_max_scale_factor_step_check CHECK (public.ao_is_meaningful((max_scale_factor - (1)::numeric))),
     CONSTRAINT autonomous_settings_max_total_daily_budget_check CHECK (public.ao_is_money(max_total_daily_budget)),
+    CONSTRAINT autonomous_settings_max_total_daily_budget_step_check CHECK (public.ao_is_meaningful((max_total_daily_budget - (0)::numeric))),
     CONSTRAINT autonomous_settings_min_scale_confidence_check CHECK (((min_scale_confidence >= (0)::numeric) AND (min_scale_confidence <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_min_scale_confidence_step_check CHECK (public.ao_is_meaningful((min_scale_confidence - (0)::numeric))),
     CONSTRAINT autonomous_settings_min_spend_check CHECK ((min_spend >= (0)::numeric)),
+    CONSTRAINT autonomous_settings_min_spend_step_check CHECK (public.ao_is_meaningful((min_spend - (0)::numeric))),
     CONSTRAINT autonomous_settings_opportunity_quiet_days_check CHECK ((opportunity_quiet_days >= 0)),
     CONSTRAINT autonomous_settings_post_lead_minutes_check CHECK ((post_lead_minutes >= 0)),
     CONSTRAINT autonomous_settings_post_spacing_hours_check CHECK ((post_spacing_hours >= 0)),
     CONSTRAINT autonomous_settings_rollback_quiet_hours_check CHECK ((rollback_quiet_hours >= 0)),
     CONSTRAINT autonomous_settings_timing_min_clicks_check CHECK ((timing_min_clicks > 0)),
     CONSTRAINT autonomous_settings_timing_min_ratio_check CHECK ((timing_min_ratio >= (1)::numeric)),
-    CONSTRAINT autonomous_settings_under_delivery_ratio_check CHECK (((under_delivery_ratio >= (0)::numeric) AND (under_delivery_ratio <= (1)::numeric)))
+    CONSTRAINT autonomous_settings_timing_min_ratio_step_check CHECK (public.ao_is_meaningful((timing_min_ratio - (1)::numeric))),
+    CONSTRAINT autonomous_settings_under_delivery_ratio_check CHECK (((under_delivery_ratio >= (0)::numeric) AND (under_delivery_ratio <= (1)::numeric))),
+    CONSTRAINT autonomous_settings_under_delivery_ratio_step_check CHECK (public.ao_is_meaningful((under_delivery_ratio - (0)::numeric)))
 );
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_audience_high_ctr_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_audience_high_ctr_step_check ON public.autonomous_settings IS '{"field": "audience_high_ctr", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_audience_low_conversion_rate_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_audience_low_conversion_rate_step_check ON public.autonomous_settings IS '{"field": "audience_low_conversion_rate", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_audience_low_ctr_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_audience_low_ctr_step_check ON public.autonomous_settings IS '{"field": "audience_low_ctr", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
 
 
 --
@@ -1078,10 +1086,66 @@ COMMENT ON CONSTRAINT autonomous_settings_breaker_revenue_ratio_check ON public.
 
 
 --
+-- Name: CONSTRAINT autonomous_settings_breaker_revenue_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_breaker_revenue_ratio_step_check ON public.autonomous_settings IS '{"field": "breaker_revenue_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
 -- Name: CONSTRAINT autonomous_settings_breaker_spend_ratio_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
 --
 
 COMMENT ON CONSTRAINT autonomous_settings_breaker_spend_ratio_check ON public.autonomous_settings IS '{"field": "breaker_spend_ratio", "message": "must be a ratio above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_breaker_spend_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_breaker_spend_ratio_step_check ON public.autonomous_settings IS '{"field": "breaker_spend_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_decline_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_decline_ratio_step_check ON public.autonomous_settings IS '{"field": "decline_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_fatigue_ctr_drop_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_fatigue_ctr_drop_step_check ON public.autonomous_settings IS '{"field": "fatigue_ctr_drop", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_fatigue_min_frequency_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_fatigue_min_frequency_step_check ON public.autonomous_settings IS '{"field": "fatigue_min_frequency", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_high_traffic_click_quantile_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_high_traffic_click_quantile_step_check ON public.autonomous_settings IS '{"field": "high_traffic_click_quantile", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_high_traffic_rate_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_high_traffic_rate_ratio_step_check ON public.autonomous_settings IS '{"field": "high_traffic_rate_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_low_conversion_max_rate_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_low_conversion_max_rate_step_check ON public.autonomous_settings IS '{"field": "low_conversion_max_rate", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
 
 
 --
@@ -1092,6 +1156,13 @@ COMMENT ON CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check ON
 
 
 --
+-- Name: CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_step_check ON public.autonomous_settings IS '{"field": "max_daily_budget_increase_pct", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
 -- Name: CONSTRAINT autonomous_settings_max_pause_spend_share_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -1099,10 +1170,59 @@ COMMENT ON CONSTRAINT autonomous_settings_max_pause_spend_share_check ON public.
 
 
 --
+-- Name: CONSTRAINT autonomous_settings_max_pause_spend_share_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_pause_spend_share_step_check ON public.autonomous_settings IS '{"field": "max_pause_spend_share", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_max_scale_factor_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_scale_factor_step_check ON public.autonomous_settings IS '{"field": "max_scale_factor", "message": "must be 1 or at least 0.000000001 above it (e.g. 1.5, not 1 + 1e-12)"}';
+
+
+--
 -- Name: CONSTRAINT autonomous_settings_max_total_daily_budget_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
 --
 
 COMMENT ON CONSTRAINT autonomous_settings_max_total_daily_budget_check ON public.autonomous_settings IS '{"field": "max_total_daily_budget", "message": "must be null (no cap) or an amount >= 0 and < 1000000000000"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_max_total_daily_budget_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_max_total_daily_budget_step_check ON public.autonomous_settings IS '{"field": "max_total_daily_budget", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_min_scale_confidence_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_min_scale_confidence_step_check ON public.autonomous_settings IS '{"field": "min_scale_confidence", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_min_spend_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_min_spend_step_check ON public.autonomous_settings IS '{"field": "min_spend", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_timing_min_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_timing_min_ratio_step_check ON public.autonomous_settings IS '{"field": "timing_min_ratio", "message": "must be 1 or at least 0.000000001 above it (e.g. 1.5, not 1 + 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_under_delivery_ratio_step_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_under_delivery_ratio_step_check ON public.autonomous_settings IS '{"field": "under_delivery_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
 
 
 --
@@ -1180,7 +1300,7 @@ BEGIN
                               'max_budget', p.max_budget, 'rule', p.rule_name, 'factor', p.factor)
       FROM _ao_guarded p  -- the decisions as guarded, without the plan's reasons and documents
       JOIN _ao_detect f ON f.campaign_id = p.campaign_id
-     WHERE p.action_type = 'scale' AND p.blocked_code = 'capped'
+     WHERE p.action_type = 'scale' AND p.held_code = 'capped'
        AND f.spend_last_7d >= cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
     UNION ALL
     -- 4b. budget_inefficiency: under-delivery, the last 7 days spent under half the budget
@@ -1654,22 +1774,6 @@ COMMENT ON FUNCTION public._ao_evaluate_rules(p_rule_types text[], p_trigger_onl
 
 
 --
--- Name: _ao_evaluation_lock_key(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public._ao_evaluation_lock_key() RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    AS $$ SELECT 7415004::bigint $$;
-
-
---
--- Name: FUNCTION _ao_evaluation_lock_key(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public._ao_evaluation_lock_key() IS 'The advisory lock held by whatever plans and acts (a cycle, a scoped evaluation of new metrics), so that the two never overlap.';
-
-
---
 -- Name: _ao_expected_impact(anyelement); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1779,13 +1883,13 @@ BEGIN
                WHEN d.action_type = 'post'
                     AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
-           END AS blocked_code
+           END AS held_code
       FROM _ao_decisions d
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
       LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
     $q$, ao_state_table('actions'), ao_now(), ao_replaying());
-    ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
+    ANALYZE _ao_guarded (campaign_id, action_type, held_code);
 END;
 $_$;
 
@@ -1794,7 +1898,48 @@ $_$;
 -- Name: FUNCTION _ao_guard_decisions(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_guard_decisions() IS 'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a blocked_code.';
+COMMENT ON FUNCTION public._ao_guard_decisions() IS 'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
+
+
+--
+-- Name: _ao_held_reason(anyelement); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_held_reason(g anyelement) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE g.held_code
+        WHEN 'below_confidence' THEN
+            format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
+        WHEN 'below_min_spend' THEN
+            format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
+        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
+        WHEN 'no_budget_to_scale' THEN 'no budget to scale'
+        WHEN 'rollback_quiet' THEN
+            format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
+                   to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
+        WHEN 'cooldown' THEN
+            format('cooldown: last %s %s ago, rule cooldown %s h', g.action_type,
+                   ao_duration(ao_now() - g.last_same_at), g.cooldown_hours)
+        WHEN 'post_spacing' THEN
+            format('a post was scheduled %s ago; posts are %s h apart', ao_duration(ao_now() - g.last_schedule_at),
+                   g.post_spacing_hours)
+        WHEN 'no_account' THEN 'no connected social account with a valid token'
+        WHEN 'paused_in_cycle' THEN 'paused in this cycle'
+        WHEN 'data_outage' THEN 'held: the portfolio''s revenue or conversions fell far below their recent average while '
+                                || 'spend did not (a broken feed?); a person can release the cycle'
+        WHEN 'pause_limit' THEN 'held: this cycle''s pauses already reach max_pause_spend_share of the portfolio''s spend'
+        WHEN 'budget_limit' THEN 'held: the daily budget growth limit (max_daily_budget_increase_pct per 24 h, '
+                                 || 'max_total_daily_budget) is reached'
+    END
+$$;
+
+
+--
+-- Name: FUNCTION _ao_held_reason(g anyelement); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_held_reason(g anyelement) IS 'The words a held-back decision shows (held_back, the analytics lists, previews) for its held_code.';
 
 
 --
@@ -1836,6 +1981,67 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text) IS 'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise. Scheduled slots (trigger cron) and callers'' keys never match each other.';
+
+
+--
+-- Name: _ao_keep_findings(text, public.autonomous_settings); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_keep_findings(p_findings text, cfg public.autonomous_settings) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_found');
+    EXECUTE format($s$
+    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
+    SELECT one.*, live.id AS live_id
+      FROM (%s) one  -- each detector finds a campaign once
+      LEFT JOIN optimization_opportunities live
+             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
+            AND live.status IN ('open', 'in_progress')
+     WHERE NOT EXISTS (
+               SELECT 1 FROM optimization_opportunities d
+                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
+                  AND d.status = 'dismissed'
+                  AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days))$s$, p_findings)
+    USING cfg;
+    ANALYZE _ao_found (live_id);
+END;
+$_$;
+
+
+--
+-- Name: FUNCTION _ao_keep_findings(p_findings text, cfg public.autonomous_settings); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_keep_findings(p_findings text, cfg public.autonomous_settings) IS 'Keeps what the detectors found in _ao_found, each with the live opportunity it refreshes, leaving out what a person dismissed within opportunity_quiet_days.';
+
+
+--
+-- Name: _ao_lock_planned(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_lock_planned() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF ao_replaying() OR current_setting('ao.plan_locked', true) = 'on' THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM campaigns c
+     WHERE c.id IN (SELECT p.campaign_id FROM _ao_plan p WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale'))
+     ORDER BY c.id
+       FOR NO KEY UPDATE OF c;
+    PERFORM set_config('ao.plan_locked', 'on', true);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_lock_planned(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_lock_planned() IS 'Locks, in id order and once per plan, every campaign the plan pauses or scales, before any is changed (the order ingestion takes them in); a backtest locks nothing.';
 
 
 --
@@ -1892,7 +2098,7 @@ $$;
 -- Name: FUNCTION _ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text) IS 'Finds the first metric row of a batch whose period or numbers are out of bounds (README, "Bounds"), and the field, before anything is written.';
+COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text) IS 'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written.';
 
 
 --
@@ -2004,6 +2210,27 @@ COMMENT ON FUNCTION public._ao_new_state(g anyelement) IS 'The campaign''s statu
 
 
 --
+-- Name: _ao_plan_afresh(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_plan_afresh() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_prepare_stats();
+    PERFORM _ao_build_plan();
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_plan_afresh(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_plan_afresh() IS 'Reads the metrics and plans what a cycle would do now (_ao_stats, then _ao_plan and the work tables behind it).';
+
+
+--
 -- Name: _ao_prepare_stats(uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2072,9 +2299,10 @@ BEGIN
                              ORDER BY w.f, w.w)
               FROM windows w)
       INTO v_sums, v_columns;
-    -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id.
+    -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id (the
+    -- half's condition is the one %s left for a second format).
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
-                       WHERE m.period_end > %L::timestamptz %s %s {half}) m GROUP BY m.campaign_id',
+                       WHERE m.period_end > %L::timestamptz %s %s %%s) m GROUP BY m.campaign_id',
                      v_sums, v_bucket, v_figures, v_cutoffs[cardinality(v_cutoffs)],
                      CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
                      CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END);
@@ -2089,11 +2317,11 @@ BEGIN
     -- random_page_cost at 20 the planner prices that visit as what it costs when the table is not all in
     -- memory.
     IF p_campaign_ids IS NULL AND current_setting('max_parallel_workers_per_gather')::int > 0 THEN
-        v_rows := replace(v_rows, '{half}', $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
+        v_rows := format(v_rows, $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
                   || ' UNION ALL '
-                  || replace(v_rows, '{half}', $h$AND m.campaign_id >= '80000000-0000-0000-0000-000000000000'$h$);
+                  || format(v_rows, $h$AND m.campaign_id >= '80000000-0000-0000-0000-000000000000'$h$);
     ELSE
-        v_rows := replace(v_rows, '{half}', '');
+        v_rows := format(v_rows, '');
     END IF;
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
@@ -2141,7 +2369,7 @@ BEGIN
     INSERT INTO metric_trigger_queue AS q (campaign_id)
     SELECT id FROM unnest(p_campaign_ids) AS t(id) ORDER BY id
     ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
-    PERFORM pg_notify('ao_metrics', '');
+    PERFORM pg_notify(ao_channel('metrics'), '');
 END;
 $$;
 
@@ -2150,7 +2378,7 @@ $$;
 -- Name: FUNCTION _ao_queue_for_triggers(p_campaign_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_queue_for_triggers(p_campaign_ids uuid[]) IS 'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and sends NOTIFY ao_metrics, delivered when the ingest commits; nothing while no trigger rule is active.';
+COMMENT ON FUNCTION public._ao_queue_for_triggers(p_campaign_ids uuid[]) IS 'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and notifies the listeners (ao_channel(''metrics'')) at commit; nothing while no trigger rule is active.';
 
 
 --
@@ -2276,6 +2504,7 @@ COMMENT ON FUNCTION public._ao_record_cycle(p_cycle_id uuid, p_summary jsonb) IS
 
 CREATE FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) RETURNS jsonb
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
@@ -2290,6 +2519,9 @@ BEGIN
     PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
     PERFORM set_config('ao.replay', p_id::text, true);
     FOR k IN 1 .. v_steps LOOP
+        IF EXISTS (SELECT 1 FROM backtests WHERE id = p_id AND status = 'cancelled') THEN
+            RAISE EXCEPTION 'backtest % was cancelled', p_id USING ERRCODE = 'AOCNL';
+        END IF;
         v_at := least(p_from + k * v_interval, p_to);
         v_step := _ao_replay_step(p_id, v_at);
         IF (v_step -> 'limits' ->> 'held')::boolean
@@ -2298,7 +2530,8 @@ BEGIN
             v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
         END IF;
         IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
-            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps;
+            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps
+                USING ERRCODE = 'AOPRG', DETAIL = jsonb_build_object('backtest_id', p_id, 'step', k, 'steps', v_steps)::text;
         END IF;
     END LOOP;
     v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
@@ -2317,7 +2550,7 @@ $$;
 -- Name: FUNCTION _ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result; the live tables are only read.';
+COMMENT ON FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read.';
 
 
 --
@@ -2502,8 +2735,12 @@ BEGIN
     EXCEPTION
         WHEN check_violation OR not_null_violation THEN
             GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
-            PERFORM ao_raise_422('settings.' || coalesce(substring(v_constraint FROM '^autonomous_settings_(.*)_check$'), ''),
-                                 'out of its range (see GET /settings and the README)');
+            -- the constraint's own words when it has them, else the setting its name is for
+            PERFORM _ao_raise_in('settings',
+                coalesce((SELECT obj_description(c.oid, 'pg_constraint') FROM pg_constraint c
+                           WHERE c.conrelid = 'autonomous_settings'::regclass AND c.conname = v_constraint),
+                         jsonb_build_object('field', substring(v_constraint FROM '^autonomous_settings_(.*)_check$'))::text),
+                'out of its range (see GET /settings)');
         WHEN invalid_text_representation OR numeric_value_out_of_range OR datatype_mismatch THEN
             PERFORM ao_raise_422('settings', 'each override must be a number in its setting''s range: ' || SQLERRM);
     END;
@@ -2532,8 +2769,7 @@ DECLARE
 BEGIN
     PERFORM set_config('ao.as_of', p_at::text, true);
     BEGIN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
@@ -2575,8 +2811,7 @@ BEGIN
         RAISE EXCEPTION 'a cycle is running' USING ERRCODE = 'AO409';
     END IF;
     IF p_cycle_id IS NULL OR to_regclass('pg_temp._ao_plan') IS NULL THEN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
     END IF;
 END;
 $$;
@@ -2596,8 +2831,8 @@ COMMENT ON FUNCTION public._ao_require_plan(p_cycle_id uuid) IS 'Outside a cycle
 CREATE FUNCTION public._ao_roll_up_schedules(p_schedule_id uuid DEFAULT NULL::uuid) RETURNS void
     LANGUAGE sql
     AS $$
-    -- posting while any delivery is pending or sending; posted when all posted; failed otherwise
-    -- (a delivery failed for good, or of unknown outcome: each delivery shows its own result).
+    -- posting while any post is pending or sending; posted when all posted; failed otherwise
+    -- (a post failed for good, or of unknown outcome: each post shows its own result).
     UPDATE campaign_schedules s
        SET status = r.status
       FROM (SELECT sp.schedule_id,
@@ -2616,7 +2851,7 @@ $$;
 -- Name: FUNCTION _ao_roll_up_schedules(p_schedule_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_roll_up_schedules(p_schedule_id uuid) IS 'Derives a posting schedule''s status from its deliveries: posted when all posted, failed when none is left to send and any did not post.';
+COMMENT ON FUNCTION public._ao_roll_up_schedules(p_schedule_id uuid) IS 'Derives a posting schedule''s status from its posts: posted when all posted, failed when none is left to send and any did not post.';
 
 
 --
@@ -2775,6 +3010,10 @@ BEGIN
       INTO v_actions
       FROM logged JOIN campaigns c ON c.id = logged.campaign_id
       LEFT JOIN autonomous_rules r ON r.id = logged.rule_id;
+    -- a post due at once (no lead time) wakes the dispatchers at commit
+    IF jsonb_array_length(v_actions) > 0 AND (SELECT post_lead_minutes FROM autonomous_settings LIMIT 1) = 0 THEN
+        PERFORM pg_notify(ao_channel('posts'), '');
+    END IF;
     RETURN v_actions;
 END;
 $$;
@@ -2784,7 +3023,7 @@ $$;
 -- Name: FUNCTION _ao_schedule_posts(p_decisions jsonb, p_cycle_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_schedule_posts(p_decisions jsonb, p_cycle_id uuid) IS 'Schedules posts (now + post_lead_minutes) to every platform with an active, unexpired account, snapshots the content with UTM links, and logs one post action per schedule.';
+COMMENT ON FUNCTION public._ao_schedule_posts(p_decisions jsonb, p_cycle_id uuid) IS 'Schedules posts (now + post_lead_minutes) to every platform with an active, unexpired account, snapshots the content with UTM links, and logs one post action per schedule; posts due at once wake the dispatchers.';
 
 
 --
@@ -2826,13 +3065,13 @@ CREATE FUNCTION public._ao_take_cycle_lock(p_wait interval) RETURNS boolean
     AS $$
 BEGIN
     IF p_wait IS NULL THEN
-        IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
+        IF NOT pg_try_advisory_xact_lock(ao_lock_key('cycle')) THEN
             RETURN false;
         END IF;
-    ELSIF NOT _ao_wait_for_lock(_ao_cycle_lock_key(), p_wait) THEN
+    ELSIF NOT _ao_wait_for_lock(ao_lock_key('cycle'), p_wait) THEN
         RETURN false;
     END IF;
-    RETURN _ao_wait_for_lock(_ao_evaluation_lock_key(), coalesce(p_wait, interval '1 minute'));
+    RETURN _ao_wait_for_lock(ao_lock_key('evaluation'), coalesce(p_wait, interval '1 minute'));
 END;
 $$;
 
@@ -2841,7 +3080,7 @@ $$;
 -- Name: FUNCTION _ao_take_cycle_lock(p_wait interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once; then waits for a running scoped evaluation of new metrics.';
+COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot; then waits for a running scoped evaluation of new metrics (they take milliseconds).';
 
 
 --
@@ -3011,6 +3250,41 @@ COMMENT ON FUNCTION public.ao_as_of() IS 'The moment a backtest replays the deci
 
 
 --
+-- Name: ao_channel(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_channel(p_kind text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$ SELECT channel FROM ao_channels() WHERE kind = p_kind $$;
+
+
+--
+-- Name: FUNCTION ao_channel(p_kind text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_channel(p_kind text) IS 'The NOTIFY channel of one kind of work (ao_channels).';
+
+
+--
+-- Name: ao_channels(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_channels() RETURNS TABLE(kind text, channel text)
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    VALUES ('posts', 'ao_posts'), ('metrics', 'ao_metrics'), ('webhooks', 'ao_webhooks'),
+           ('backtests', 'ao_backtests')
+$$;
+
+
+--
+-- Name: FUNCTION ao_channels(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued.';
+
+
+--
 -- Name: autonomous_cycles; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3080,53 +3354,6 @@ COMMENT ON FUNCTION public.ao_cycle_request_fingerprint(p_dry_run boolean) IS 'T
 
 
 --
--- Name: social_posts; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.social_posts (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    schedule_id uuid NOT NULL,
-    platform text NOT NULL,
-    account_id uuid,
-    status text DEFAULT 'pending'::text NOT NULL,
-    external_post_ids text[] DEFAULT '{}'::text[] NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    next_attempt_at timestamp with time zone,
-    last_error text,
-    posted_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT social_posts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
-    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'posted'::text, 'failed'::text, 'unknown'::text])))
-);
-
-
---
--- Name: ao_delivery_document(public.social_posts); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.ao_delivery_document(p public.social_posts) RETURNS jsonb
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT jsonb_build_object(
-        'id', p.id, 'schedule_id', p.schedule_id, 'campaign_id', s.campaign_id, 'campaign_title', c.title,
-        'platform', p.platform, 'account_id', p.account_id, 'status', p.status,
-        'external_post_ids', to_jsonb(p.external_post_ids), 'attempts', p.attempts,
-        'next_attempt_at', p.next_attempt_at, 'last_error', p.last_error, 'posted_at', p.posted_at)
-      FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id
-     WHERE s.id = p.schedule_id
-$$;
-
-
---
--- Name: FUNCTION ao_delivery_document(p public.social_posts); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.ao_delivery_document(p public.social_posts) IS 'A post delivery as GET /schedules shows it, with its schedule and campaign, for post.failed and post.unknown.';
-
-
---
 -- Name: ao_duration(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3152,6 +3379,25 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_duration(p interval) IS 'A duration in words for people ("just now", "12 min", "3 h 10 min", "2 d 4 h").';
+
+
+--
+-- Name: ao_event_types(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_event_types() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT ARRAY['action.executed', 'action.rolled_back', 'cycle.failed', 'cycle.held', 'cycle.limited',
+                 'rule.error', 'opportunity.opened', 'post.failed', 'post.unknown', 'social_account.expired']
+$$;
+
+
+--
+-- Name: FUNCTION ao_event_types(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_event_types() IS 'The event types a webhook endpoint may subscribe to (webhook.test, sent on request to one endpoint, is not among them).';
 
 
 --
@@ -3248,7 +3494,7 @@ CREATE FUNCTION public.ao_events_from_posts() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    PERFORM _ao_emit_all('post.' || n.status, array_agg(ao_delivery_document(n) ORDER BY n.id))
+    PERFORM _ao_emit_all('post.' || n.status, array_agg(ao_post_document(n) ORDER BY n.id))
        FROM new_rows n JOIN old_rows o ON o.id = n.id
       WHERE n.status IN ('failed', 'unknown') AND n.status IS DISTINCT FROM o.status
       GROUP BY n.status;
@@ -3261,7 +3507,7 @@ $$;
 -- Name: FUNCTION ao_events_from_posts(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_events_from_posts() IS 'Statement trigger on social_posts: post.failed when a delivery fails for good, post.unknown when its outcome cannot be known (never retried by itself: a person must look).';
+COMMENT ON FUNCTION public.ao_events_from_posts() IS 'Statement trigger on social_posts: post.failed when a post fails for good, post.unknown when its outcome cannot be known (never retried by itself: a person must look).';
 
 
 --
@@ -3278,6 +3524,41 @@ CREATE FUNCTION public.ao_is_count(p numeric) RETURNS boolean
 --
 
 COMMENT ON FUNCTION public.ao_is_count(p numeric) IS 'True for a count within bounds: a whole number in [0, 2^53), the integers a JSON client represents exactly.';
+
+
+--
+-- Name: ao_lock_key(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_lock_key(p_name text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$ SELECT key FROM ao_lock_keys() WHERE name = p_name $$;
+
+
+--
+-- Name: FUNCTION ao_lock_key(p_name text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_lock_key(p_name text) IS 'The advisory lock key of one of the service''s locks (ao_lock_keys).';
+
+
+--
+-- Name: ao_lock_keys(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_lock_keys() RETURNS TABLE(name text, key bigint)
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    VALUES ('migrations', 7415002::bigint), ('cycle', 7415003::bigint), ('evaluation', 7415004::bigint),
+           ('backtest runner', 7415005::bigint)
+$$;
+
+
+--
+-- Name: FUNCTION ao_lock_keys(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_lock_keys() IS 'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time).';
 
 
 --
@@ -3322,7 +3603,7 @@ $$;
 -- Name: FUNCTION ao_norm_cdf(z double precision); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_norm_cdf(z double precision) IS 'Φ(z), the standard normal CDF, used by every confidence formula (README, "Confidence").';
+COMMENT ON FUNCTION public.ao_norm_cdf(z double precision) IS 'Φ(z), the standard normal CDF, used by every confidence formula (docs/decisions.md, "Confidence").';
 
 
 --
@@ -3402,6 +3683,53 @@ CREATE FUNCTION public.ao_pct(p numeric) RETURNS text
 --
 
 COMMENT ON FUNCTION public.ao_pct(p numeric) IS 'A rate as a percentage with two decimals, for descriptions.';
+
+
+--
+-- Name: social_posts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.social_posts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    schedule_id uuid NOT NULL,
+    platform text NOT NULL,
+    account_id uuid,
+    status text DEFAULT 'pending'::text NOT NULL,
+    external_post_ids text[] DEFAULT '{}'::text[] NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    last_error text,
+    posted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT social_posts_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT social_posts_platform_check CHECK ((platform = ANY (ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
+    CONSTRAINT social_posts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'posted'::text, 'failed'::text, 'unknown'::text])))
+);
+
+
+--
+-- Name: ao_post_document(public.social_posts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_post_document(p public.social_posts) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', p.id, 'schedule_id', p.schedule_id, 'campaign_id', s.campaign_id, 'campaign_title', c.title,
+        'platform', p.platform, 'account_id', p.account_id, 'status', p.status,
+        'external_post_ids', to_jsonb(p.external_post_ids), 'attempts', p.attempts,
+        'next_attempt_at', p.next_attempt_at, 'last_error', p.last_error, 'posted_at', p.posted_at)
+      FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id
+     WHERE s.id = p.schedule_id
+$$;
+
+
+--
+-- Name: FUNCTION ao_post_document(p public.social_posts); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_post_document(p public.social_posts) IS 'A social post as GET /schedules shows it, with its schedule and campaign, for post.failed and post.unknown.';
 
 
 --
@@ -3686,7 +4014,7 @@ BEGIN
       FROM new_rows n
       JOIN webhook_endpoints e ON e.is_active AND (cardinality(e.event_types) = 0 OR n.type = ANY (e.event_types))
      WHERE n.type <> 'webhook.test';
-    PERFORM pg_notify('ao_webhooks', '');
+    PERFORM pg_notify(ao_channel('webhooks'), '');
     RETURN NULL;
 END;
 $$;
@@ -3696,7 +4024,7 @@ $$;
 -- Name: FUNCTION ao_webhook_fan_out(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_webhook_fan_out() IS 'Statement trigger on webhook_events: a delivery for each active endpoint that wants the event, and NOTIFY ao_webhooks so that the first attempt starts as soon as the event commits.';
+COMMENT ON FUNCTION public.ao_webhook_fan_out() IS 'Statement trigger on webhook_events: a delivery for each active endpoint that wants the event, and a notification of the senders (ao_channel(''webhooks'')) so that the first attempt starts as soon as the event commits.';
 
 
 --
@@ -4141,6 +4469,38 @@ COMMENT ON FUNCTION public.campaigns_set_started_at() IS 'Sets started_at when a
 
 
 --
+-- Name: cancel_backtest(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cancel_backtest(p_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_status text;
+BEGIN
+    SELECT status INTO v_status FROM backtests WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no backtest %', p_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_status NOT IN ('queued', 'running') THEN
+        RAISE EXCEPTION 'the backtest has % already: only a queued or running one can be cancelled', v_status
+            USING ERRCODE = 'AO409';
+    END IF;
+    UPDATE backtests
+       SET status = 'cancelled', cancelled_by = app_auth.actor(), finished_at = now()
+     WHERE id = p_id;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION cancel_backtest(p_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.cancel_backtest(p_id uuid) IS 'Cancels a queued or running backtest (AO404 unknown, AO409 one that has ended): it is never run, or run further, again.';
+
+
+--
 -- Name: cancel_campaign_schedule(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4179,7 +4539,7 @@ CREATE FUNCTION public.claim_backtest() RETURNS uuid
 DECLARE
     v_id uuid;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7415005);
+    PERFORM pg_advisory_xact_lock(ao_lock_key('backtest runner'));
     IF EXISTS (SELECT 1 FROM backtests WHERE status = 'running' AND heartbeat_at > now() - interval '10 minutes') THEN
         RETURN NULL;
     END IF;
@@ -4195,14 +4555,14 @@ $$;
 -- Name: FUNCTION claim_backtest(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.claim_backtest() IS 'Gives a runner the next backtest to run (the oldest queued, or one whose runner went silent for 10 minutes) while none is running, so backtests run one at a time in order.';
+COMMENT ON FUNCTION public.claim_backtest() IS 'Gives a runner the next backtest to run (the oldest queued, or a running one whose runner went silent for 10 minutes; never a cancelled one) while none is running, so backtests run one at a time in order.';
 
 
 --
--- Name: claim_due_deliveries(integer, interval); Type: FUNCTION; Schema: public; Owner: -
+-- Name: claim_due_posts(integer, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.claim_due_deliveries(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '00:10:00'::interval) RETURNS TABLE(delivery_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid, account_id text, access_token_encrypted bytea, content jsonb, attempts integer, external_post_ids text[])
+CREATE FUNCTION public.claim_due_posts(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '00:10:00'::interval) RETURNS TABLE(post_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid, account_id text, access_token_encrypted bytea, content jsonb, attempts integer, external_post_ids text[])
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -4216,7 +4576,7 @@ BEGIN
            last_error = 'the worker stopped while sending; check the platform before posting again'
      WHERE status = 'sending' AND updated_at < now() - p_stale_after;
 
-    -- Due schedules become deliveries, one per platform, each with the account that will post it.
+    -- Due schedules become posts, one per platform, each with the account that will post it.
     WITH due AS (
         SELECT s.id, s.platforms FROM campaign_schedules s
          WHERE s.status = 'pending' AND s.scheduled_for <= now()
@@ -4264,10 +4624,10 @@ $$;
 
 
 --
--- Name: FUNCTION claim_due_deliveries(p_limit integer, p_stale_after interval); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION claim_due_posts(p_limit integer, p_stale_after interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.claim_due_deliveries(p_limit integer, p_stale_after interval) IS 'Claims work for one dispatcher pass with FOR UPDATE SKIP LOCKED (so workers never share a delivery): turns due schedules into one delivery per platform, marks up to p_limit due deliveries sending (attempts + 1) and returns them; a send left in sending longer than p_stale_after becomes unknown, never resent.';
+COMMENT ON FUNCTION public.claim_due_posts(p_limit integer, p_stale_after interval) IS 'Claims work for one dispatcher pass with FOR UPDATE SKIP LOCKED (so workers never share a post): turns due schedules into one post per platform, marks up to p_limit due posts sending (attempts + 1) and returns them; a send left in sending longer than p_stale_after becomes unknown, never resent.';
 
 
 --
@@ -4342,6 +4702,43 @@ COMMENT ON FUNCTION public.compile_rule_confidence(p_conditions jsonb) IS 'The e
 
 
 --
+-- Name: compile_rule_figures(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.compile_rule_figures(p_conditions jsonb) RETURNS text
+    LANGUAGE sql STABLE
+    AS $_$
+    SELECT coalesce('concat_ws('', '', ' || string_agg(
+               format('%L || coalesce(%s, ''n/a'')',
+                      CASE l.metric WHEN 'roi' THEN 'ROI' WHEN 'ctr' THEN 'CTR' WHEN 'cpc' THEN 'CPC' WHEN 'cpa' THEN 'CPA'
+                                    ELSE replace(l.metric, '_', ' ') END
+                      || CASE l.w WHEN 'lifetime' THEN ''
+                                  WHEN 'last_24h' THEN ' over the last 24 h' WHEN 'last_48h' THEN ' over the last 48 h'
+                                  ELSE ' over the last ' || substring(l.w FROM '\d+') || ' days' END || ' ',
+                      format(CASE WHEN l.metric = 'roi' THEN 'round((%s)::numeric, 2) || ''×'''
+                                  WHEN l.metric IN ('ctr', 'conversion_rate', 'budget_utilization') THEN 'ao_pct((%s)::numeric)'
+                                  WHEN l.metric IN ('spend', 'revenue', 'cpc', 'cpa', 'daily_budget')
+                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric) END'
+                                  WHEN l.metric IN ('hours_running', 'days_running') THEN 'round((%s)::numeric, 1)::text'
+                                  WHEN l.metric = 'frequency' THEN 'round((%s)::numeric, 2)::text'
+                                  ELSE 'to_char((%s)::numeric, ''FM999,999,999,999,999,990'')' END,
+                             rule_metric_sql(l.metric, l.w))),
+               ', ' ORDER BY l.first) || ')', '''''')
+      FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w, min(i) AS first
+              FROM jsonb_path_query(p_conditions, 'strict $.**?(@.metric != null)') WITH ORDINALITY AS t(leaf, i)
+             WHERE leaf ->> 'metric' = ANY (rule_metrics()) AND coalesce(leaf ->> 'window', 'lifetime') = ANY (rule_windows())
+             GROUP BY 1, 2) l
+$_$;
+
+
+--
+-- Name: FUNCTION compile_rule_figures(p_conditions jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.compile_rule_figures(p_conditions jsonb) IS 'The expression giving, per campaign, the figures a rule''s own conditions read, each in its window ("ROI over the last 7 days 0.62×, spend $1,240.00"): what a reason quotes.';
+
+
+--
 -- Name: create_backtest(timestamp with time zone, timestamp with time zone, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4371,7 +4768,7 @@ BEGIN
     VALUES (p_from, p_to, p_step, coalesce(p_rules, '"active"'), coalesce(p_settings, '{}'),
             _ao_backtest_steps(p_from, p_to, p_step), app_auth.actor())
     RETURNING id INTO v_id;
-    PERFORM pg_notify('ao_backtests', v_id::text);
+    PERFORM pg_notify(ao_channel('backtests'), v_id::text);
     RETURN v_id;
 END;
 $$;
@@ -4424,9 +4821,10 @@ COMMENT ON FUNCTION public.describe_rule_conditions(p_node jsonb) IS 'A rule''s 
 CREATE FUNCTION public.detect_optimization_opportunities() RETURNS integer
     LANGUAGE plpgsql
     SET default_statistics_target TO '10'
-    AS $$
+    AS $_$
 DECLARE
     cfg autonomous_settings;
+    v_detector text;
     v_refreshed integer;
     v_raised integer;
 BEGIN
@@ -4439,28 +4837,31 @@ BEGIN
     PERFORM _ao_detector_figures();
     SELECT * INTO cfg FROM autonomous_settings LIMIT 1;
 
-    PERFORM _ao_drop_work_table('_ao_found');
-    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
-    WITH found AS (
-        SELECT * FROM _ao_detect_low_conversion(cfg)
-        UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion(cfg)
-        UNION ALL SELECT * FROM _ao_detect_declining_performance(cfg)
-        UNION ALL SELECT * FROM _ao_detect_budget_inefficiency(cfg)
-        UNION ALL SELECT * FROM _ao_detect_audience_mismatch(cfg)
-        UNION ALL SELECT * FROM _ao_detect_creative_fatigue(cfg)
-        UNION ALL SELECT * FROM _ao_detect_timing(cfg)
-    )  -- each detector finds a campaign once
-    SELECT one.*, live.id AS live_id
-      FROM found one
-      LEFT JOIN optimization_opportunities live
-             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
-            AND live.status IN ('open', 'in_progress')
-     WHERE NOT EXISTS (
-               SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
-                  AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days));
-    ANALYZE _ao_found (live_id);
+    BEGIN
+        PERFORM _ao_keep_findings($f$
+            SELECT * FROM _ao_detect_low_conversion($1)
+            UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion($1)
+            UNION ALL SELECT * FROM _ao_detect_declining_performance($1)
+            UNION ALL SELECT * FROM _ao_detect_budget_inefficiency($1)
+            UNION ALL SELECT * FROM _ao_detect_audience_mismatch($1)
+            UNION ALL SELECT * FROM _ao_detect_creative_fatigue($1)
+            UNION ALL SELECT * FROM _ao_detect_timing($1)$f$, cfg);
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM _ao_drop_work_table('_ao_findings');
+        CREATE TEMP TABLE _ao_findings OF ao_opportunity_finding ON COMMIT DROP;
+        -- the detectors' names: a whitelist, never input
+        FOREACH v_detector IN ARRAY ARRAY['low_conversion', 'high_traffic_low_conversion', 'declining_performance',
+                                          'budget_inefficiency', 'audience_mismatch', 'creative_fatigue', 'timing'] LOOP
+            BEGIN
+                EXECUTE format('INSERT INTO _ao_findings SELECT * FROM %I($1)', '_ao_detect_' || v_detector) USING cfg;
+            EXCEPTION WHEN OTHERS THEN
+                INSERT INTO _ao_detector_errors VALUES (v_detector, SQLERRM);
+                RAISE WARNING 'detector % skipped in this cycle: %', v_detector, SQLERRM;
+            END;
+        END LOOP;
+        ANALYZE _ao_findings;
+        PERFORM _ao_keep_findings('SELECT * FROM _ao_findings', cfg);
+    END;
 
     UPDATE optimization_opportunities o
        SET severity = f.severity, description = f.description, suggested_action = f.suggested_action,
@@ -4477,35 +4878,14 @@ BEGIN
     GET DIAGNOSTICS v_raised = ROW_COUNT;
     RETURN v_refreshed + v_raised;
 END;
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION detect_optimization_opportunities(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.detect_optimization_opportunities() IS 'Runs the seven detectors over the active campaigns (thresholds from settings) and keeps their findings: one open or in-progress opportunity per campaign and type (refreshed when re-detected, detected_at kept), none for opportunity_quiet_days after a dismissal. Returns how many it raised or refreshed.';
-
-
---
--- Name: evaluate_autonomous_rules(text[]); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.evaluate_autonomous_rules(p_rule_types text[] DEFAULT NULL::text[]) RETURNS TABLE(campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb, min_confidence numeric, cooldown_hours integer, confidence numeric)
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM _ao_evaluate_rules(p_rule_types);
-    RETURN QUERY SELECT * FROM _ao_matches;
-END;
-$$;
-
-
---
--- Name: FUNCTION evaluate_autonomous_rules(p_rule_types text[]); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.evaluate_autonomous_rules(p_rule_types text[]) IS 'Which active campaigns each active rule (of the given types, or all) matches, and with what confidence; a rule that fails is skipped (see _ao_rule_errors).';
+COMMENT ON FUNCTION public.detect_optimization_opportunities() IS 'Runs the seven detectors over the active campaigns (thresholds from settings) and keeps their findings: one open or in-progress opportunity per campaign and type (refreshed when re-detected, detected_at kept), none for opportunity_quiet_days after a dismissal; a detector that fails is skipped and listed in _ao_detector_errors. Returns how many it raised or refreshed.';
 
 
 --
@@ -4514,6 +4894,7 @@ COMMENT ON FUNCTION public.evaluate_autonomous_rules(p_rule_types text[]) IS 'Wh
 
 CREATE FUNCTION public.evaluate_metric_triggers(p_limit integer DEFAULT 500) RETURNS jsonb
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_ids uuid[];
@@ -4530,19 +4911,25 @@ BEGIN
     END IF;
     -- A cycle running now evaluates these campaigns too; wait for it, then evaluate what is still
     -- queued. Nothing is lost when the wait is too long: the queue stays as it is.
-    IF NOT _ao_wait_for_lock(_ao_evaluation_lock_key(), interval '10 minutes') THEN
+    IF NOT _ao_wait_for_lock(ao_lock_key('evaluation'), interval '10 minutes') THEN
         RETURN jsonb_build_object('evaluated', 0, 'waiting_for_cycle', true);
     END IF;
-    WITH due AS (
-        SELECT q.campaign_id, q.version FROM metric_trigger_queue q
-         WHERE q.version > q.evaluated_version
-         ORDER BY q.queued_at
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
-    ), marked AS (
-        UPDATE metric_trigger_queue q SET evaluated_version = due.version, evaluated_at = now()
-          FROM due
-         WHERE q.campaign_id = due.campaign_id
+    -- The locks in the order ingestion takes them: the campaigns first (by id), then their queue rows.
+    -- A campaign a batch of metrics holds now is left queued: that batch bumps its version, and the
+    -- next evaluation takes it.
+    SELECT array_agg(c.id) INTO v_ids
+      FROM (SELECT c.id FROM campaigns c
+             WHERE c.id IN (SELECT q.campaign_id FROM metric_trigger_queue q
+                             WHERE q.version > q.evaluated_version
+                             ORDER BY q.queued_at
+                             LIMIT p_limit)
+             ORDER BY c.id
+               FOR NO KEY UPDATE OF c SKIP LOCKED) c;
+    -- No batch can hold these queue rows now (it would hold their campaigns): each is marked evaluated
+    -- at the version it has.
+    WITH marked AS (
+        UPDATE metric_trigger_queue q SET evaluated_version = q.version, evaluated_at = now()
+         WHERE q.campaign_id = ANY (v_ids) AND q.version > q.evaluated_version
         RETURNING q.campaign_id
     )
     SELECT array_agg(campaign_id) INTO v_ids FROM marked;
@@ -4565,9 +4952,13 @@ BEGIN
                                         jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
                                                            'opportunities_detected', 0, 'impacts_measured', 0),
                                         jsonb_build_object('scope', cardinality(v_ids)));
-    EXCEPTION WHEN OTHERS THEN
-        RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
-               || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
+    EXCEPTION
+        -- a conflict with concurrent work is not the evaluation's failure: the caller retries it
+        WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
+                   || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
     PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));
@@ -4599,14 +4990,18 @@ BEGIN
     END IF;
     BEGIN
         v_result := _ao_replay(b.id, b.from_at, b.to_at, b.step, b.rules, b.settings);
-    EXCEPTION WHEN OTHERS THEN
-        UPDATE backtests SET status = 'failed', error = left(SQLERRM, 2000), finished_at = clock_timestamp()
-         WHERE id = p_id;
-        RETURN NULL;
+    EXCEPTION
+        WHEN SQLSTATE 'AOCNL' THEN
+            UPDATE backtests SET finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = p_id;
+            RETURN NULL;
+        WHEN OTHERS THEN
+            UPDATE backtests SET status = 'failed', error = left(SQLERRM, 2000), finished_at = clock_timestamp()
+             WHERE id = p_id AND status = 'running';
+            RETURN NULL;
     END;
     UPDATE backtests SET status = 'succeeded', progress = 1, result = v_result, finished_at = clock_timestamp(),
                          heartbeat_at = clock_timestamp()
-     WHERE id = p_id;
+     WHERE id = p_id AND status = 'running';
     RETURN v_result;
 END;
 $$;
@@ -4616,14 +5011,14 @@ $$;
 -- Name: FUNCTION execute_backtest(p_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.execute_backtest(p_id uuid) IS 'Runs one backtest (replay and result) and records it as succeeded with its result, or failed with the error.';
+COMMENT ON FUNCTION public.execute_backtest(p_id uuid) IS 'Runs one backtest (replay and result) and records it as succeeded with its result, or failed with the error; a backtest cancelled meanwhile stays cancelled.';
 
 
 --
--- Name: finish_delivery(uuid, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: finish_post(uuid, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.finish_delivery(p_delivery_id uuid, p_status text, p_error text DEFAULT NULL::text, p_retry_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_token_expired boolean DEFAULT false) RETURNS void
+CREATE FUNCTION public.finish_post(p_post_id uuid, p_status text, p_error text DEFAULT NULL::text, p_retry_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_token_expired boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -4632,17 +5027,17 @@ BEGIN
     IF p_status NOT IN ('posted', 'failed', 'unknown', 'pending') THEN
         PERFORM ao_raise_422('status', 'must be one of posted, failed, unknown, pending (a retry)');
     END IF;
-    -- Deliveries of one schedule finish one after the other, so the last one's roll-up sees them all.
+    -- The posts of one schedule finish one after the other, so the last one's roll-up sees them all.
     PERFORM 1 FROM campaign_schedules
-     WHERE id = (SELECT schedule_id FROM social_posts WHERE id = p_delivery_id) FOR UPDATE;
+     WHERE id = (SELECT schedule_id FROM social_posts WHERE id = p_post_id) FOR UPDATE;
     UPDATE social_posts
        SET status = p_status, last_error = p_error,
            next_attempt_at = CASE WHEN p_status = 'pending' THEN p_retry_at END,
            posted_at = CASE WHEN p_status = 'posted' THEN now() END
-     WHERE id = p_delivery_id AND status = 'sending'
+     WHERE id = p_post_id AND status = 'sending'
     RETURNING * INTO v_post;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'delivery % is not being sent', p_delivery_id USING ERRCODE = 'AO409';
+        RAISE EXCEPTION 'post % is not being sent', p_post_id USING ERRCODE = 'AO409';
     END IF;
     IF p_token_expired THEN
         UPDATE social_accounts SET status = 'expired' WHERE id = v_post.account_id AND status = 'active';
@@ -4653,31 +5048,31 @@ $$;
 
 
 --
--- Name: FUNCTION finish_delivery(p_delivery_id uuid, p_status text, p_error text, p_retry_at timestamp with time zone, p_token_expired boolean); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION finish_post(p_post_id uuid, p_status text, p_error text, p_retry_at timestamp with time zone, p_token_expired boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.finish_delivery(p_delivery_id uuid, p_status text, p_error text, p_retry_at timestamp with time zone, p_token_expired boolean) IS 'Records how a send ended: posted, failed for good, unknown (a mutating call whose outcome is not known: never retried automatically), or pending again with the time of the next attempt when the platform proved nothing was posted; a token error marks the account expired.';
+COMMENT ON FUNCTION public.finish_post(p_post_id uuid, p_status text, p_error text, p_retry_at timestamp with time zone, p_token_expired boolean) IS 'Records how a send ended: posted, failed for good, unknown (a mutating call whose outcome is not known: never retried automatically), or pending again with the time of the next attempt when the platform proved nothing was posted; a token error marks the account expired.';
 
 
 --
 -- Name: identify_scaling_candidates(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.identify_scaling_candidates() RETURNS TABLE(campaign_id uuid, title text, roi numeric, current_budget numeric, proposed_budget numeric, factor numeric, confidence numeric, capped boolean, rule_name text, blocked_reason text)
+CREATE FUNCTION public.identify_scaling_candidates() RETURNS TABLE(campaign_id uuid, title text, roi numeric, current_budget numeric, proposed_budget numeric, factor numeric, confidence numeric, capped boolean, rule_name text, held_reason text)
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 BEGIN
-    PERFORM _ao_prepare_stats();
-    PERFORM _ao_build_plan();
+    PERFORM _ao_plan_afresh();
     RETURN QUERY
     SELECT p.campaign_id, p.title, round(p.roi, 4), p.daily_budget,
            CASE WHEN p.max_budget IS NOT NULL AND p.daily_budget >= p.max_budget THEN p.daily_budget ELSE p.new_budget END,
            p.factor, p.confidence,
            p.max_budget IS NOT NULL AND p.daily_budget >= p.max_budget,
-           p.rule_name, p.blocked_reason
+           p.rule_name, p.held_reason
     FROM _ao_plan p
     WHERE p.action_type = 'scale'
-    ORDER BY p.blocked_reason IS NOT NULL, p.roi DESC NULLS LAST;
+    ORDER BY p.held_reason IS NOT NULL, p.roi DESC NULLS LAST;
 END;
 $$;
 
@@ -4693,24 +5088,24 @@ COMMENT ON FUNCTION public.identify_scaling_candidates() IS 'Read-only: active c
 -- Name: identify_underperforming_campaigns(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.identify_underperforming_campaigns() RETURNS TABLE(campaign_id uuid, title text, roi numeric, spend numeric, ctr numeric, hours_running numeric, recommendation text, severity text, confidence numeric, rule_name text, blocked_reason text)
+CREATE FUNCTION public.identify_underperforming_campaigns() RETURNS TABLE(campaign_id uuid, title text, roi numeric, spend numeric, ctr numeric, hours_running numeric, recommendation text, severity text, confidence numeric, rule_name text, held_reason text)
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 BEGIN
-    PERFORM _ao_prepare_stats();
-    PERFORM _ao_build_plan();
+    PERFORM _ao_plan_afresh();
     RETURN QUERY
     SELECT s.campaign_id, s.title,
            round(s.revenue_lifetime / NULLIF(s.spend_lifetime, 0), 4),
            s.spend_lifetime, round(s.clicks_lifetime / NULLIF(s.impressions_lifetime, 0), 6),
            round(s.hours_running, 1),
            CASE WHEN p.campaign_id IS NULL THEN 'Watch: losing money, no pause rule matches yet'
-                WHEN p.blocked_reason IS NULL THEN format('Pause (%s)', p.rule_name)
-                ELSE format('Pause held back: %s', p.blocked_reason) END,
+                WHEN p.held_reason IS NULL THEN format('Pause (%s)', p.rule_name)
+                ELSE format('Pause held back: %s', p.held_reason) END,
            CASE WHEN p.campaign_id IS NULL THEN 'medium'
                 WHEN p.priority >= 100 THEN 'critical'
                 ELSE 'high' END,
-           coalesce(p.confidence, 0), p.rule_name, p.blocked_reason
+           coalesce(p.confidence, 0), p.rule_name, p.held_reason
     FROM _ao_stats s
     LEFT JOIN _ao_plan p ON p.campaign_id = s.campaign_id AND p.action_type = 'pause'
     WHERE p.campaign_id IS NOT NULL
@@ -4920,6 +5315,7 @@ COMMENT ON FUNCTION public.optimization_opportunities_check_references() IS 'Che
 
 CREATE FUNCTION public.preview_rule(p_rule jsonb) RETURNS jsonb
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_result jsonb;
@@ -4933,8 +5329,7 @@ BEGIN
         SELECT r.* FROM _ao_rule_from_body(p_rule,
                             left(coalesce(nullif(btrim(p_rule ->> 'name'), ''), 'This rule'), 188) || ' (preview)',
                             app_auth.actor()) r;
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         SELECT jsonb_build_object(
                    'evaluated', (SELECT count(*) FROM _ao_stats),
                    'rule_errors', (SELECT coalesce(jsonb_agg(e.error), '[]') FROM _ao_rule_errors e),
@@ -4942,9 +5337,10 @@ BEGIN
                        'campaign_id', p.campaign_id, 'campaign_title', p.title, 'action_type', p.action_type,
                        'confidence', p.confidence, 'roi', round(p.roi, 4), 'spend', p.spend_lifetime,
                        'daily_budget', p.daily_budget, 'new_budget', p.new_budget, 'reason', p.reason,
-                       'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason,
+                       'held_code', p.held_code, 'held_reason', p.held_reason,
+                       'blocked_code', p.held_code, 'blocked_reason', p.held_reason,
                        'expected_impact', p.expected_impact)
-                   ORDER BY p.blocked_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
+                   ORDER BY p.held_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
           INTO v_result
           FROM _ao_plan p;
         RAISE EXCEPTION 'preview' USING ERRCODE = 'AODRY';
@@ -4964,27 +5360,51 @@ COMMENT ON FUNCTION public.preview_rule(p_rule jsonb) IS 'A scoped dry run of on
 
 
 --
--- Name: record_delivery_accepted(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: record_backtest_stopped(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.record_delivery_accepted(p_delivery_id uuid, p_external_id text) RETURNS void
+CREATE FUNCTION public.record_backtest_stopped(p_id uuid, p_limit_seconds integer) RETURNS text
+    LANGUAGE sql
+    AS $$
+    UPDATE backtests
+       SET status = CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+           error = CASE WHEN status = 'cancelled' THEN error
+                        ELSE format('ran past its time limit of %s s (BACKTEST_TIMEOUT_SECONDS) and was stopped', p_limit_seconds) END,
+           finished_at = coalesce(finished_at, clock_timestamp())
+     WHERE id = p_id AND status IN ('running', 'cancelled')
+    RETURNING status
+$$;
+
+
+--
+-- Name: FUNCTION record_backtest_stopped(p_id uuid, p_limit_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_backtest_stopped(p_id uuid, p_limit_seconds integer) IS 'Records how a backtest whose replay statement was cancelled ended: cancelled (a person asked) or failed (past its time limit); returns which.';
+
+
+--
+-- Name: record_post_accepted(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_post_accepted(p_post_id uuid, p_external_id text) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
     UPDATE social_posts SET external_post_ids = array_append(external_post_ids, p_external_id)
-     WHERE id = p_delivery_id AND status = 'sending';
+     WHERE id = p_post_id AND status = 'sending';
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'delivery % is not being sent', p_delivery_id USING ERRCODE = 'AO409';
+        RAISE EXCEPTION 'post % is not being sent', p_post_id USING ERRCODE = 'AO409';
     END IF;
 END;
 $$;
 
 
 --
--- Name: FUNCTION record_delivery_accepted(p_delivery_id uuid, p_external_id text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION record_post_accepted(p_post_id uuid, p_external_id text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.record_delivery_accepted(p_delivery_id uuid, p_external_id text) IS 'Stores a platform''s id the moment the platform accepts a post (a thread stores one per tweet), so a crash right after never leads to posting it again.';
+COMMENT ON FUNCTION public.record_post_accepted(p_post_id uuid, p_external_id text) IS 'Stores a platform''s id the moment the platform accepts a post (a thread stores one per tweet), so a crash right after never leads to posting it again.';
 
 
 --
@@ -5076,6 +5496,9 @@ DECLARE
     v_campaign campaigns%ROWTYPE;
     v_schedule campaign_schedules%ROWTYPE;
 BEGIN
+    -- Row locks in the one order (15_cycle.sql): the campaign before its action.
+    PERFORM 1 FROM campaigns c WHERE c.id = (SELECT a.campaign_id FROM autonomous_actions a WHERE a.id = p_action_id)
+        FOR UPDATE OF c;
     SELECT * INTO v_action FROM autonomous_actions WHERE id = p_action_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no action %', p_action_id USING ERRCODE = 'AO404';
@@ -5180,7 +5603,7 @@ $$;
 -- Name: FUNCTION rule_metrics(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.rule_metrics() IS 'The metrics a rule condition may name (the whitelist; README, "Rule conditions").';
+COMMENT ON FUNCTION public.rule_metrics() IS 'The metrics a rule condition may name (the whitelist; docs/decisions.md, "Rule conditions").';
 
 
 --
@@ -5285,8 +5708,7 @@ BEGIN
             CASE WHEN idempotency_key IS NOT NULL THEN ao_cycle_request_fingerprint(dry_run) END)
     RETURNING id INTO v_cycle_id;
     BEGIN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         v_summary := _ao_conclude_cycle(v_cycle_id, dry_run, trigger, run_autonomous_operations(v_cycle_id));
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
@@ -5296,6 +5718,9 @@ BEGIN
     EXCEPTION
         WHEN SQLSTATE 'AODRY' THEN
             v_summary := _ao_as_planned(v_summary);
+        -- a conflict with concurrent work is not the cycle's failure: the caller retries the whole call
+        WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            RAISE;
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
@@ -5312,7 +5737,7 @@ $$;
 -- Name: FUNCTION run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text) IS 'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
+COMMENT ON FUNCTION public.run_autonomous_operations_with_posting(dry_run boolean, trigger text, triggered_by text, idempotency_key text) IS 'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors, detector_errors}. A rule or a detector that fails is skipped and listed; the cycle fails only when something else does, and a failure undoes everything but the failed cycle record (a deadlock or serialization failure is raised to the caller instead, who retries). A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
 
 
 --
@@ -5585,7 +6010,7 @@ BEGIN
        SET status = 'pending', next_attempt_at = now(), give_up_at = now() + interval '24 hours',
            claimed_until = NULL
      WHERE id = p_delivery_id;
-    PERFORM pg_notify('ao_webhooks', '');
+    PERFORM pg_notify(ao_channel('webhooks'), '');
     RETURN p_delivery_id;
 END;
 $$;
@@ -5672,12 +6097,14 @@ CREATE TABLE public.backtests (
     started_at timestamp with time zone,
     heartbeat_at timestamp with time zone,
     finished_at timestamp with time zone,
+    cancelled_by text,
+    CONSTRAINT backtests_cancelled_check CHECK (((cancelled_by IS NULL) OR (status = 'cancelled'::text))),
     CONSTRAINT backtests_error_check CHECK ((length(error) <= 2000)),
     CONSTRAINT backtests_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
     CONSTRAINT backtests_range_check CHECK (((to_at > from_at) AND ((to_at - from_at) <= '400 days'::interval))),
     CONSTRAINT backtests_rules_check CHECK ((jsonb_typeof(rules) = ANY (ARRAY['string'::text, 'array'::text]))),
     CONSTRAINT backtests_settings_check CHECK ((jsonb_typeof(settings) = 'object'::text)),
-    CONSTRAINT backtests_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text]))),
+    CONSTRAINT backtests_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT backtests_step_check CHECK ((step = ANY (ARRAY['day'::text, 'hour'::text]))),
     CONSTRAINT backtests_steps_check CHECK (((steps_total >= 1) AND (steps_total <= 9600)))
 );
@@ -6024,7 +6451,7 @@ CREATE TABLE public.webhook_endpoints (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT webhook_endpoints_description_check CHECK (((length(description) <= 1000) AND public.ao_is_clean_text(description))),
-    CONSTRAINT webhook_endpoints_event_types_check CHECK (((cardinality(event_types) <= 20) AND (event_types <@ ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'cycle.held'::text, 'cycle.limited'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text]))),
+    CONSTRAINT webhook_endpoints_event_types_check CHECK (((cardinality(event_types) <= 20) AND (event_types <@ public.ao_event_types()))),
     CONSTRAINT webhook_endpoints_format_check CHECK ((format = ANY (ARRAY['standard'::text, 'slack'::text]))),
     CONSTRAINT webhook_endpoints_url_check CHECK (((length(url) <= 2048) AND (url ~ '^https?://[^\x01-\x20\x7F]+$'::text)))
 );
@@ -6041,7 +6468,7 @@ COMMENT ON CONSTRAINT webhook_endpoints_description_check ON public.webhook_endp
 -- Name: CONSTRAINT webhook_endpoints_event_types_check ON webhook_endpoints; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON CONSTRAINT webhook_endpoints_event_types_check ON public.webhook_endpoints IS '{"field": "event_types", "message": "must list known event types: action.executed, action.rolled_back, cycle.failed, cycle.held, cycle.limited, rule.error, opportunity.opened, post.failed, post.unknown, social_account.expired"}';
+COMMENT ON CONSTRAINT webhook_endpoints_event_types_check ON public.webhook_endpoints IS '{"field": "event_types", "message": "must list at most 20 known event types (those of ao_event_types(), e.g. action.executed)"}';
 
 
 --
@@ -6067,7 +6494,7 @@ CREATE TABLE public.webhook_events (
     type text NOT NULL,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT webhook_events_type_check CHECK ((type = ANY (ARRAY['action.executed'::text, 'action.rolled_back'::text, 'cycle.failed'::text, 'cycle.held'::text, 'cycle.limited'::text, 'rule.error'::text, 'opportunity.opened'::text, 'post.failed'::text, 'post.unknown'::text, 'social_account.expired'::text, 'webhook.test'::text])))
+    CONSTRAINT webhook_events_type_check CHECK (((type = ANY (public.ao_event_types())) OR (type = 'webhook.test'::text)))
 );
 
 
@@ -7123,17 +7550,17 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_cycles TO ao_app;
 
 
 --
--- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.social_posts TO ao_app;
-
-
---
 -- Name: TABLE optimization_opportunities; Type: ACL; Schema: public; Owner: -
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.optimization_opportunities TO ao_app;
+
+
+--
+-- Name: TABLE social_posts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.social_posts TO ao_app;
 
 
 --

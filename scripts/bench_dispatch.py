@@ -28,10 +28,10 @@ from benchlib import (
     write_section,
 )
 
+from app.background.posts import dispatch_once
 from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.db.pool import create_pool
-from app.services.dispatcher import dispatch_once
 from app.services.publishers.live import LivePublisher
 from tests.servers import free_port
 

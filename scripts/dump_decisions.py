@@ -27,7 +27,12 @@ from app.db.pool import _init_connection
 from app.services import demo
 
 # Renamed on purpose: old spelling → current one.
-RENAMES = {"twitter": "x", "scale_budget": "scale"}
+RENAMES = {
+    "twitter": "x",
+    "scale_budget": "scale",
+    "blocked_code": "held_code",
+    "blocked_reason": "held_reason",
+}
 VOLATILE = {
     "id",
     "cycle_id",

@@ -10,7 +10,6 @@ there is never rewritten: a released migration is not edited (tests/test_schema.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import uuid
@@ -45,10 +44,6 @@ def locked() -> dict[str, str]:
         digest, name = line.split(maxsplit=1)
         entries[name] = digest
     return entries
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _pg_dump() -> list[str]:
@@ -101,7 +96,7 @@ def main() -> None:
     for path in migration_files():
         rel = str(path.relative_to(ROOT))
         if rel not in entries:
-            entries[rel] = sha256(path)
+            entries[rel] = migrations.released_digest(path)
             added.append(rel)
     LOCK.write_text("".join(f"{digest}  {rel}\n" for rel, digest in sorted(entries.items())))
     print(

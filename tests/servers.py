@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
 import time
@@ -10,6 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 
 def free_port() -> int:
@@ -37,3 +43,27 @@ def serve(app: Any, port: int | None = None, lifespan: str = "off") -> Iterator[
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class Receiver:
+    """A local webhook receiver: records every request, answers with the queued statuses (then 200),
+    and can hang on the next request."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.answers: list[int] = []
+        self.hang_next_seconds = 0.0
+
+    async def hook(self, request: Request) -> Response:
+        self.requests.append({"headers": dict(request.headers), "body": await request.body()})
+        if self.hang_next_seconds:
+            seconds, self.hang_next_seconds = self.hang_next_seconds, 0.0
+            await asyncio.sleep(seconds)
+        status = self.answers.pop(0) if self.answers else 200
+        return Response("received" if status < 300 else "not now", status_code=status)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self.requests]

@@ -1,4 +1,4 @@
-"""Who may call the API (README, "Access")."""
+"""Who may call the API (docs/api.md, "Access")."""
 
 from __future__ import annotations
 

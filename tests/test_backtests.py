@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app.background.backtests import run_next
 from app.db.pool import create_pool
-from app.services.backtests import run_next
 from tests.conftest import auth
 
 SEPT = datetime(2026, 9, 1, tzinfo=UTC)
@@ -102,7 +102,7 @@ async def test_a_rule_fires_on_the_day_its_data_arrives_and_saves_exactly_what_f
         "Critical ROI Pause",
     )
     assert at(pause) == day(5)  # not a day early: at Sept 4 00:00 the engine saw ROI 0.6
-    assert pause["reason"].startswith("ROI 0.43× on $140.00 spend")
+    assert pause["reason"].startswith("ROI 0.43×, spend $140.00")
     assert Decimal(str(pause["saved"])) == Decimal("180.00")  # 6 days × (40 − 10)
     assert pause["regret"] is False and pause["roi_next_7d"] == 0.25
     assert result["totals"]["saved"] == 180 and result["totals"]["pauses"] == 1

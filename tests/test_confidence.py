@@ -147,7 +147,7 @@ async def test_scaling_below_the_confidence_floor_never_happens(db):
     scales = [a for a in summary["actions"] if a["action_type"] == "scale"]
     assert scales, "the portfolio should produce some scales"
     assert all(a["confidence"] >= floor for a in scales)
-    held = [h for h in summary["held_back"] if h["blocked_reason"].startswith("confidence")]
+    held = [h for h in summary["held_back"] if h["held_reason"].startswith("confidence")]
     assert held and all(h["confidence"] < floor for h in held)
     stored = await db.fetchval(
         "SELECT min(confidence) FROM autonomous_actions WHERE action_type = 'scale'"

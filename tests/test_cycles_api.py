@@ -270,7 +270,7 @@ async def test_rollback_restores_exactly_and_refuses_twice(client, db):
     # The next cycle does not simply redo what a person just undid.
     nxt = (await client.post("/cycles", headers=auth())).json()
     assert nxt["actions"] == []
-    held = {h["campaign_id"]: h["blocked_reason"] for h in nxt["held_back"]}
+    held = {h["campaign_id"]: h["held_reason"] for h in nxt["held_back"]}
     assert "rolled back" in held[str(c)] and "rolled back" in held[str(loser)]
 
 
@@ -450,7 +450,7 @@ async def test_cli_cycle_prints_the_summary(db_url, db):
 
 
 async def test_scheduled_cycle_runs_as_the_service(settings, db):
-    from app.services.scheduler import cycle_trigger, scheduled_cycle
+    from app.background.cron import cycle_trigger, scheduled_cycle
 
     await _portfolio(db)
     app = create_app(settings)
@@ -464,17 +464,3 @@ async def test_scheduled_cycle_runs_as_the_service(settings, db):
     assert str(cycle_trigger("0 * * * *").fields[6]) == "0"  # minute 0 of every hour
     with pytest.raises(ValueError):
         Settings(cycle_cron="every hour")
-
-
-async def test_scheduler_starts_with_the_service(settings):
-    app = create_app(
-        settings.model_copy(update={"scheduler_enabled": True, "cycle_cron": "*/5 * * * *"})
-    )
-    async with app.router.lifespan_context(app):
-        r = await httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ).get("/healthz")
-        assert r.status_code == 200
-        jobs = app.state.scheduler.get_jobs()
-        assert sorted(j.id for j in jobs) == ["autonomous-cycle", "post-dispatcher"]
-        assert all(j.next_run_time is not None for j in jobs)

@@ -276,8 +276,8 @@ async def test_overview_charts_and_the_campaign_view(site, db):
 
 
 async def test_a_custom_rule_is_built_previewed_backtested_and_saved(site, db, settings):
+    from app.background.backtests import run_next
     from app.db.pool import create_pool
-    from app.services.backtests import run_next
 
     url, page = site
     await _open(page, url)
@@ -429,3 +429,17 @@ async def test_tabs_keys_hashchange_and_a_phone_screen(site):
     await page.click("button[data-tab=overview]")
     await page.wait_for_selector("#chart-money canvas")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def test_a_queued_backtest_is_cancelled_from_the_backtests_tab(site, db):
+    url, page = site
+    queued = await _api(url, "/backtests", "POST", {"from": "2026-11-01", "to": "2026-11-20"})
+    await _open(page, url)
+    await page.click("button[data-tab=backtests]")
+    await page.click(f"button[data-cancel-backtest='{queued['id']}']")  # the confirm is accepted
+    await page.wait_for_selector("#backtest-rows td:has-text('cancelled')")
+    assert await page.locator("button[data-cancel-backtest]").count() == 0
+    row = await db.fetchrow(
+        "SELECT status, cancelled_by FROM backtests WHERE id = $1", queued["id"]
+    )
+    assert row["status"] == "cancelled" and row["cancelled_by"]

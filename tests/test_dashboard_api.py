@@ -86,7 +86,7 @@ async def test_a_rule_preview_shows_what_it_would_do_and_keeps_nothing(client, d
     assert r.status_code == 200, r.text
     preview = r.json()
     assert preview["evaluated"] == 2
-    assert [(i["campaign_id"], i["action_type"], i["blocked_code"]) for i in preview["items"]] == [
+    assert [(i["campaign_id"], i["action_type"], i["held_code"]) for i in preview["items"]] == [
         (str(loser), "pause", None)
     ]
     assert preview["items"][0]["reason"].startswith("ROI 0.33×")
@@ -99,7 +99,7 @@ async def test_a_rule_preview_shows_what_it_would_do_and_keeps_nothing(client, d
         json={**body, "conditions": {"all": [{"metric": "roi", "op": "lt", "value": 5}]}},
         headers=auth(),
     )
-    assert {i["blocked_code"] for i in held.json()["items"]} == {None}
+    assert {i["held_code"] for i in held.json()["items"]} == {None}
     bad = await client.post(
         "/rules/preview",
         json={**body, "conditions": {"all": [{"metric": "mood", "op": "lt", "value": 1}]}},

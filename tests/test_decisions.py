@@ -37,7 +37,7 @@ async def test_critical_roi_pause_thresholds(db, revenue, spend, paused):
         assert [a["rule_name"] for a in acts] == ["Critical ROI Pause"]
         assert acts[0]["status"] == "executed" and acts[0]["previous_state"]["status"] == "active"
         assert acts[0]["new_state"]["status"] == "paused"
-        assert f"on ${spend:,.2f} spend" in acts[0]["reason"]
+        assert f", spend ${spend:,.2f} (Critical ROI Pause: " in acts[0]["reason"]
     else:
         assert acts == []
 
@@ -141,7 +141,7 @@ async def test_max_budget_caps_and_capped_campaign_is_not_scaled(db):
     assert await state(db, partly) == ("active", 130.0)
     assert await state(db, capped) == ("active", 130.0)
     assert await actions_of(db, capped) == []
-    held = {h["campaign_id"]: h["blocked_reason"] for h in summary["held_back"]}
+    held = {h["campaign_id"]: h["held_reason"] for h in summary["held_back"]}
     assert held[str(capped)].startswith("capped")
     rows = await db.fetch(
         "SELECT campaign_id, capped, proposed_budget FROM identify_scaling_candidates()"
@@ -172,7 +172,7 @@ async def test_cooldown_blocks_a_second_scale(db):
     second = await cycle(db)
     assert await state(db, cid) == ("active", 200.0)
     assert len(await actions_of(db, cid)) == 1
-    held = {h["campaign_id"]: h["blocked_reason"] for h in second["held_back"]}
+    held = {h["campaign_id"]: h["held_reason"] for h in second["held_back"]}
     assert held[str(cid)].startswith("cooldown")
 
 
@@ -209,7 +209,7 @@ async def test_confidence_floor_holds_scaling_back(db):
     summary = await cycle(db)
     assert await state(db, weak) == ("active", 100.0)
     held = {h["campaign_id"]: h for h in summary["held_back"]}
-    assert held[str(weak)]["blocked_reason"].startswith("confidence")
+    assert held[str(weak)]["held_reason"].startswith("confidence")
     assert held[str(weak)]["confidence"] < 0.75
 
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twitter_text import parse_tweet
 
+from app.background import posts as dispatcher
+from app.background.posts import dispatch_once
 from app.main import create_app
-from app.services import dispatcher
-from app.services.dispatcher import dispatch_once
 from app.services.publishers import compose
 from app.services.publishers.base import OutcomeUnknown, RetryLater, TokenExpired
 from tests.conftest import auth
@@ -27,6 +27,7 @@ TOKENS = {p: f"{p}-secret-token-{uuid.uuid4().hex}" for p in ("facebook", "insta
 @pytest.fixture
 async def service(settings):
     app = create_app(settings)
+    app.state.publisher = dispatcher.build_publisher(settings)  # the sandbox: no loop runs in tests
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -75,9 +76,7 @@ async def test_end_to_end_with_the_sandbox(service, db, settings):
 
     got = (await client.get(f"/schedules/{schedule_id}", headers=auth())).json()
     assert got["status"] == "posted"
-    assert {d["platform"]: d["status"] for d in got["deliveries"]} == dict.fromkeys(
-        TOKENS, "posted"
-    )
+    assert {d["platform"]: d["status"] for d in got["posts"]} == dict.fromkeys(TOKENS, "posted")
     records = _records(settings)
     by_platform: dict[str, list[dict]] = {}
     for rec in records:
@@ -95,7 +94,7 @@ async def test_end_to_end_with_the_sandbox(service, db, settings):
     assert [t["in_reply_to"] for t in thread] == [None] + [t["id"] for t in thread[:-1]]
     assert thread[-1]["text"].split("(")[-1] == f"{len(thread)}/{len(thread)})"
     assert "utm_source=x" in thread[-1]["text"]
-    x_delivery = next(d for d in got["deliveries"] if d["platform"] == "x")
+    x_delivery = next(d for d in got["posts"] if d["platform"] == "x")
     assert x_delivery["external_post_ids"] == [t["id"] for t in thread]
     # No token went to the sandbox's records, and nothing is sent twice.
     assert not any(token in json.dumps(records) for token in TOKENS.values())
@@ -255,7 +254,7 @@ async def test_a_send_left_behind_by_a_dead_worker_becomes_unknown(service, db):
         raise AssertionError("must not be called")
 
     async with app.state.pool.acquire() as conn:  # a worker claims, then dies before sending
-        await conn.fetch("SELECT * FROM claim_due_deliveries(10)")
+        await conn.fetch("SELECT * FROM claim_due_posts(10)")
     await db.execute("ALTER TABLE social_posts DISABLE TRIGGER social_posts_touch")
     await db.execute("UPDATE social_posts SET updated_at = now() - interval '11 minutes'")
     await db.execute("ALTER TABLE social_posts ENABLE TRIGGER social_posts_touch")

@@ -19,46 +19,18 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
+from app.background.webhooks import WebhookSender
 from app.core.crypto import TokenCipher
 from app.db.migrations import PROJECT_ROOT
 from app.db.pool import _init_connection, create_pool
 from app.main import create_app
-from app.services.webhooks import WebhookSender
 from tests.conftest import auth
 from tests.scenario import campaign, cycle, state
-from tests.servers import serve
+from tests.servers import Receiver, serve
 
 CYCLE = "SELECT run_autonomous_operations_with_posting()"
 EVALUATE = "SELECT evaluate_metric_triggers()"
-
-
-class Receiver:
-    """A local webhook receiver: records every request, answers with the queued statuses (then 200),
-    and can hang on the next request."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.answers: list[int] = []
-        self.hang_next_seconds = 0.0
-
-    async def hook(self, request: Request) -> Response:
-        self.requests.append({"headers": dict(request.headers), "body": await request.body()})
-        if self.hang_next_seconds:
-            seconds, self.hang_next_seconds = self.hang_next_seconds, 0.0
-            await asyncio.sleep(seconds)
-        status = self.answers.pop(0) if self.answers else 200
-        return Response("received" if status < 300 else "not now", status_code=status)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self.requests]
 
 
 @pytest.fixture
@@ -608,3 +580,25 @@ async def test_the_service_stops_its_event_loops(event_settings, db):
         started = time.monotonic()
     assert time.monotonic() - started < 15
     assert await db.fetchval(listening) == 0
+
+
+async def test_event_types_have_one_source(db):
+    """The database's ao_event_types() is the list; the API's model, the event documents and the Slack
+    texts say the same, and the checks of both tables use it."""
+    from typing import get_args
+
+    from app.models.webhooks import EVENT_DATA, TEST_EVENT, EventType
+    from app.services.event_messages import SLACK_TEXT
+
+    types = await db.fetchval("SELECT ao_event_types()")
+    assert list(get_args(EventType)) == types
+    assert set(EVENT_DATA) == set(SLACK_TEXT) == {*types, TEST_EVENT}
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute(
+            "INSERT INTO webhook_endpoints (url, event_types, secret_encrypted)"
+            " VALUES ('https://example.com/h', ARRAY['action.exploded'], '\\x00')"
+        )
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute(
+            "INSERT INTO webhook_events (id, type, payload) VALUES ('msg_x', 'nope', '{}')"
+        )

@@ -75,7 +75,7 @@ async def test_a_broken_revenue_feed_holds_the_cycle_until_a_person_releases_it(
     )
     held = await db.fetchrow("SELECT id, status FROM autonomous_cycles WHERE trigger = 'sql'")
     assert held["status"] == "held"
-    assert {h["blocked_code"] for h in summary["held_back"]} == {"data_outage"}
+    assert {h["held_code"] for h in summary["held_back"]} == {"data_outage"}
     assert await db.fetchval("SELECT count(*) FROM campaigns WHERE status = 'paused'") == 0
     assert await db.fetchval("SELECT count(*) FROM webhook_events WHERE type = 'cycle.held'") == 1
     # A dry run shows the same hold and records nothing held.
@@ -138,9 +138,7 @@ async def test_pauses_stop_at_the_spend_share_worst_first(db):
     # worst first: 120 (ROI 0.1) + 100 (ROI 0.2) = 220 ≤ 300; + 90 = 310 > 300: held
     assert [p["title"] for p in paused] == ["roi-0.1", "roi-0.2"]
     assert summary["limits"]["pause_spend_cap"] == 300 and summary["limits"]["pauses_held"] == 2
-    held = {
-        h["title"]: h["blocked_code"] for h in summary["held_back"] if h["action_type"] == "pause"
-    }
+    held = {h["title"]: h["held_code"] for h in summary["held_back"] if h["action_type"] == "pause"}
     assert held == {"roi-0.3": "pause_limit", "roi-0.4": "pause_limit"}
     assert summary["status"] == "succeeded"
 
@@ -165,9 +163,7 @@ async def test_budget_growth_is_granted_by_profit_per_dollar_partially_then_held
     limits = summary["limits"]
     assert (limits["daily_budget_total"], limits["budget_increase_allowed"]) == (400, 250)
     assert (limits["scales_partial"], limits["scales_held"]) == (1, 1)
-    assert {h["title"]: h["blocked_code"] for h in summary["held_back"]} == {
-        "roi-4.5": "budget_limit"
-    }
+    assert {h["title"]: h["held_code"] for h in summary["held_back"]} == {"roi-4.5": "budget_limit"}
     # Within the rolling 24 h the 250 added counts: a campaign that now qualifies gets nothing more
     # than what is left (0 here), and a total cap binds as well.
     await db.execute("UPDATE autonomous_rules SET cooldown_hours = 0")

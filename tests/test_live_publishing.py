@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from app.background.posts import dispatch_once
 from app.core.crypto import TokenCipher
 from app.db.pool import create_pool
 from app.main import create_app
-from app.services.dispatcher import dispatch_once
 from app.services.publishers import compose
 from app.services.publishers.live import LivePublisher
 from tests.conftest import auth
@@ -140,7 +140,7 @@ async def test_end_to_end_publishes_once_to_each_platform(world, db, fake):
 
     schedule = (await client.get(f"/schedules/{sid}")).json()
     assert schedule["status"] == "posted"
-    ids = {d["platform"]: d["external_post_ids"] for d in schedule["deliveries"]}
+    ids = {d["platform"]: d["external_post_ids"] for d in schedule["posts"]}
     assert ids == {
         "facebook": [fb["id"]],
         "instagram": [ig["id"]],

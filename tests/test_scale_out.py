@@ -1,4 +1,4 @@
-"""Scale-out: any number of service replicas with their schedulers, and of workers, on one database.
+"""Scale-out: any number of service replicas with their background loops, and of workers, on one database.
 
 One cycle per cron slot (the replicas fire the same slot; one runs it, the others find its result) and
 no post delivered twice (the workers and the services' dispatchers claim with SKIP LOCKED).
@@ -21,10 +21,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from app.background.cron import cron_slot, cycle_trigger, slot_key
 from app.core.crypto import TokenCipher
 from app.db.migrations import PROJECT_ROOT
 from app.db.pool import _init_connection
-from app.services.scheduler import cron_slot, cycle_trigger, slot_key
 from tests.fakeplatform import FakePlatform
 from tests.scenario import campaign
 from tests.servers import free_port, serve
@@ -219,7 +219,7 @@ async def test_two_replicas_and_two_workers_run_each_slot_once_and_post_once(db,
                     "SELECT status FROM autonomous_cycles WHERE idempotency_key = $1", key
                 )
                 mentioned = [
-                    any(key in json.dumps(line) for line in _log_lines(log)) for log in logs[:2]
+                    any(key in json.dumps(line) for line in _log_lines(log)) for log in logs
                 ]
                 return status == "succeeded" and all(mentioned)
 
@@ -260,12 +260,15 @@ async def test_two_replicas_and_two_workers_run_each_slot_once_and_post_once(db,
     )
     assert len({r["campaign_id"] for r in pauses}) == len(pauses) == 3, pauses
     assert first["paused"] == sum(r["trigger"] == "cron" for r in pauses), (first, pauses)
-    # Both replicas fired the slot: one ran it, the other found it run.
+    # Every process fired the slot (the replicas and the workers run the same loops): one ran it, the
+    # three others found it run.
     said = [
-        [line["message"] for line in _log_lines(log) if key in json.dumps(line)] for log in logs[:2]
+        [line["message"] for line in _log_lines(log) if key in json.dumps(line)] for log in logs
     ]
     assert sorted(any("already run by another replica" in m for m in s) for s in said) == [
         False,
+        True,
+        True,
         True,
     ], said
     # No schedule made twice, no delivery sent twice (seen from the platform's side).

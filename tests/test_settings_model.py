@@ -25,6 +25,8 @@ def _probes(model: type[BaseModel], name: str) -> list[float | int]:
             if edge is not None:
                 values += [edge - step, edge, edge + step]
     values += [1e12 if not integer else 2_000_000_000, -1]
+    if not integer:  # steps too small to mean anything, above 0 and above 1
+        values += [5e-324, 1e-10, 1 + 1e-12]
     return sorted({int(v) if integer else float(v) for v in values if math.isfinite(v)})
 
 

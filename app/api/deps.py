@@ -9,21 +9,13 @@ import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.core.config import Settings
 from app.core.errors import ProblemError
 from app.core.security import InvalidToken, Principal, decode_token
+from app.db import queries
 from app.db.pool import claims_transaction
 
 _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="autonomous-ops"'}
-
-
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 async def get_principal(
@@ -64,3 +56,10 @@ async def get_conn(request: Request, principal: AdminDep) -> AsyncIterator[async
 
 
 ConnDep = Annotated[asyncpg.Connection, Depends(get_conn, scope="function")]
+
+
+async def time_limit(conn: asyncpg.Connection, request: Request) -> None:
+    """Previews and analytics plan the whole portfolio: their statements get QUERY_TIMEOUT_SECONDS,
+    past which they are stopped (they run without JIT, so the limit takes effect) and answered 503."""
+    seconds = request.app.state.settings.query_timeout_seconds
+    await conn.execute(queries.STATEMENT_TIMEOUT, f"{int(seconds * 1000)}ms")

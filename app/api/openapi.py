@@ -105,6 +105,12 @@ _LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("list_accounts", "200"): _follow(
         "social_account_id", "$response.body#/items/0/id", "update_account"
     ),
+    ("create_backtest", "202"): _follow(
+        "backtest_id", "$response.body#/id", "get_backtest", "cancel_backtest"
+    ),
+    ("list_backtests", "200"): _follow(
+        "backtest_id", "$response.body#/items/0/id", "get_backtest", "cancel_backtest"
+    ),
 }
 
 

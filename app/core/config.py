@@ -1,4 +1,4 @@
-"""Settings (README, "Configuration"), read from the environment by pydantic-settings.
+"""Settings (docs/operations.md, "Configuration"), read from the environment by pydantic-settings.
 
 In development, missing secrets are generated once and kept under ``DATA_DIR`` so that the CLI
 (``autonomous-ops token``) and the running service agree on them. In production they must be given
@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
     webhook_retry_base_seconds: float = Field(default=10, gt=0, le=3600)
     webhook_retry_cap_seconds: float = Field(default=3600, gt=0, le=86_400)
+    backtest_timeout_seconds: float = Field(default=3600, ge=1, le=86_400)
+    query_timeout_seconds: float = Field(default=60, ge=1, le=3600)
     social_publisher: Literal["sandbox", "live"] = "sandbox"
     facebook_graph_url: str = "https://graph.facebook.com/v21.0"
     x_api_url: str = "https://api.x.com"

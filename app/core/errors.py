@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.db.pool import DatabaseUnavailable, is_connection_error
+from app.db.retry import DatabaseBusy, is_transient
 from app.models.common import PATTERN_MESSAGES
 
 log = logging.getLogger(__name__)
@@ -192,10 +193,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         return _database_unavailable(request, exc)
 
+    @app.exception_handler(DatabaseBusy)
+    async def _busy(request: Request, exc: DatabaseBusy) -> JSONResponse:
+        return _database_busy(request, exc)
+
     @app.exception_handler(asyncpg.PostgresError)
     async def _db(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
         if is_connection_error(exc):
             return _database_unavailable(request, exc)
+        if is_transient(exc):
+            return _database_busy(request, exc)
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return _ran_too_long(request)
         problem = problem_from_db_error(
             exc, getattr(request.app.state, "constraint_messages", None)
         )
@@ -246,5 +255,32 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         503,
         "the database is unavailable; nothing was changed, try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """503: concurrent work conflicted with this request (a deadlock, a serialization failure) and a
+    retry did not clear it; nothing was changed."""
+    cause = exc.__cause__ or exc
+    log.warning(
+        "database busy",
+        extra={"path": request.url.path, "sqlstate": getattr(cause, "sqlstate", None)},
+    )
+    return problem_response(
+        503,
+        "the database was busy with concurrent changes; nothing was changed, try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _ran_too_long(request: Request) -> JSONResponse:
+    """503: the request's statement ran past its time limit (QUERY_TIMEOUT_SECONDS) and was stopped."""
+    seconds = request.app.state.settings.query_timeout_seconds
+    log.warning("statement stopped at its time limit", extra={"path": request.url.path})
+    return problem_response(
+        503,
+        f"this ran past its time limit of {seconds:g} s and was stopped; nothing was changed "
+        "(a smaller rule or portfolio, or a larger QUERY_TIMEOUT_SECONDS)",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

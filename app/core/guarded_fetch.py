@@ -123,11 +123,11 @@ class GuardedFetcher:
                 return await self._fetch(url, method, content, headers or {}, follow_redirects)
         except FetchRefused:
             raise
-        except (TimeoutError, httpx.HTTPError, OSError, ValueError) as exc:
-            log.info("fetch failed", extra={"error": type(exc).__name__})
-            raise FetchRefused(f"{what} could not be fetched") from None
         except _Refused as exc:
             log.info("fetch refused", extra={"reason": str(exc)})
+            raise FetchRefused(f"{what} could not be fetched") from None
+        except Exception as exc:  # whatever the URL or the host did: a refusal, never anything else
+            log.info("fetch failed", extra={"error": type(exc).__name__})
             raise FetchRefused(f"{what} could not be fetched") from None
 
     async def vet(self, url: str, *, what: str = "the URL") -> None:
@@ -136,11 +136,11 @@ class GuardedFetcher:
         try:
             async with asyncio.timeout(self.timeout):
                 await self._vet(httpx.URL(url))
-        except (TimeoutError, OSError, ValueError, UnicodeError, httpx.InvalidURL) as exc:
-            log.info("url refused", extra={"error": type(exc).__name__})
-            raise FetchRefused(f"{what} cannot be reached") from None
         except _Refused as exc:
             log.info("url refused", extra={"reason": str(exc)})
+            raise FetchRefused(f"{what} cannot be reached") from None
+        except Exception as exc:  # a URL that cannot be parsed or resolved: a refusal
+            log.info("url refused", extra={"error": type(exc).__name__})
             raise FetchRefused(f"{what} cannot be reached") from None
 
     async def _fetch(

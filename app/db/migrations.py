@@ -1,8 +1,8 @@
 """Alembic, driven from Python: the same revisions ``alembic upgrade head`` applies, then the functions.
 
 Two kinds of SQL files: ``sql/migrations/NNN_*.sql``, one per alembic revision, append-only (tables,
-constraints, indexes, triggers, policies, seed rows; a released one is never edited, a test holds
-them to ``sql/migrations/released.sha256``); and ``sql/functions/NN_*.sql``, the current code of
+constraints, indexes, triggers, policies, seed rows; what a released one runs is never edited, a test
+holds them to ``sql/migrations/released.sha256``); and ``sql/functions/NN_*.sql``, the current code of
 every function, re-applied in name order, in the migration's transaction, whenever any of them
 changed (``schema_functions`` records what was applied). ``docs/schema.sql`` shows the result.
 """
@@ -46,6 +46,17 @@ def sqlalchemy_url(database_url: str) -> str:
         if database_url.startswith(prefix):
             return "postgresql+psycopg2://" + database_url[len(prefix) :]
     return database_url
+
+
+def released_digest(path: Path) -> str:
+    """The digest sql/migrations/released.sha256 records of a migration file: what it runs. For a SQL
+    file its lines without the comment lines (a comment can be corrected after the release, a
+    statement never); for a revision file, the whole file."""
+    data = path.read_bytes()
+    if path.suffix == ".sql":
+        lines = data.decode("utf-8").splitlines()
+        data = "\n".join(ln for ln in lines if not ln.lstrip().startswith("--")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_sql(name: str) -> str:

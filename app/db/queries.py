@@ -1,4 +1,20 @@
-"""Named queries. Python never builds SQL: filters are parameters, optional ones tested for NULL."""
+"""Named queries, by resource. Python never builds SQL: filters are parameters, optional ones tested for
+NULL; a constant is composed of constants only."""
+
+# -- Readiness and errors ----------------------------------------------------------------------------
+
+READY_REVISION = "SELECT version_num FROM alembic_version"
+
+READY_FUNCTIONS = "SELECT file, sha256 FROM schema_functions ORDER BY file"
+
+# The words of each constraint the API reports, from its comment ({"field", "message"}).
+CONSTRAINT_MESSAGES = """
+SELECT conname AS name, obj_description(oid, 'pg_constraint') AS comment
+FROM pg_constraint
+WHERE connamespace = 'public'::regnamespace AND obj_description(oid, 'pg_constraint') IS NOT NULL
+"""
+
+# -- Campaigns ---------------------------------------------------------------------------------------
 
 CAMPAIGN_INSERT = """
 INSERT INTO campaigns (external_id, title, description, image_url, cta_label, landing_url,
@@ -33,18 +49,33 @@ WHERE id = $1
 RETURNING id
 """
 
+CAMPAIGNS_EXIST = "SELECT EXISTS (SELECT 1 FROM campaigns)"
+
+DEMO_CAMPAIGNS_INSERT = """
+WITH new AS (
+    INSERT INTO campaigns (external_id, title, description, landing_url, cta_label, status, daily_budget,
+                           max_budget, started_at)
+    SELECT external_id, title, description, landing_url, cta_label, 'active', daily_budget, max_budget, started_at
+    FROM jsonb_to_recordset($1::text::jsonb) AS r(external_id text, title text, description text, landing_url text,
+                                                  cta_label text, daily_budget numeric, max_budget numeric,
+                                                  started_at timestamptz)
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM new
+"""
+
+CAMPAIGN_SERIES = "SELECT * FROM campaign_metric_series($1, $2, $3, $4)"
+
+CAMPAIGN_IMAGE_URL = "SELECT image_url FROM campaigns WHERE id = $1"
+
+# -- Metrics and imports -----------------------------------------------------------------------------
+
 METRICS_INGEST = "SELECT ingest_campaign_metrics($1::text::jsonb)"
 
-READY_REVISION = "SELECT version_num FROM alembic_version"
+IMPORT_REPORT = "SELECT import_campaign_report($1::text::jsonb, $2::text::jsonb)"
 
-READY_FUNCTIONS = "SELECT file, sha256 FROM schema_functions ORDER BY file"
-
-# The words of each constraint the API reports, from its comment ({"field", "message"}).
-CONSTRAINT_MESSAGES = """
-SELECT conname AS name, obj_description(oid, 'pg_constraint') AS comment
-FROM pg_constraint
-WHERE connamespace = 'public'::regnamespace AND obj_description(oid, 'pg_constraint') IS NOT NULL
-"""
+# -- Cycles and trigger evaluations ------------------------------------------------------------------
 
 CYCLE_RUN = "SELECT run_autonomous_operations_with_posting($1, $2, $3, $4)"
 
@@ -64,7 +95,25 @@ LIMIT $5
 
 CYCLE_GET = f"SELECT {CYCLE_COLUMNS} FROM autonomous_cycles WHERE id = $1"
 
+CYCLE_RELEASE = "SELECT release_held_cycle($1, $2)"
+
+TRIGGERS_EVALUATE = "SELECT evaluate_metric_triggers($1)"
+
+# -- Analytics and stats -----------------------------------------------------------------------------
+
+UNDERPERFORMING = "SELECT * FROM identify_underperforming_campaigns() LIMIT $1 OFFSET $2"
+
+SCALING_CANDIDATES = "SELECT * FROM identify_scaling_candidates() LIMIT $1 OFFSET $2"
+
 STATS = "SELECT autonomous_stats()"
+
+STATS_DAILY = """
+SELECT day::text AS day, paused, scaled, posted, optimized, expected_saved, expected_added,
+       measured_saved, measured_added
+FROM autonomous_daily($1)
+"""
+
+# -- Actions -----------------------------------------------------------------------------------------
 
 ACTION_COLUMNS = """
 a.id, a.cycle_id, a.campaign_id, c.title AS campaign_title, a.rule_id, r.name AS rule_name, a.action_type,
@@ -95,6 +144,8 @@ WHERE a.id = $1
 """
 
 ACTION_ROLLBACK = "SELECT rollback_autonomous_action($1, $2, $3)"
+
+# -- Rules -------------------------------------------------------------------------------------------
 
 RULE_COLUMNS = """
 id, name, description, rule_type, priority, is_active, is_builtin, conditions,
@@ -134,15 +185,15 @@ WHERE id = $1
 RETURNING id
 """
 
+RULE_PREVIEW = "SELECT preview_rule($1::text::jsonb)"
+
+# -- Settings ----------------------------------------------------------------------------------------
+
 SETTINGS_GET = "SELECT * FROM autonomous_settings"
 
 SETTINGS_UPDATE = "SELECT * FROM update_autonomous_settings($1::jsonb)"
 
-UNDERPERFORMING = "SELECT * FROM identify_underperforming_campaigns() LIMIT $1 OFFSET $2"
-
-SCALING_CANDIDATES = "SELECT * FROM identify_scaling_candidates() LIMIT $1 OFFSET $2"
-
-CAMPAIGN_POST = "SELECT auto_post_campaign_to_social($1)"
+# -- Opportunities -----------------------------------------------------------------------------------
 
 OPPORTUNITY_COLUMNS = """
 o.id, o.campaign_id, c.title AS campaign_title, o.opportunity_type, o.severity, o.description,
@@ -167,6 +218,16 @@ ORDER BY o.detected_at DESC, o.id DESC
 LIMIT $7
 """
 
+# Opportunities by what needs attention first: severity, then the money at stake (the campaign's
+# spend), then the newest; paged by offset.
+OPPORTUNITY_ATTENTION = f"""
+SELECT {OPPORTUNITY_COLUMNS}
+{OPPORTUNITY_FILTERS}
+ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], o.severity), c.spend DESC,
+         o.detected_at DESC, o.id DESC
+OFFSET $5 LIMIT $6
+"""
+
 OPPORTUNITY_GET = f"""
 SELECT {OPPORTUNITY_COLUMNS}
 FROM optimization_opportunities o
@@ -175,6 +236,8 @@ WHERE o.id = $1
 """
 
 OPPORTUNITY_TRANSITION = "SELECT transition_optimization_opportunity($1, $2, $3)"
+
+# -- Social accounts ---------------------------------------------------------------------------------
 
 SOCIAL_ACCOUNT_COLUMNS = """
 id, platform, account_id, display_name, token_last4, refresh_token_encrypted IS NOT NULL AS has_refresh_token,
@@ -212,6 +275,10 @@ WHERE id = $1
 RETURNING {SOCIAL_ACCOUNT_COLUMNS}
 """
 
+# -- Schedules and their social posts ----------------------------------------------------------------
+
+CAMPAIGN_POST = "SELECT auto_post_campaign_to_social($1)"
+
 SCHEDULE_COLUMNS = """
 s.id, s.campaign_id, c.title AS campaign_title, s.action_id, s.scheduled_for, s.platforms, s.content, s.status,
 s.created_at, s.updated_at
@@ -232,7 +299,7 @@ FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id
 WHERE s.id = $1
 """
 
-SCHEDULE_DELIVERIES = """
+SCHEDULE_POSTS = """
 SELECT schedule_id, id, platform, account_id, status, external_post_ids, attempts, next_attempt_at, last_error,
        posted_at
 FROM social_posts WHERE schedule_id = ANY($1::uuid[]) ORDER BY platform
@@ -240,33 +307,13 @@ FROM social_posts WHERE schedule_id = ANY($1::uuid[]) ORDER BY platform
 
 SCHEDULE_CANCEL = "SELECT cancel_campaign_schedule($1)"
 
-DELIVERIES_CLAIM = "SELECT * FROM claim_due_deliveries($1)"
-DELIVERY_ACCEPTED = "SELECT record_delivery_accepted($1, $2)"
-DELIVERY_FINISH = "SELECT finish_delivery($1, $2, $3, $4, $5)"
+POSTS_CLAIM = "SELECT * FROM claim_due_posts($1)"
 
-CAMPAIGN_IMAGE_URL = "SELECT image_url FROM campaigns WHERE id = $1"
+POST_ACCEPTED = "SELECT record_post_accepted($1, $2)"
 
-DEMO_CAMPAIGNS_INSERT = """
-WITH new AS (
-    INSERT INTO campaigns (external_id, title, description, landing_url, cta_label, status, daily_budget,
-                           max_budget, started_at)
-    SELECT external_id, title, description, landing_url, cta_label, 'active', daily_budget, max_budget, started_at
-    FROM jsonb_to_recordset($1::text::jsonb) AS r(external_id text, title text, description text, landing_url text,
-                                                  cta_label text, daily_budget numeric, max_budget numeric,
-                                                  started_at timestamptz)
-    ON CONFLICT (external_id) DO NOTHING
-    RETURNING 1
-)
-SELECT count(*) FROM new
-"""
+POST_FINISH = "SELECT finish_post($1, $2, $3, $4, $5)"
 
-CAMPAIGNS_EXIST = "SELECT EXISTS (SELECT 1 FROM campaigns)"
-
-# -- trigger rules ------------------------------------------------------------------------------------
-
-TRIGGERS_EVALUATE = "SELECT evaluate_metric_triggers($1)"
-
-# -- webhooks -------------------------------------------------------------------------------------------
+# -- Webhooks ----------------------------------------------------------------------------------------
 
 WEBHOOK_COLUMNS = """
 id, url, description, event_types, format, is_active, secret_rotated_at, created_by, created_at, updated_at
@@ -341,26 +388,28 @@ WEBHOOK_CLAIM = "SELECT * FROM claim_webhook_deliveries($1, $2)"
 
 WEBHOOK_RECORD = "SELECT record_webhook_attempt($1, $2, $3, $4, $5, $6, $7, $8)"
 
-# -- imports and backtests -----------------------------------------------------------------------
+# -- Backtests ---------------------------------------------------------------------------------------
 
-IMPORT_REPORT = "SELECT import_campaign_report($1::text::jsonb, $2::text::jsonb)"
-
-BACKTEST_COLUMNS = """id, status, from_at AS from_, to_at AS to, step, rules, settings, steps_total,
-    progress::float8 AS progress, result, error, created_by, created_at, started_at, finished_at"""
+# The list shows each result's totals; GET /backtests/{id} the whole of it.
+BACKTEST_FIELDS = """id, status, from_at AS from_, to_at AS to, step, rules, settings, steps_total,
+    progress::float8 AS progress, error, created_by, cancelled_by, created_at, started_at, finished_at"""
 
 BACKTEST_CREATE = "SELECT create_backtest($1, $2, $3, $4::text::jsonb, $5::text::jsonb)"
 
-BACKTEST_GET = f"SELECT {BACKTEST_COLUMNS} FROM backtests WHERE id = $1"
+BACKTEST_GET = f"SELECT {BACKTEST_FIELDS}, result FROM backtests WHERE id = $1"
 
-# The list shows each result's totals; GET /backtests/{id} the whole of it.
 BACKTEST_LIST = f"""
-SELECT {BACKTEST_COLUMNS.replace("result,", "jsonb_build_object('totals', result -> 'totals') AS result,")}
+SELECT {BACKTEST_FIELDS}, jsonb_build_object('totals', result -> 'totals') AS result
 FROM backtests
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT $4
 """
+
+BACKTEST_STATUS = "SELECT status FROM backtests WHERE id = $1"
+
+BACKTEST_CANCEL = "SELECT cancel_backtest($1)"
 
 BACKTEST_CLAIM = "SELECT claim_backtest()"
 
@@ -371,28 +420,16 @@ UPDATE backtests SET progress = least($2::numeric, 0.9999), heartbeat_at = now()
 WHERE id = $1 AND status = 'running'
 """
 
+# A run whose statement was cancelled: by a person (the row says cancelled already) or by its time
+# limit ($2 seconds). Returns how it ended.
+BACKTEST_STOPPED = "SELECT record_backtest_stopped($1, $2)"
+
 BACKTEST_RUN = "SELECT run_backtest($1, $2, $3, $4::text::jsonb, $5::text::jsonb)"
 
-# -- dashboard -----------------------------------------------------------------------------------
+# -- Session -----------------------------------------------------------------------------------------
 
-CAMPAIGN_SERIES = "SELECT * FROM campaign_metric_series($1, $2, $3, $4)"
+# The time limit of the statements of this transaction ($1: a duration such as 60000ms).
+STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
-STATS_DAILY = """
-SELECT day::text AS day, paused, scaled, posted, optimized, expected_saved, expected_added,
-       measured_saved, measured_added
-FROM autonomous_daily($1)
-"""
-
-RULE_PREVIEW = "SELECT preview_rule($1::text::jsonb)"
-
-# Opportunities by what needs attention first: severity, then the money at stake (the campaign's
-# spend), then the newest; paged by offset.
-OPPORTUNITY_ATTENTION = f"""
-SELECT {OPPORTUNITY_COLUMNS}
-{OPPORTUNITY_FILTERS}
-ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], o.severity), c.spend DESC,
-         o.detected_at DESC, o.id DESC
-OFFSET $5 LIMIT $6
-"""
-
-CYCLE_RELEASE = "SELECT release_held_cycle($1, $2)"
+# Cancels the statement a backend of this service runs (the backtest runner's, on a cancel).
+CANCEL_BACKEND = "SELECT pg_cancel_backend($1)"

@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models.common import Name200, StrictModel, Text2000, UtcDatetime
+from app.models.common import Moment, Name200, StrictModel, Text2000
 from app.models.rules import Action, Conditions, Confidence, Cooldown, Priority
 
-BacktestStatus = Literal["queued", "running", "succeeded", "failed"]
+BacktestStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BacktestStep = Literal["day", "hour"]
 
 
@@ -30,10 +30,10 @@ SettingValue = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 
 
 class BacktestCreate(StrictModel):
-    from_: UtcDatetime = Field(
+    from_: Moment = Field(
         alias="from", description="the replay starts here (what ended before is history)"
     )
-    to: UtcDatetime = Field(description="the replay ends here: after from, at most 400 days later")
+    to: Moment = Field(description="the replay ends here: after from, at most 400 days later")
     step: BacktestStep = Field(default="day", description="how often the decisions are replayed")
     rules: (
         Literal["active"]
@@ -65,6 +65,7 @@ class BacktestPublic(BaseModel):
     )
     error: str | None
     created_by: str | None
+    cancelled_by: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import MISSING, BaseModel, Field, model_validator
 
 from app.models.common import (
+    HeldReason,
+    Moment,
     Money,
     Name200,
     Name500,
@@ -14,7 +16,6 @@ from app.models.common import (
     Text100,
     Text10000,
     Url,
-    UtcDatetime,
 )
 
 CampaignStatus = Literal["draft", "active", "paused", "completed"]
@@ -30,7 +31,7 @@ class CampaignCreate(StrictModel):
     status: CampaignStatus = "draft"
     daily_budget: Money = 0
     max_budget: Money | None = None
-    started_at: UtcDatetime | None = None
+    started_at: Moment | None = None
 
     @model_validator(mode="after")
     def _budget_cap(self) -> CampaignCreate:
@@ -50,7 +51,7 @@ class CampaignUpdate(StrictModel):
     status: CampaignStatus | MISSING = MISSING
     daily_budget: Money | MISSING = MISSING
     max_budget: Money | None | MISSING = MISSING
-    started_at: UtcDatetime | None | MISSING = MISSING
+    started_at: Moment | None | MISSING = MISSING
 
 
 class CampaignPublic(BaseModel):
@@ -84,7 +85,7 @@ class CampaignsPublic(BaseModel):
     next_cursor: str | None = None
 
 
-class UnderperformingCampaign(BaseModel):
+class UnderperformingCampaign(HeldReason):
     campaign_id: uuid.UUID
     title: str
     roi: float | None
@@ -95,7 +96,6 @@ class UnderperformingCampaign(BaseModel):
     severity: Literal["critical", "high", "medium", "low"]
     confidence: float
     rule_name: str | None
-    blocked_reason: str | None
 
 
 class UnderperformingCampaigns(BaseModel):
@@ -103,7 +103,7 @@ class UnderperformingCampaigns(BaseModel):
     next_cursor: str | None = None
 
 
-class ScalingCandidate(BaseModel):
+class ScalingCandidate(HeldReason):
     campaign_id: uuid.UUID
     title: str
     roi: float | None
@@ -113,7 +113,6 @@ class ScalingCandidate(BaseModel):
     confidence: float
     capped: bool
     rule_name: str
-    blocked_reason: str | None
 
 
 class ScalingCandidates(BaseModel):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 MAX_LIMIT = 200
 
@@ -25,11 +27,15 @@ TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F]*$"
 # The same, with at least one character that is neither a space nor a control character.
 NONBLANK_TEXT_PATTERN = r"^[^\x00-\x08\x0B-\x1F]*[^\x00-\x20][^\x00-\x08\x0B-\x1F]*$"
 URL_PATTERN = r"^https?://[^\x00-\x20\x7F]+$"
-# The words a 422 uses for a pattern, instead of the pattern itself.
+# Printable ASCII without spaces: tokens, keys.
+PRINTABLE_PATTERN = r"^[\x21-\x7E]+$"
+# The words a 422 uses for each pattern (with an example), never the pattern itself; a test holds
+# every pattern of the OpenAPI document to this.
 PATTERN_MESSAGES = {
-    TEXT_PATTERN: "must not contain control characters (tab and newline are allowed)",
-    NONBLANK_TEXT_PATTERN: "must contain a visible character and no control characters (tab and newline are allowed)",
-    URL_PATTERN: "must be an http:// or https:// URL without spaces or control characters",
+    TEXT_PATTERN: "must not contain control characters (tab and newline are allowed), e.g. Spring sale",
+    NONBLANK_TEXT_PATTERN: "must contain a visible character and no control characters (tab and newline are allowed), e.g. Spring sale",
+    URL_PATTERN: "must be an http:// or https:// URL without spaces or control characters, e.g. https://example.com/spring",
+    PRINTABLE_PATTERN: "must be printable ASCII without spaces, e.g. cron-2026-11-27T12",
 }
 
 
@@ -45,13 +51,46 @@ def _utc(value: datetime) -> datetime:
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
-def _a_time_is_text(value: Any) -> Any:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 date-time string")
-    return value
+MOMENT_WORDS = (
+    "must be a date-time such as 2026-11-01T08:30:00Z (RFC 3339; without an offset it is UTC), "
+    "or a date such as 2026-11-01 (its midnight UTC)"
+)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2})?"
+)
 
 
-UtcDatetime = Annotated[datetime, BeforeValidator(_a_time_is_text), AfterValidator(_utc)]
+def parse_moment(value: Any) -> datetime:
+    """A date-time (RFC 3339) or a plain date (its midnight UTC), in UTC; ValueError in words."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, str) and (_DATE.fullmatch(value) or _DATE_TIME.fullmatch(value)):
+        text = value.replace(",", ".")
+        text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+        try:
+            return _utc(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+    raise PydanticCustomError("moment", MOMENT_WORDS)
+
+
+# Every date-time a caller sends: RFC 3339, or a plain date for its midnight UTC.
+Moment = Annotated[
+    datetime,
+    BeforeValidator(parse_moment),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date"},
+            ],
+            "description": "a date-time (RFC 3339), or a date for its midnight UTC",
+        }
+    ),
+]
+
+
 Money = Annotated[float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_nan=False)]
 Count = Annotated[int, Field(strict=True, ge=0, le=COUNT_MAX)]
 Flag = Annotated[bool, Field(strict=True)]
@@ -81,8 +120,14 @@ class StrictModel(BaseModel):
 # lists computed on the fly) is a position.
 KEYSET_CURSOR_PATTERN = r"^[0-9]{1,17}\.[0-9a-f]{32}$"
 OFFSET_CURSOR_PATTERN = r"^[0-9]{1,9}$"
-PATTERN_MESSAGES[KEYSET_CURSOR_PATTERN] = "not a cursor this list issued: use next_cursor"
-PATTERN_MESSAGES[OFFSET_CURSOR_PATTERN] = "not a cursor this list issued: use next_cursor"
+# Either kind, for a list that pages both ways (opportunities by newest or by attention).
+ANY_CURSOR_PATTERN = f"(?:{KEYSET_CURSOR_PATTERN})|(?:{OFFSET_CURSOR_PATTERN})"
+_CURSOR_WORDS = (
+    "must be a cursor this list issued: the next_cursor of the previous page, as it came"
+)
+PATTERN_MESSAGES[KEYSET_CURSOR_PATTERN] = _CURSOR_WORDS
+PATTERN_MESSAGES[OFFSET_CURSOR_PATTERN] = _CURSOR_WORDS
+PATTERN_MESSAGES[ANY_CURSOR_PATTERN] = _CURSOR_WORDS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 KeysetCursor = Annotated[
@@ -127,3 +172,36 @@ def offset_page(rows: list[Any], limit: int, offset: int, model: type[BaseModel]
     items = rows[:limit]
     next_cursor = str(offset + limit) if len(rows) > limit else None
     return {"items": [model.model_validate(dict(r)) for r in items], "next_cursor": next_cursor}
+
+
+# The codes a guardrail or a limit holds a decision back with (sql/functions/08_plan*.sql).
+HELD_CODES = (
+    "below_confidence, below_min_spend, capped, no_budget_to_scale, rollback_quiet, cooldown, "
+    "post_spacing, no_account, paused_in_cycle, data_outage, pause_limit or budget_limit"
+)
+
+
+class HeldReason(BaseModel):
+    """Why a decision is held back, in words (blocked_reason is its former name, still shown)."""
+
+    held_reason: str | None = None
+    blocked_reason: str | None = Field(
+        default=None, deprecated=True, description="the former name of held_reason"
+    )
+
+    @model_validator(mode="after")
+    def _former_names(self) -> HeldReason:
+        for former, current in (("blocked_reason", "held_reason"), ("blocked_code", "held_code")):
+            if former in type(self).model_fields:
+                self.__dict__[former] = getattr(self, current)
+        return self
+
+
+class HeldCode(HeldReason):
+    """Why a decision is held back: its code and words (blocked_code and blocked_reason are their
+    former names, still shown)."""
+
+    held_code: str | None = Field(default=None, description=HELD_CODES)
+    blocked_code: str | None = Field(
+        default=None, deprecated=True, description="the former name of held_code"
+    )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.models.actions import ActionPublic
-from app.models.common import Flag, StrictModel
+from app.models.common import Flag, HeldCode, StrictModel
 
 CycleStatus = Literal["running", "succeeded", "failed", "skipped", "held"]
 CycleTrigger = Literal["api", "cron", "sql", "cli", "metrics", "release"]
@@ -17,18 +17,19 @@ class CycleRun(StrictModel):
     dry_run: Flag = False
 
 
-class HeldBack(BaseModel):
+class HeldBack(HeldCode):
     campaign_id: uuid.UUID
     title: str
     action_type: str
     rule_name: str
     confidence: float
-    blocked_code: str | None = Field(
-        default=None,
-        description="below_confidence, below_min_spend, capped, no_budget_to_scale, rollback_quiet, "
-        "cooldown, post_spacing, no_account or paused_in_cycle",
-    )
-    blocked_reason: str
+
+
+class DetectorError(BaseModel):
+    """An opportunity detector that raised on some figure: skipped for that cycle, the others ran."""
+
+    detector: str
+    error: str
 
 
 class RuleError(BaseModel):
@@ -54,6 +55,7 @@ class CycleSummary(BaseModel):
     held_back: list[HeldBack] = []
     held_back_total: int = 0
     rule_errors: list[RuleError] = []
+    detector_errors: list[DetectorError] = []
     posting_note: str | None = None
     error: str | None = None
     replayed: bool = False

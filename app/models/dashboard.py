@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.models.common import Name200, StrictModel
+from app.models.common import HeldCode, Name200, StrictModel
 from app.models.rules import Action, Conditions, Confidence, Cooldown, Priority
 
 Bucket = Literal["day", "hour"]
@@ -68,7 +68,7 @@ class RulePreviewRequest(StrictModel):
     cooldown_hours: Cooldown = 24
 
 
-class RulePreviewItem(BaseModel):
+class RulePreviewItem(HeldCode):
     campaign_id: uuid.UUID
     campaign_title: str
     action_type: str
@@ -78,8 +78,6 @@ class RulePreviewItem(BaseModel):
     daily_budget: float
     new_budget: float | None
     reason: str | None
-    blocked_code: str | None
-    blocked_reason: str | None
     expected_impact: dict[str, Any] | None
 
 
@@ -87,5 +85,5 @@ class RulePreviewPublic(BaseModel):
     evaluated: int = Field(description="active campaigns looked at")
     rule_errors: list[str]
     items: list[RulePreviewItem] = Field(
-        description="what it would do now (blocked_code null) and what a guardrail would hold back"
+        description="what it would do now (held_code null) and what a guardrail would hold back"
     )

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.models.common import Count, Money, Name200, StrictModel, UtcDatetime
+from app.models.common import Count, Moment, Money, Name200, StrictModel
 
 MAX_METRIC_ROWS = 10_000
 
@@ -13,8 +13,8 @@ MAX_METRIC_ROWS = 10_000
 class MetricRowIn(StrictModel):
     campaign_id: uuid.UUID | None = None
     external_id: Name200 | None = None
-    period_start: UtcDatetime
-    period_end: UtcDatetime
+    period_start: Moment
+    period_end: Moment
     impressions: Count = 0
     reach: Count | None = None
     clicks: Count = 0

@@ -24,6 +24,7 @@ Cooldown = Annotated[int, Field(strict=True, ge=0, le=8760)]
 
 MAX_TREE_DEPTH = 32  # generous: the database names the part that nests too deep (groups: 3)
 MAX_TREE_NODES = 100_000  # far above what the schema allows (20 per group, 3 deep)
+MAX_CONDITIONS = 50  # what a person writes; the database holds rules to the same
 
 
 def _bounded_tree(value: Any) -> Any:
@@ -65,9 +66,32 @@ def _bounded_tree(value: Any) -> Any:
     return value
 
 
+def _at_most_50_conditions(value: dict[str, Any]) -> dict[str, Any]:
+    """Refused before anything else reads it: a tree of thousands of conditions costs minutes."""
+
+    def count(node: Any) -> int:
+        if isinstance(node, dict):
+            return ("metric" in node) + sum(count(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(count(v) for v in node)
+        return 0
+
+    found = count(value)
+    if found > MAX_CONDITIONS:
+        raise PydanticCustomError(
+            "rule_json",
+            "a rule has at most {limit} conditions; this one has {found}: split it into rules",
+            {"path": "", "limit": MAX_CONDITIONS, "found": found},
+        )
+    return value
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0B-\x1F]")
 Conditions = Annotated[
-    dict[str, Any], AfterValidator(_bounded_tree), WithJsonSchema(conditions_schema())
+    dict[str, Any],
+    AfterValidator(_bounded_tree),
+    AfterValidator(_at_most_50_conditions),
+    WithJsonSchema(conditions_schema()),
 ]
 Action = Annotated[dict[str, Any], AfterValidator(_bounded_tree), WithJsonSchema(action_schema())]
 

@@ -6,19 +6,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import MISSING, BaseModel, Field, create_model
+from pydantic import MISSING, AfterValidator, BaseModel, Field, create_model
+from pydantic_core import PydanticCustomError
 
 from app.models.common import MONEY_LIMIT, StrictModel
 
-Ratio = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+
+def _steps_from(origin: float) -> AfterValidator:
+    """A number setting is its origin (0, or 1 for a factor or ratio that starts there) or at least
+    10^-9 away from it: a smaller step means nothing and underflows the detectors' statistics."""
+
+    def check(value: float) -> float:
+        if value != origin and abs(value - origin) < 1e-9:
+            raise PydanticCustomError(
+                "setting_step",
+                "must be {origin} or at least 0.000000001 away from it (e.g. {example}, not {origin} + 1e-12)",
+                {"origin": f"{origin:g}", "example": f"{origin + 0.5:g}"},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+Ratio = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False), _steps_from(0)]
 PositiveInt = Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
-MinSpend = Annotated[float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_nan=False)]
-ScaleFactor = Annotated[float, Field(strict=True, gt=1, le=10, allow_inf_nan=False)]
-Frequency = Annotated[float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False)]
-RateRatio = Annotated[float, Field(strict=True, ge=1, le=1_000_000, allow_inf_nan=False)]
-OpenRatio = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]
-Percent = Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False)]
+MinSpend = Annotated[
+    float, Field(strict=True, ge=0, lt=MONEY_LIMIT, allow_inf_nan=False), _steps_from(0)
+]
+ScaleFactor = Annotated[float, Field(strict=True, gt=1, le=10, allow_inf_nan=False), _steps_from(1)]
+Frequency = Annotated[
+    float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False), _steps_from(0)
+]
+RateRatio = Annotated[
+    float, Field(strict=True, ge=1, le=1_000_000, allow_inf_nan=False), _steps_from(1)
+]
+OpenRatio = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False), _steps_from(0)]
+Percent = Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False), _steps_from(0)]
 
 
 class AutonomousSettingsBase(BaseModel):

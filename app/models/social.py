@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import MISSING, AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
 from pydantic.json_schema import WithJsonSchema
 
-from app.models.common import StrictModel, Text200, UtcDatetime
+from app.models.common import PATTERN_MESSAGES, PRINTABLE_PATTERN, Moment, StrictModel, Text200
 
 Platform = Literal["instagram", "facebook", "x"]
 
@@ -30,13 +30,16 @@ PlatformIn = Annotated[
     ),
 ]
 AccountStatus = Literal["active", "expired", "revoked"]
-PRINTABLE_PATTERN = r"^[\x21-\x7E]+$"  # printable ASCII, no spaces
+ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+PATTERN_MESSAGES[ACCOUNT_ID_PATTERN] = (
+    "must be the platform's id of the account: letters, digits and _ . : - only, e.g. 1789012345678901"
+)
 
 
 def _printable(token: SecretStr) -> SecretStr:
     # The value itself never appears in an error.
     if not re.fullmatch(PRINTABLE_PATTERN, token.get_secret_value()):
-        raise ValueError("must be printable ASCII without spaces")
+        raise ValueError("must be printable ASCII without spaces, e.g. EAAG...")
     return token
 
 
@@ -45,7 +48,7 @@ Token = Annotated[
     Field(min_length=8, max_length=4096, json_schema_extra={"pattern": PRINTABLE_PATTERN}),
     AfterValidator(_printable),
 ]
-AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=ACCOUNT_ID_PATTERN)]
 
 
 class SocialAccountCreate(StrictModel):
@@ -54,7 +57,7 @@ class SocialAccountCreate(StrictModel):
     display_name: Text200 | None = None
     access_token: Token
     refresh_token: Token | None = None
-    token_expires_at: UtcDatetime | None = None
+    token_expires_at: Moment | None = None
 
 
 class SocialAccountUpdate(StrictModel):
@@ -63,7 +66,7 @@ class SocialAccountUpdate(StrictModel):
     display_name: Text200 | None | MISSING = MISSING
     access_token: Token | MISSING = MISSING
     refresh_token: Token | None | MISSING = MISSING
-    token_expires_at: UtcDatetime | None | MISSING = MISSING
+    token_expires_at: Moment | None | MISSING = MISSING
     status: Literal["active", "revoked"] | MISSING = MISSING
 
 
@@ -87,7 +90,9 @@ class SocialAccountsPublic(BaseModel):
     next_cursor: str | None = None
 
 
-class DeliveryPublic(BaseModel):
+class PostPublic(BaseModel):
+    """A schedule's post on one platform: its state, the platform's ids, its attempts."""
+
     id: uuid.UUID
     platform: Platform
     account_id: uuid.UUID | None
@@ -110,7 +115,10 @@ class SchedulePublic(BaseModel):
     status: Literal["pending", "posting", "posted", "failed", "cancelled"]
     created_at: datetime
     updated_at: datetime
-    deliveries: list[DeliveryPublic] = []
+    posts: list[PostPublic] = Field(default=[], description="one per platform")
+    deliveries: list[PostPublic] = Field(
+        default=[], deprecated=True, description="the former name of posts (the same list)"
+    )
 
 
 class SchedulesPublic(BaseModel):

@@ -10,8 +10,10 @@ from app.models.actions import ActionPublic
 from app.models.common import Flag, StrictModel, Text1000, Url
 from app.models.cycles import CyclePublic
 from app.models.opportunities import OpportunityPublic
-from app.models.social import DeliveryPublic, SocialAccountPublic
+from app.models.social import PostPublic, SocialAccountPublic
 
+# The event types an endpoint may subscribe to: the database's ao_event_types() (a test holds the two
+# together). webhook.test goes to one endpoint on request and is not among them.
 EventType = Literal[
     "action.executed",
     "action.rolled_back",
@@ -24,6 +26,7 @@ EventType = Literal[
     "post.unknown",
     "social_account.expired",
 ]
+TEST_EVENT = "webhook.test"
 WebhookFormat = Literal["standard", "slack"]
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]
 
@@ -113,7 +116,7 @@ class WebhookDeliveriesPublic(BaseModel):
     next_cursor: str | None = None
 
 
-class PostEvent(DeliveryPublic):
+class PostEvent(PostPublic):
     schedule_id: uuid.UUID
     campaign_id: uuid.UUID
     campaign_title: str | None = None
@@ -143,7 +146,7 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "post.failed": PostEvent,
     "post.unknown": PostEvent,
     "social_account.expired": SocialAccountPublic,
-    "webhook.test": TestEvent,
+    TEST_EVENT: TestEvent,
 }
 
 

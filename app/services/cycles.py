@@ -12,8 +12,6 @@ from app.db import queries
 
 log = logging.getLogger("app.cycles")
 
-SERVICE_CLAIMS = {"role": "service_role", "sub": "autonomous-ops-scheduler"}
-
 
 async def run_cycle(
     conn: asyncpg.Connection,

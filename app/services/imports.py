@@ -1,9 +1,11 @@
-"""Importing a daily campaign report: the rows read by app/services/report_parsing.py go through
-``import_campaign_report`` (campaigns created on first sight, then the one ingestion function) in the
-caller's transaction, all or nothing; a refusal of the database names the row's line in the file."""
+"""Importing a daily campaign report: the rows read by app/services/report_parsing.py (off the event
+loop: a large file never holds up other requests) go through ``import_campaign_report`` (campaigns
+created on first sight, then the one ingestion function) in the caller's transaction, all or nothing;
+a refusal of the database names the row's line in the file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from app.db import queries
+from app.db.retry import in_savepoint
 from app.models.backtests import ImportReport
 from app.services.report_parsing import (
     FORMATS,
@@ -33,32 +36,18 @@ async def import_report(
     fmt: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Parse a report and write it through ``import_campaign_report`` in chunks, inside the caller's
-    transaction (all or nothing); a database refusal of a row names its line in the file."""
-    parsed = parse_report(data, fmt)
+    """Parse a report (in a thread) and write it through ``import_campaign_report`` in chunks, inside
+    the caller's transaction (all or nothing; a conflict with concurrent work is retried once); a
+    database refusal of a row names its line in the file."""
+    parsed = await asyncio.to_thread(parse_report, data, fmt)
     for key in parsed.campaigns:
         if len(key) > 200:
             raise ImportRefused("a campaign id or name longer than 200 characters", column=key[:40])
-    campaigns = [{"external_id": k, "title": v} for k, v in parsed.campaigns.items()]
-    total = {"rows": 0, "campaigns_created": 0}
-    touched: set[str] = set()
-    for start in range(0, len(parsed.rows), CHUNK_ROWS):
-        chunk = parsed.rows[start : start + CHUNK_ROWS]
-        keys = {r.get("external_id") for r in chunk}
-        named = [c for c in campaigns if c["external_id"] in keys]
-        try:
-            done = await conn.fetchval(queries.IMPORT_REPORT, json.dumps(named), json.dumps(chunk))
-        except asyncpg.PostgresError as exc:
-            raise _refusal(exc, parsed, start) from None
-        total["rows"] += int(done["rows"])
-        total["campaigns_created"] += int(done["campaigns_created"])
-        touched |= {str(k) for k in keys if k}
-        if progress is not None:
-            progress(min(start + CHUNK_ROWS, len(parsed.rows)), len(parsed.rows))
+    total = await in_savepoint(conn, lambda: _write(conn, parsed, progress))
     return ImportReport(
         format=parsed.format,
         rows=total["rows"],
-        campaigns=len(touched | {r["campaign_id"] for r in parsed.rows if "campaign_id" in r}),
+        campaigns=total["campaigns"],
         campaigns_created=total["campaigns_created"],
         date_from=datetime.combine(parsed.date_from, datetime.min.time(), UTC)
         if parsed.date_from
@@ -70,6 +59,32 @@ async def import_report(
         skipped_total_rows=parsed.skipped_total_rows,
         rounded_conversions=parsed.rounded_conversions,
     )
+
+
+async def _write(
+    conn: asyncpg.Connection, parsed: ParsedReport, progress: Callable[[int, int], None] | None
+) -> dict[str, int]:
+    campaigns = [{"external_id": k, "title": v} for k, v in parsed.campaigns.items()]
+    total = {"rows": 0, "campaigns_created": 0}
+    touched: set[str] = set()
+    for start in range(0, len(parsed.rows), CHUNK_ROWS):
+        chunk = parsed.rows[start : start + CHUNK_ROWS]
+        keys = {r.get("external_id") for r in chunk}
+        named = [c for c in campaigns if c["external_id"] in keys]
+        rows_json = await asyncio.to_thread(json.dumps, chunk)
+        try:
+            done = await conn.fetchval(queries.IMPORT_REPORT, json.dumps(named), rows_json)
+        except asyncpg.PostgresError as exc:
+            raise _refusal(exc, parsed, start) from None
+        total["rows"] += int(done["rows"])
+        total["campaigns_created"] += int(done["campaigns_created"])
+        touched |= {str(k) for k in keys if k}
+        if progress is not None:
+            progress(min(start + CHUNK_ROWS, len(parsed.rows)), len(parsed.rows))
+    total["campaigns"] = len(
+        touched | {r["campaign_id"] for r in parsed.rows if "campaign_id" in r}
+    )
+    return total
 
 
 def _refusal(exc: asyncpg.PostgresError, parsed: ParsedReport, offset: int) -> Exception:

@@ -8,8 +8,11 @@ after the report's title and date-range lines) and the generic columns of ``POST
 UTF-8 (with or without a BOM) or UTF-16 with a BOM, comma-, semicolon- or tab-separated, CRLF or LF.
 Numbers may carry thousands separators and currency symbols; ``--`` and empty cells are zero (an empty
 reach stays unknown); totals rows ("Total: Account", a summary row with no campaign) are skipped.
-Anything else (an undetectable format, a missing column, a malformed number or date, a day outside the
-range the file states) is an :class:`ImportRefused` naming the line and column, and nothing is imported.
+Anything else (an undetectable format, a missing column, a row shorter or longer than the header, a
+malformed number or date, a day before 2000 or after tomorrow, a file spanning more than
+``MAX_SPAN_DAYS``, a day outside the range the file states) is an :class:`ImportRefused` naming the
+line and column, and nothing is imported. Whatever the bytes, reading them ends in a report or an
+:class:`ImportRefused`, never another error.
 """
 
 from __future__ import annotations
@@ -23,10 +26,20 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
+from app.models.common import MOMENT_WORDS, parse_moment
+
 ImportFormat = Literal["auto", "meta", "google", "generic"]
 FORMATS: tuple[str, ...] = ("auto", "meta", "google", "generic")
 MAX_ROWS = 1_000_000
 TOO_LARGE = Decimal(10) ** 15
+# The days a report may hold: none before 2000, none after tomorrow (an account's day can be ahead of
+# UTC's), and at most three years from its first to its last.
+FIRST_DAY = date(2000, 1, 1)
+MAX_SPAN_DAYS = 1096
+# The longest cell read (csv's own limit); a longer one is refused with its line.
+MAX_CELL = 131_072
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0B-\x1F]")
 
 # Each target: the header names (normalised: lower case, currency in brackets dropped) that carry it,
 # the first present wins.
@@ -136,7 +149,13 @@ class ParsedReport:
 
 def decode(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportRefused(
+                "the file starts as UTF-16 text but is not: it ends inside a character or holds an "
+                "unpaired surrogate"
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -158,29 +177,49 @@ def parse_date(text: str) -> date | None:
 
 
 def parse_number(text: str) -> Decimal | None:
-    """'1,234.56', '$1,234.56', 'US$12', '--', '' → a Decimal, or None for empty."""
+    """'1,234.56', '$1,234.56', 'US$12', '--', '' → a Decimal, or None for empty. Plain decimals only:
+    an exponent or anything else a report never writes is refused."""
     value = text.strip()
     if value in ("", "--", "-", "—", "N/A", "n/a"):
         return None
     cleaned = _NUMBER_JUNK.sub("", value)
+    if not _PLAIN_NUMBER.fullmatch(cleaned) or len(cleaned) > 40:
+        raise ValueError(value[:60])
     try:
-        number = Decimal(cleaned)
+        return Decimal(cleaned)
     except InvalidOperation:
-        raise ValueError(value) from None
-    if not number.is_finite():
-        raise ValueError(value)
-    return number
+        raise ValueError(value[:60]) from None
 
 
-def _lines(text: str) -> tuple[list[list[str]], str]:
-    sample = "\n".join(text.splitlines()[:20])
+def _lines(text: str) -> tuple[list[list[str]], list[int]]:
+    """The rows of the file and the line each starts on (a quoted cell may hold line breaks)."""
+    sample = "\n".join(text[:100_000].splitlines()[:20])
     delimiter = ","
     counts = {d: sample.count(d) for d in (",", "\t", ";")}
     if counts["\t"] > counts[","]:
         delimiter = "\t"
     elif counts[";"] > counts[","]:
         delimiter = ";"
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), delimiter
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows, starts
+        except csv.Error as exc:
+            reason = (
+                f"a cell longer than {MAX_CELL:,} characters"
+                if "field larger" in str(exc)
+                else "it cannot be read as CSV (a NUL byte, or a quote left open)"
+            )
+            raise ImportRefused(reason, line=start) from None
+        if len(rows) > MAX_ROWS + 20:
+            raise ImportRefused(f"more than {MAX_ROWS:,} rows", line=start)
+        rows.append(row)
+        starts.append(start)
 
 
 def _find_header(lines: list[list[str]], fmt: str) -> tuple[int, str]:
@@ -226,7 +265,7 @@ def parse_report(data: bytes, fmt: str = "auto") -> ParsedReport:
     text = decode(data)
     if not text.strip():
         raise ImportRefused("the file is empty")
-    lines, _ = _lines(text)
+    lines, starts = _lines(text)
     header_index, kind = _find_header(lines, fmt)
     headers = [normalise(c) for c in lines[header_index]]
     original = [c.replace("\ufeff", "").strip() for c in lines[header_index]]
@@ -251,18 +290,31 @@ def parse_report(data: bytes, fmt: str = "auto") -> ParsedReport:
         raise ImportRefused("the header must name external_id or campaign_id")
     stated = _stated_range(lines, header_index) if kind == "google" else None
     report = ParsedReport(kind, [], {}, unmapped, stated_range=stated)
-    for offset, cells in enumerate(lines[header_index + 1 :], start=header_index + 2):
+    for index in range(header_index + 1, len(lines)):
+        cells, line = lines[index], starts[index]
         if not any(c.strip() for c in cells):
             continue
+        if len(cells) != len(headers):
+            raise ImportRefused(
+                f"the row has {len(cells)} cells and the header {len(headers)}: every row has one "
+                "cell per column",
+                line=line,
+            )
         if _is_total(kind, cells, where):
             report.skipped_total_rows += 1
             continue
         if len(report.rows) >= MAX_ROWS:
-            raise ImportRefused(f"more than {MAX_ROWS:,} rows", line=offset)
-        report.rows.append(_row(kind, cells, where, original, offset, report))
-        report.lines.append(offset)
+            raise ImportRefused(f"more than {MAX_ROWS:,} rows", line=line)
+        report.rows.append(_row(kind, cells, where, original, line, report))
+        report.lines.append(line)
     if not report.rows:
         raise ImportRefused("the file holds no data rows")
+    assert report.date_from is not None and report.date_to is not None
+    if (report.date_to - report.date_from).days >= MAX_SPAN_DAYS:
+        raise ImportRefused(
+            f"the file spans {report.date_from} to {report.date_to}: at most {MAX_SPAN_DAYS} days; "
+            "import it in parts"
+        )
     return report
 
 
@@ -321,9 +373,27 @@ def _row(
         value = parse_date(_cell(cells, index))
         if value is None:
             raise ImportRefused(
-                f"{_cell(cells, index)!r} is not a date (YYYY-MM-DD, or e.g. Nov 1, 2026)",
+                f"{_cell(cells, index)[:60]!r} is not a date (YYYY-MM-DD, or e.g. Nov 1, 2026)",
                 line,
                 headers[index],
+            )
+        return within_days(value, line, headers[index])
+
+    def clean(text: str, target: str) -> None:
+        if _CONTROL.search(text):
+            raise ImportRefused(
+                "holds a control character (tab and newline are the only ones a name may hold)",
+                line,
+                headers[where[target]] if target in where else None,
+            )
+
+    def within_days(value: date, line: int, column: str) -> date:
+        latest = datetime.now(UTC).date() + timedelta(days=1)
+        if not FIRST_DAY <= value <= latest:
+            raise ImportRefused(
+                f"{value} is not a day a report can hold: from {FIRST_DAY} to tomorrow ({latest})",
+                line,
+                column,
             )
         return value
 
@@ -333,12 +403,11 @@ def _row(
             index = where[target]
             text = _cell(cells, index).strip()
             try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = parse_moment(text)
             except ValueError:
-                raise ImportRefused(
-                    f"{text!r} is not an ISO 8601 date-time", line, headers[index]
-                ) from None
-            row[target] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+                raise ImportRefused(f"{text[:60]!r} {MOMENT_WORDS}", line, headers[index]) from None
+            within_days(moment.date(), line, headers[index])
+            row[target] = moment.isoformat()
         if "campaign_id" in where and _cell(cells, where["campaign_id"]).strip():
             text = _cell(cells, where["campaign_id"]).strip()
             try:
@@ -353,6 +422,8 @@ def _row(
             key = _cell(cells, where.get("external_id")).strip()
             if not key:
                 raise ImportRefused("is empty", line, headers[where["external_id"]])
+            clean(key, "external_id")
+            clean(_cell(cells, where.get("name")), "name")
             row["external_id"] = key
             report.campaigns.setdefault(key, _cell(cells, where.get("name")).strip() or key)
         first = datetime.fromisoformat(row["period_start"]).date()
@@ -386,6 +457,8 @@ def _row(
         if not key:
             column = headers[where.get("external_id", where.get("name", 0))]
             raise ImportRefused("names no campaign", line, column)
+        clean(name, "name")
+        clean(key, "external_id" if "external_id" in where else "name")
         report.campaigns.setdefault(key, name or key)
         row["external_id"] = key
         row["period_start"] = datetime(first.year, first.month, first.day, tzinfo=UTC).isoformat()

@@ -41,7 +41,6 @@ $$;
 COMMENT ON FUNCTION autonomous_actions_append_only() IS
     'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
 
--- updated_at follows every UPDATE, whoever writes it.
 CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -51,7 +50,6 @@ END;
 $$;
 COMMENT ON FUNCTION touch_updated_at() IS 'Keeps updated_at equal to the time of the last UPDATE of a row.';
 
--- A campaign that goes live for the first time starts its clock.
 CREATE OR REPLACE FUNCTION campaigns_set_started_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -64,9 +62,7 @@ $$;
 COMMENT ON FUNCTION campaigns_set_started_at() IS
     'Sets started_at when a campaign first becomes active, so hours_running has a start.';
 
--- What the database never lets anyone do to a row others refer to (deletes, truncation, a new id): a
--- trigger names what is refused in its argument. Nothing is deleted (state changes only), and the audit
--- trail's references are checked once per statement (below) on the strength of it.
+-- The trigger's argument names what is refused.
 CREATE OR REPLACE FUNCTION ao_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -77,11 +73,8 @@ $$;
 COMMENT ON FUNCTION ao_refuse_change() IS
     'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, opportunities'' campaign): nothing is deleted, so a reference checked once stays good.';
 
--- The references of the rows one statement wrote into the audit trail: every campaign, cycle and rule
--- named must exist. Checked once per statement over all its rows (an anti-join each), not once per row:
--- a cycle writes tens of thousands of actions at once. Sound because none of the rows referred to can be
--- deleted or change its id (ao_refuse_change), and the references of an action never change
--- (autonomous_actions_append_only). Raises what a foreign key would (23503, the same constraint names).
+-- An anti-join per reference over all of a statement's rows, not a check per row: a cycle writes tens of
+-- thousands of actions at once. The references of an action never change (autonomous_actions_append_only).
 CREATE OR REPLACE FUNCTION autonomous_actions_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -122,8 +115,6 @@ $$;
 COMMENT ON FUNCTION _ao_missing_campaign_hashed(uuid[]) IS
     'The first of many ids that names no campaign, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
 
--- The first of the campaign ids that names no campaign, NULL when all exist. Many ids (a cycle's
--- writes) are checked in one pass over the campaigns, hashed; a few by index probes.
 CREATE OR REPLACE FUNCTION _ao_missing_campaign(p_ids uuid[]) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids)
@@ -133,8 +124,6 @@ $$;
 COMMENT ON FUNCTION _ao_missing_campaign(uuid[]) IS
     'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
 
--- The error a foreign key raises, for the set-based checks above: p_value is the first key a check
--- found missing, NULL when it found none (then nothing is raised).
 CREATE OR REPLACE FUNCTION _ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text)
 RETURNS void
 LANGUAGE plpgsql AS $$

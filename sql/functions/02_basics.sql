@@ -1,4 +1,6 @@
--- 02_basics.sql: errors meant for callers, and the formatting of money, rates and URL values in texts.
+-- 02_basics.sql: errors meant for callers, the formatting of money, rates and URL values in texts, the
+-- decisions' clock, and the names other processes share with the database (notify channels, advisory
+-- lock keys).
 --
 -- Errors for callers use SQLSTATEs of class AO, which the API maps to HTTP problems: AO422 bad input
 -- (DETAIL: {"field": ..., "message": ...}), AO404 not found, AO409 conflict.
@@ -24,7 +26,7 @@ CREATE OR REPLACE FUNCTION ao_pct(p numeric) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT CASE WHEN p IS NULL THEN 'n/a' ELSE to_char(p * 100, 'FM999,990.00') || '%' END $$;
 COMMENT ON FUNCTION ao_pct(numeric) IS 'A rate as a percentage with two decimals, for descriptions.';
 
--- Percent-encodes a string for a URL query value (RFC 3986 unreserved characters kept).
+-- RFC 3986 unreserved characters are kept.
 CREATE OR REPLACE FUNCTION ao_urlencode(p text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(string_agg(
@@ -35,8 +37,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION ao_urlencode(text) IS 'Percent-encodes a query value, for UTM tags built in SQL.';
 
--- A step's transaction-local work table (_ao_stats, _ao_plan, ...) is made afresh each time the step
--- runs, so a second evaluation in one transaction (an analytics call, then a cycle) starts clean.
+-- A second evaluation in one transaction (an analytics call, then a cycle) starts clean.
 CREATE OR REPLACE FUNCTION _ao_drop_work_table(p_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,8 +70,6 @@ LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('ao.replay', true), ''
 COMMENT ON FUNCTION ao_replaying() IS
     'True inside a backtest''s replay: the decision steps then read and write the replay''s work tables (_ao_replay_campaigns, _ao_replay_actions, _ao_replay_rules, _ao_replay_settings) instead of the live ones.';
 
--- The relation a decision step reads or writes for one kind of state: the live table, or the replay's
--- work table in a backtest. The names come from this whitelist only.
 -- 'campaigns' is what the steps read (status, budget and lifetime totals as of the clock), 'campaign
 -- states' what they write (status and budget): the same live table, two relations in a replay.
 CREATE OR REPLACE FUNCTION ao_state_table(p_kind text) RETURNS text
@@ -88,7 +87,6 @@ $$;
 COMMENT ON FUNCTION ao_state_table(text) IS
     'Which relation holds campaigns (as read, with lifetime totals), campaign states (as written), actions, rules or settings for the decision steps: the live table, or in a backtest the replay''s transaction-local copy (a whitelist: no other name can come out).';
 
--- A duration in words, for reasons people read ("3 h 10 min", "2 d 4 h", "just now").
 CREATE OR REPLACE FUNCTION ao_duration(p interval) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
@@ -105,3 +103,31 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION ao_duration(interval) IS
     'A duration in words for people ("just now", "12 min", "3 h 10 min", "2 d 4 h").';
+
+-- The background loops listen on these (app/background/__init__.py names the same; a test holds the
+-- two together).
+CREATE OR REPLACE FUNCTION ao_channels() RETURNS TABLE (kind text, channel text)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('posts', 'ao_posts'), ('metrics', 'ao_metrics'), ('webhooks', 'ao_webhooks'),
+           ('backtests', 'ao_backtests')
+$$;
+COMMENT ON FUNCTION ao_channels() IS
+    'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued.';
+
+CREATE OR REPLACE FUNCTION ao_channel(p_kind text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT channel FROM ao_channels() WHERE kind = p_kind $$;
+COMMENT ON FUNCTION ao_channel(text) IS 'The NOTIFY channel of one kind of work (ao_channels).';
+
+-- The migration lock is taken before any function exists: app/db/migrations.py holds its key too, and
+-- a test holds the two together.
+CREATE OR REPLACE FUNCTION ao_lock_keys() RETURNS TABLE (name text, key bigint)
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('migrations', 7415002::bigint), ('cycle', 7415003::bigint), ('evaluation', 7415004::bigint),
+           ('backtest runner', 7415005::bigint)
+$$;
+COMMENT ON FUNCTION ao_lock_keys() IS
+    'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time).';
+
+CREATE OR REPLACE FUNCTION ao_lock_key(p_name text) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT key FROM ao_lock_keys() WHERE name = p_name $$;
+COMMENT ON FUNCTION ao_lock_key(text) IS 'The advisory lock key of one of the service''s locks (ao_lock_keys).';

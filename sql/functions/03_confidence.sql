@@ -1,9 +1,9 @@
--- 03_confidence.sql: the statistics behind every confidence (README, "Confidence"): the normal CDF, the
+-- 03_confidence.sql: the statistics behind every confidence (docs/decisions.md, "Confidence"): the normal CDF, the
 -- Wilson score test of a rate against a threshold, the two-proportion z-test of a drop, and the
 -- log-normal test of a money ratio's drop.
 
--- Standard normal CDF (Abramowitz & Stegun 7.1.26 on erf; absolute error < 1.5e-7).
--- PostgreSQL 15 has no erf(), and the confidence formulas need Φ. PL/pgSQL on purpose: it is called per
+-- Abramowitz & Stegun 7.1.26 on erf; absolute error < 1.5e-7 (PostgreSQL 15 has no erf()).
+-- PL/pgSQL on purpose: it is called per
 -- campaign in every rule and detector, and a plain function call costs a tenth of an SQL function
 -- that cannot be inlined (its argument is an expression used several times).
 CREATE OR REPLACE FUNCTION ao_norm_cdf(z double precision) RETURNS double precision
@@ -22,7 +22,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION ao_norm_cdf(double precision) IS
-    'Φ(z), the standard normal CDF, used by every confidence formula (README, "Confidence").';
+    'Φ(z), the standard normal CDF, used by every confidence formula (docs/decisions.md, "Confidence").';
 
 -- The tests below compute in double precision: numeric division and square roots cost far more, and
 -- a probability rounded to four decimals needs no more than fifteen digits.

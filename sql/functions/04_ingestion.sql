@@ -2,8 +2,6 @@
 -- campaigns, one row per campaign and period) before it is written, and the lifetime totals of the
 -- campaigns it touches are recomputed from the facts, so re-sending a period never double-counts.
 
--- The first row of a batch with a value out of bounds, and which field: periods present and in order,
--- counts whole numbers in [0, 2^53), money in [0, 10^12).
 CREATE OR REPLACE FUNCTION _ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text)
 LANGUAGE sql STABLE AS $$
     SELECT x.idx, x.field
@@ -26,9 +24,8 @@ LANGUAGE sql STABLE AS $$
      LIMIT 1
 $$;
 COMMENT ON FUNCTION _ao_metric_row_out_of_bounds(jsonb) IS
-    'Finds the first metric row of a batch whose period or numbers are out of bounds (README, "Bounds"), and the field, before anything is written.';
+    'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written.';
 
--- The campaign of each row (by id, else by external_id), as (row index, campaign id); NULL when unknown.
 CREATE OR REPLACE FUNCTION _ao_metric_row_campaigns(p_rows jsonb)
 RETURNS TABLE (idx bigint, campaign_id uuid)
 LANGUAGE sql STABLE AS $$
@@ -41,8 +38,6 @@ $$;
 COMMENT ON FUNCTION _ao_metric_row_campaigns(jsonb) IS
     'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id (NULL when no campaign has either).';
 
--- Upserts the rows (a re-sent period replaces the old row); the same (campaign, period_start) twice in
--- one batch is refused naming the second occurrence.
 CREATE OR REPLACE FUNCTION _ao_upsert_metric_rows(p_rows jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -83,8 +78,6 @@ $$;
 COMMENT ON FUNCTION _ao_upsert_metric_rows(jsonb) IS
     'Writes a batch of metric rows, one per campaign and period_start (a re-sent period replaces the old row); refuses the same campaign and period_start twice in one batch (AO422 naming the second row).';
 
--- Recomputes the lifetime totals of the given campaigns from their rows; totals past their columns
--- (bigint counts, money < 10^12) are refused naming the batch's first row of that campaign.
 CREATE OR REPLACE FUNCTION _ao_recompute_totals(p_ids uuid[], p_rows jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE

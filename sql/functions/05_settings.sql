@@ -2,7 +2,6 @@
 -- the columns of autonomous_settings (names, defaults and ranges as checks); this function reads their
 -- names from the catalogue, so a new setting needs no change here.
 
--- The settings a caller may change: every column but the row key and the audit columns.
 CREATE OR REPLACE FUNCTION autonomous_setting_names() RETURNS text[]
 LANGUAGE sql STABLE AS $$
     SELECT array_agg(attname::text ORDER BY attnum)
@@ -42,7 +41,6 @@ $$;
 COMMENT ON FUNCTION update_autonomous_settings(jsonb) IS
     'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule.';
 
--- The settings the decision steps use: the live row, or a backtest's (with its overrides).
 -- ROWS 1: there is one settings row, and the planner must not cost the joins for a thousand.
 CREATE OR REPLACE FUNCTION ao_settings() RETURNS SETOF autonomous_settings
 LANGUAGE plpgsql STABLE ROWS 1 AS $$

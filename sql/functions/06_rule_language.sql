@@ -10,7 +10,7 @@ LANGUAGE sql IMMUTABLE AS $$
                  'cpa', 'conversion_rate', 'frequency', 'hours_running', 'days_running', 'daily_budget',
                  'budget_utilization']
 $$;
-COMMENT ON FUNCTION rule_metrics() IS 'The metrics a rule condition may name (the whitelist; README, "Rule conditions").';
+COMMENT ON FUNCTION rule_metrics() IS 'The metrics a rule condition may name (the whitelist; docs/decisions.md, "Rule conditions").';
 
 CREATE OR REPLACE FUNCTION rule_windows() RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$
@@ -24,7 +24,7 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION rule_operators() IS 'The comparison operators a rule condition may use.';
 
--- The SQL expression of a whitelisted metric in a whitelisted window (callers validate both first).
+-- Callers validate the metric and the window first.
 CREATE OR REPLACE FUNCTION rule_metric_sql(p_metric text, p_window text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE p_metric
@@ -47,7 +47,6 @@ $$;
 COMMENT ON FUNCTION rule_metric_sql(text, text) IS
     'Maps a whitelisted (metric, window) to its SQL expression over the cycle''s window sums (_ao_stats); ratios are NULL when the divisor is 0, so a rule never matches on missing data.';
 
--- A group: exactly one key, "all" or "any", holding 1 to 20 conditions or groups; at most 3 deep.
 CREATE OR REPLACE FUNCTION _ao_compile_group(p_node jsonb, p_path text, p_depth integer, p_mode text)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -80,8 +79,6 @@ $$;
 COMMENT ON FUNCTION _ao_compile_group(jsonb, text, integer, text) IS
     'Validates a group of a rule''s conditions (one key, all or any; 1 to 20 members; at most 3 deep) and compiles it: AND/OR of its members (match) or their minimum/maximum (confidence).';
 
--- A condition {metric, op, value, window}: each part from its whitelist, the value a finite number
--- (a pair for between) with |v| < 10^12. Raises AO422 naming the part; returns the SQL comparison.
 CREATE OR REPLACE FUNCTION _ao_compile_comparison(p_node jsonb, p_path text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -133,10 +130,8 @@ $$;
 COMMENT ON FUNCTION _ao_compile_comparison(jsonb, text) IS
     'Validates one condition of a rule (whitelisted metric, op and window; a finite value with |v| < 10^12, a [low, high] pair for between) and returns its SQL comparison; raises AO422 naming the bad part.';
 
--- How sure a condition holds (README, "Confidence"): a directional comparison of a sampled ratio is a
--- probability (log-normal for ROI/CPA/CPC with Poisson counts, Wilson score for CTR and conversion
--- rate); everything else (spend, hours, counts, eq/neq/between) is a fact, 1 or 0. The threshold enters
--- the float8 formulas rounded to 12 decimals (1e-400 is a JSON number but no double precision one).
+-- The threshold enters the float8 formulas rounded to 12 decimals (1e-400 is a JSON number but no
+-- double precision one).
 CREATE OR REPLACE FUNCTION _ao_condition_confidence(p_node jsonb, p_comparison text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -165,8 +160,7 @@ $$;
 COMMENT ON FUNCTION _ao_condition_confidence(jsonb, text) IS
     'The SQL expression of the probability that a (validated) condition truly holds for a campaign: log-normal with Poisson counts for ROI, CPA and CPC, the Wilson score test for CTR and conversion rate, 1 or 0 for facts.';
 
--- One node of a conditions tree, validated and compiled: p_mode 'match' gives a boolean expression,
--- 'confidence' the probability that it holds. The whole tree is a group, never a bare condition.
+-- The whole tree is a group, never a bare condition.
 CREATE OR REPLACE FUNCTION _ao_compile_node(p_node jsonb, p_path text, p_depth integer, p_mode text)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -175,6 +169,12 @@ DECLARE
 BEGIN
     IF jsonb_typeof(p_node) IS DISTINCT FROM 'object' THEN
         PERFORM ao_raise_422(p_path, 'must be an object: {"all": [...]}, {"any": [...]} or a condition');
+    END IF;
+    -- What a person writes: a rule of more conditions than this is refused before any is compiled (a
+    -- tree of thousands would cost minutes to plan and run).
+    IF p_depth = 1 AND (SELECT count(*) FROM jsonb_path_query(p_node, 'strict $.**?(@.metric != null)')) > 50 THEN
+        PERFORM ao_raise_422(p_path, format('a rule has at most 50 conditions; this one has %s: split it into rules',
+                                            (SELECT count(*) FROM jsonb_path_query(p_node, 'strict $.**?(@.metric != null)'))));
     END IF;
     IF p_node ? 'all' OR p_node ? 'any' THEN
         RETURN _ao_compile_group(p_node, p_path, p_depth, p_mode);
@@ -204,6 +204,33 @@ CREATE OR REPLACE FUNCTION compile_rule_confidence(p_conditions jsonb) RETURNS t
 LANGUAGE sql STABLE AS $$ SELECT _ao_compile_node(p_conditions, 'conditions', 1, 'confidence') $$;
 COMMENT ON FUNCTION compile_rule_confidence(jsonb) IS
     'The expression giving, per campaign, the probability that a rule''s conditions truly hold: min over "all", max over "any" of the conditions'' confidences.';
+
+-- Labels, window phrases and formats come from whitelists; the expression reads the window sums (s.).
+CREATE OR REPLACE FUNCTION compile_rule_figures(p_conditions jsonb) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce('concat_ws('', '', ' || string_agg(
+               format('%L || coalesce(%s, ''n/a'')',
+                      CASE l.metric WHEN 'roi' THEN 'ROI' WHEN 'ctr' THEN 'CTR' WHEN 'cpc' THEN 'CPC' WHEN 'cpa' THEN 'CPA'
+                                    ELSE replace(l.metric, '_', ' ') END
+                      || CASE l.w WHEN 'lifetime' THEN ''
+                                  WHEN 'last_24h' THEN ' over the last 24 h' WHEN 'last_48h' THEN ' over the last 48 h'
+                                  ELSE ' over the last ' || substring(l.w FROM '\d+') || ' days' END || ' ',
+                      format(CASE WHEN l.metric = 'roi' THEN 'round((%s)::numeric, 2) || ''×'''
+                                  WHEN l.metric IN ('ctr', 'conversion_rate', 'budget_utilization') THEN 'ao_pct((%s)::numeric)'
+                                  WHEN l.metric IN ('spend', 'revenue', 'cpc', 'cpa', 'daily_budget')
+                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric) END'
+                                  WHEN l.metric IN ('hours_running', 'days_running') THEN 'round((%s)::numeric, 1)::text'
+                                  WHEN l.metric = 'frequency' THEN 'round((%s)::numeric, 2)::text'
+                                  ELSE 'to_char((%s)::numeric, ''FM999,999,999,999,999,990'')' END,
+                             rule_metric_sql(l.metric, l.w))),
+               ', ' ORDER BY l.first) || ')', '''''')
+      FROM (SELECT leaf ->> 'metric' AS metric, coalesce(leaf ->> 'window', 'lifetime') AS w, min(i) AS first
+              FROM jsonb_path_query(p_conditions, 'strict $.**?(@.metric != null)') WITH ORDINALITY AS t(leaf, i)
+             WHERE leaf ->> 'metric' = ANY (rule_metrics()) AND coalesce(leaf ->> 'window', 'lifetime') = ANY (rule_windows())
+             GROUP BY 1, 2) l
+$$;
+COMMENT ON FUNCTION compile_rule_figures(jsonb) IS
+    'The expression giving, per campaign, the figures a rule''s own conditions read, each in its window ("ROI over the last 7 days 0.62×, spend $1,240.00"): what a reason quotes.';
 
 CREATE OR REPLACE FUNCTION describe_rule_conditions(p_node jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -279,9 +306,7 @@ $$;
 COMMENT ON FUNCTION autonomous_rules_validate() IS
     'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale); rule_type and is_builtin never change.';
 
--- A rule body (the fields POST /rules takes) as an active rule row with a new rule's defaults; the
--- caller names it and says who made it. A dry run or a backtest evaluates it without creating it; the
--- row is checked where it is inserted, as any rule is.
+-- The row is checked where it is inserted, as any rule is.
 CREATE OR REPLACE FUNCTION _ao_rule_from_body(p_body jsonb, p_name text, p_created_by text)
 RETURNS autonomous_rules
 LANGUAGE sql VOLATILE AS $$

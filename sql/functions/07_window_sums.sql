@@ -4,8 +4,6 @@
 -- sums the active rules and the detectors use are computed, in one pass, into the transaction-local
 -- table _ao_stats that every rule query and detector scans.
 
--- The window sums a cycle computes: the rules' (and the counts behind their confidence), plus the
--- last-7-day and previous-7-day sums that the opportunity detectors (006) and expected impacts use.
 CREATE OR REPLACE FUNCTION _ao_needed_sums() RETURNS TABLE (figure text, window_name text)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -105,9 +103,10 @@ BEGIN
                              ORDER BY w.f, w.w)
               FROM windows w)
       INTO v_sums, v_columns;
-    -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id.
+    -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id (the
+    -- half's condition is the one %s left for a second format).
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
-                       WHERE m.period_end > %L::timestamptz %s %s {half}) m GROUP BY m.campaign_id',
+                       WHERE m.period_end > %L::timestamptz %s %s %%s) m GROUP BY m.campaign_id',
                      v_sums, v_bucket, v_figures, v_cutoffs[cardinality(v_cutoffs)],
                      CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
                      CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END);
@@ -122,11 +121,11 @@ BEGIN
     -- random_page_cost at 20 the planner prices that visit as what it costs when the table is not all in
     -- memory.
     IF p_campaign_ids IS NULL AND current_setting('max_parallel_workers_per_gather')::int > 0 THEN
-        v_rows := replace(v_rows, '{half}', $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
+        v_rows := format(v_rows, $h$AND m.campaign_id < '80000000-0000-0000-0000-000000000000'$h$)
                   || ' UNION ALL '
-                  || replace(v_rows, '{half}', $h$AND m.campaign_id >= '80000000-0000-0000-0000-000000000000'$h$);
+                  || format(v_rows, $h$AND m.campaign_id >= '80000000-0000-0000-0000-000000000000'$h$);
     ELSE
-        v_rows := replace(v_rows, '{half}', '');
+        v_rows := format(v_rows, '');
     END IF;
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS

@@ -4,14 +4,12 @@
 --      own subtransaction (a rule that fails is skipped and reported), into _ao_matches;
 --   2. _ao_choose_decisions: per campaign, the highest-priority rule it matches with enough confidence
 --      (pause and scale exclusive, posts apart), with the figures the guardrails need;
---   3. _ao_guard_decisions: the guardrails, each refusal a code (blocked_code); then the blast-radius
+--   3. _ao_guard_decisions: the guardrails, each refusal a code (held_code); then the blast-radius
 --      limits over all the decisions at once (_ao_apply_limits, 08_plan_limits.sql);
 --   4. _ao_build_plan: the plan (_ao_plan): reason, states and expected impact of what will be done,
 --      and the words of what is held back (08_plan_words.sql).
 
--- Fills _ao_matches with every (campaign, rule) pair whose conditions hold, and _ao_rule_errors with
--- the rules that raised. Each rule runs in its own subtransaction: a rule that fails at run time (a
--- row written around the validation, an unforeseen error) is skipped and reported, and the others act.
+-- A rule fails at run time when a row was written around the validation, or on an unforeseen error.
 -- p_trigger_only: only the rules evaluated as soon as metrics arrive (evaluation_type trigger).
 CREATE OR REPLACE FUNCTION _ao_evaluate_rules(p_rule_types text[] DEFAULT NULL, p_trigger_only boolean DEFAULT false)
 RETURNS void
@@ -58,19 +56,6 @@ $$;
 COMMENT ON FUNCTION _ao_evaluate_rules(text[], boolean) IS
     'Evaluates each active rule (of the given types, or all) as one set-based query over the cycle''s stats, each in its own subtransaction: matches go to _ao_matches, a rule that raises is skipped and recorded in _ao_rule_errors, so one broken rule cannot stop the others.';
 
-CREATE OR REPLACE FUNCTION evaluate_autonomous_rules(p_rule_types text[] DEFAULT NULL)
-RETURNS TABLE (campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer,
-               action jsonb, min_confidence numeric, cooldown_hours integer, confidence numeric)
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM _ao_evaluate_rules(p_rule_types);
-    RETURN QUERY SELECT * FROM _ao_matches;
-END;
-$$;
-COMMENT ON FUNCTION evaluate_autonomous_rules(text[]) IS
-    'Which active campaigns each active rule (of the given types, or all) matches, and with what confidence; a rule that fails is skipped (see _ao_rule_errors).';
-
--- Step 2: the decision per campaign, with the figures the guardrails and the documents need.
 CREATE OR REPLACE FUNCTION _ao_choose_decisions() RETURNS void
 LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$
@@ -98,8 +83,10 @@ BEGIN
            -- recent daily spend: the last 7 days' spend over the days actually run in them
            coalesce(NULLIF(s.spend_last_7d, 0) / greatest(least(s.hours_running / 24.0, 7), 1),
                     s.daily_budget) AS daily_spend,
+           -- never past what a budget can be (money < 10^12), whatever the factor and the budget
            CASE WHEN c.rule_type = 'scale'
-                THEN round(least(s.daily_budget * c.factor, coalesce(s.max_budget, s.daily_budget * c.factor)), 2)
+                THEN round(least(s.daily_budget * c.factor, coalesce(s.max_budget, s.daily_budget * c.factor),
+                                 999999999999.99), 2)
            END AS new_budget,
            CASE WHEN c.rule_type = 'post' THEN (SELECT platforms FROM usable_social_platforms()) END AS platforms,
            cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours
@@ -110,11 +97,10 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_choose_decisions() IS
-    'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget, the platforms a post would go to.';
+    'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
 
--- Step 3: each guardrail that holds a decision back, as a code (the first that applies). What the
--- guardrails look up (the last action of a type, a recent rollback, the last schedule) is read once for
--- all decisions, only as far back as a guardrail can look, never once per decision.
+-- What the guardrails look up (the last action of a type, a recent rollback, the last schedule) is read
+-- once for all decisions, only as far back as a guardrail can look, never once per decision.
 CREATE OR REPLACE FUNCTION _ao_guard_decisions() RETURNS void
 LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$
@@ -157,24 +143,30 @@ BEGIN
                WHEN d.action_type = 'post'
                     AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
                WHEN d.action_type = 'post' AND d.platforms IS NULL THEN 'no_account'
-           END AS blocked_code
+           END AS held_code
       FROM _ao_decisions d
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
       LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
     $q$, ao_state_table('actions'), ao_now(), ao_replaying());
-    ANALYZE _ao_guarded (campaign_id, action_type, blocked_code);
+    ANALYZE _ao_guarded (campaign_id, action_type, held_code);
 END;
 $$;
 COMMENT ON FUNCTION _ao_guard_decisions() IS
-    'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a blocked_code.';
+    'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
 
--- Step 4 (and the whole plan): the decisions a cycle would take now, and what holds each back.
 CREATE OR REPLACE FUNCTION _ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$
+DECLARE
+    v_reasons text;
 BEGIN
     PERFORM _ao_drop_work_table('_ao_plan');
+    PERFORM set_config('ao.plan_locked', '', true);  -- this plan's campaigns are not locked yet
+    -- the detectors a cycle had to skip (13_opportunities.sql); a scoped evaluation runs none
+    PERFORM _ao_drop_work_table('_ao_detector_errors');
+    CREATE TEMP TABLE _ao_detector_errors (detector text, error text) ON COMMIT DROP;
+    ANALYZE _ao_detector_errors;
     -- Post rules only when a post could go out: no usable account, nothing to plan. A backtest replays
     -- pauses and scales only.
     PERFORM _ao_evaluate_rules(
@@ -185,36 +177,55 @@ BEGIN
     PERFORM _ao_guard_decisions();
     PERFORM _ao_apply_limits();
     -- A campaign paused in this cycle is not posted.
-    UPDATE _ao_guarded g SET blocked_code = 'paused_in_cycle'
-     WHERE g.action_type = 'post' AND g.blocked_code IS NULL
+    UPDATE _ao_guarded g SET held_code = 'paused_in_cycle'
+     WHERE g.action_type = 'post' AND g.held_code IS NULL
        AND EXISTS (SELECT 1 FROM _ao_guarded q WHERE q.campaign_id = g.campaign_id AND q.action_type = 'pause'
-                                                 AND q.blocked_code IS NULL);
-    -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
-    -- blocked_reason); each action gets its id now, so the summary needs no read-back.
+                                                 AND q.held_code IS NULL);
+    -- Each rule's words once (not once per decision), and the figures its own conditions read (their
+    -- windows), as one expression per rule over the window sums: a decision's reason quotes those.
     PERFORM _ao_drop_work_table('_ao_rule_words');
     EXECUTE format('CREATE TEMP TABLE _ao_rule_words ON COMMIT DROP AS
-                    SELECT id, describe_rule_conditions(conditions) AS words FROM %I
-                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g)', ao_state_table('rules'));
+                    SELECT id, describe_rule_conditions(conditions) AS words,
+                           compile_rule_figures(conditions) AS figures FROM %I
+                     WHERE id IN (SELECT DISTINCT g.rule_id FROM _ao_guarded g WHERE g.held_code IS NULL)',
+                   ao_state_table('rules'));
     ANALYZE _ao_rule_words;
+    SELECT coalesce('CASE g.rule_id ' || string_agg(format('WHEN %L::uuid THEN %s', w.id, w.figures), ' ') || ' END',
+                    'NULL::text')
+      INTO v_reasons FROM _ao_rule_words w;
+    -- Reasons, states and expected impact only for what will be done (a held-back decision shows its
+    -- held_reason); each action gets its id now, so the summary needs no read-back.
+    EXECUTE format($q$
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    WITH rule_words AS (SELECT * FROM _ao_rule_words)  -- once per rule, not once per decision
     SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
-           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.blocked_code,
-           _ao_blocked_reason(g) AS blocked_reason,
+           g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.held_code,
+           _ao_held_reason(g) AS held_reason,
            gen_random_uuid() AS action_id,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_action_reason(g, r.words) END AS reason,
-           CASE WHEN g.blocked_code IS NULL THEN
+           CASE WHEN g.held_code IS NULL THEN format('%%s (%%s: %%s)', %s, g.rule_name, r.words) END AS reason,
+           CASE WHEN g.held_code IS NULL THEN
                jsonb_build_object('status', 'active', 'daily_budget', g.daily_budget, 'max_budget', g.max_budget,
                                   'roi', round(g.roi, 4), 'ctr', round(g.ctr, 6), 'spend', g.spend_lifetime,
                                   'conversions', g.conversions_lifetime, 'hours_running', round(g.hours_running, 1))
            END AS previous_state,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_new_state(g) END AS new_state,
-           CASE WHEN g.blocked_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
+           CASE WHEN g.held_code IS NULL THEN _ao_new_state(g) END AS new_state,
+           CASE WHEN g.held_code IS NULL THEN _ao_expected_impact(g) END AS expected_impact
       FROM _ao_guarded g
-      JOIN rule_words r ON r.id = g.rule_id;
-    ANALYZE _ao_plan (campaign_id, action_type, blocked_code);
+      LEFT JOIN _ao_rule_words r ON r.id = g.rule_id AND g.held_code IS NULL
+      LEFT JOIN _ao_stats s ON s.campaign_id = g.campaign_id AND g.held_code IS NULL
+    $q$, v_reasons);
+    ANALYZE _ao_plan (campaign_id, action_type, held_code);
 END;
 $$;
 COMMENT ON FUNCTION _ao_build_plan(boolean) IS
-    'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails (each refusal a blocked_code and its words), and writes the reason, states and expected impact of each decision.';
+    'Plans a cycle into _ao_plan: evaluates the rules (or only the trigger rules, for a scoped evaluation of new metrics) (a failing rule skipped and recorded), chooses the highest-priority matching rule per campaign (pause/scale exclusive, posts apart), applies the guardrails and the limits (each refusal a held_code and its words), and writes the reason (the figures the rule''s own conditions read, and the rule in words), states and expected impact of each decision.';
+
+CREATE OR REPLACE FUNCTION _ao_plan_afresh() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_prepare_stats();
+    PERFORM _ao_build_plan();
+END;
+$$;
+COMMENT ON FUNCTION _ao_plan_afresh() IS
+    'Reads the metrics and plans what a cycle would do now (_ao_stats, then _ao_plan and the work tables behind it).';

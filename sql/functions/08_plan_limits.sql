@@ -1,7 +1,5 @@
--- 08_plan_limits.sql: step 3b of the plan (08_plan.sql).
-
--- Step 3b: the blast-radius limits, over all the decisions at once (README, "What it will never do on
--- its own"), after the per-campaign guardrails:
+-- 08_plan_limits.sql: step 3b of the plan (08_plan.sql): the blast-radius limits, over all the decisions
+-- at once (docs/limits.md), after the per-campaign guardrails:
 --   * the data-outage breaker: the portfolio's revenue or conversions of the last 24 h below
 --     breaker_revenue_ratio of the daily average of the 7 days before, while spend held at least
 --     breaker_spend_ratio of its own: a broken feed, not bad campaigns; no pause or scale at all
@@ -69,8 +67,8 @@ BEGIN
           OR ((p.conversions_8d - p.conversions_24h) > 0
               AND p.conversions_24h < cfg.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7));
     IF v_tripped THEN
-        UPDATE _ao_guarded SET blocked_code = 'data_outage'
-         WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale');
+        UPDATE _ao_guarded SET held_code = 'data_outage'
+         WHERE held_code IS NULL AND action_type IN ('pause', 'scale');
     END IF;
 
     -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
@@ -79,7 +77,7 @@ BEGIN
     WITH pauses AS (
         SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
           FROM _ao_guarded g
-         WHERE g.action_type = 'pause' AND g.blocked_code IS NULL
+         WHERE g.action_type = 'pause' AND g.held_code IS NULL
     ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
         SELECT m.campaign_id, sum(m.spend) AS spend
           FROM campaign_metrics m
@@ -92,7 +90,7 @@ BEGIN
           FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
         WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
-    UPDATE _ao_guarded g SET blocked_code = 'pause_limit'
+    UPDATE _ao_guarded g SET held_code = 'pause_limit'
       FROM ranked r
      WHERE g.campaign_id = r.campaign_id AND g.action_type = 'pause' AND r.rank > 1
        AND r.running > cfg.max_pause_spend_share * p.spend_24h;
@@ -112,7 +110,7 @@ BEGIN
                    ORDER BY coalesce(g.roi, 0) - 1 DESC, g.confidence DESC, g.campaign_id
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
           FROM _ao_guarded g
-         WHERE g.action_type = 'scale' AND g.blocked_code IS NULL
+         WHERE g.action_type = 'scale' AND g.held_code IS NULL
     ), decided AS (
         SELECT r.campaign_id, r.new_budget,
                CASE WHEN r.before + (r.new_budget - r.daily_budget) <= v_allowed THEN r.new_budget
@@ -122,7 +120,7 @@ BEGIN
           FROM ranked r
     )
     UPDATE _ao_guarded g
-       SET blocked_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
+       SET held_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
            limited_from = CASE WHEN d.granted IS NOT NULL THEN g.new_budget END,
            new_budget = coalesce(d.granted, g.new_budget)
       FROM decided d
@@ -135,13 +133,17 @@ BEGIN
            round(p.revenue_24h / NULLIF((p.revenue_8d - p.revenue_24h) / 7, 0), 4) AS revenue_ratio,
            round(p.conversions_24h / NULLIF((p.conversions_8d - p.conversions_24h) / 7, 0), 4) AS conversions_ratio,
            round(p.spend_24h_all / NULLIF((p.spend_8d - p.spend_24h_all) / 7, 0), 4) AS spend_ratio,
+           -- the figures behind the ratios: the last 24 h against the daily average of the 7 days before
+           round(p.revenue_24h, 2) AS revenue_24h, round((p.revenue_8d - p.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
+           p.conversions_24h, round((p.conversions_8d - p.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
+           round(p.spend_24h_all, 2) AS spend_24h, round((p.spend_8d - p.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
            coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
            round(p.spend_24h, 2) AS portfolio_spend_24h,
            round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
            n.pauses_held, round(p.budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
            round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
-      FROM (SELECT count(*) FILTER (WHERE blocked_code = 'pause_limit') AS pauses_held,
-                   count(*) FILTER (WHERE blocked_code = 'budget_limit') AS scales_held,
+      FROM (SELECT count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
+                   count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
                    count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
               FROM _ao_guarded) n;
     ANALYZE _ao_limits;

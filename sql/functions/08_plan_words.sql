@@ -1,10 +1,10 @@
 -- 08_plan_words.sql: what the plan (08_plan.sql) writes about each decision: why it is held back, the
--- reason it records, the campaign's state after it and the money it is expected to make or save.
+-- campaign's state after it and the money it is expected to make or save. (Its reason quotes the
+-- figures of the rule's own conditions: compile_rule_figures, 06_rule_language.sql.)
 
--- Why a decision is held back, in words (from its code and figures).
-CREATE OR REPLACE FUNCTION _ao_blocked_reason(g anyelement) RETURNS text
+CREATE OR REPLACE FUNCTION _ao_held_reason(g anyelement) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT CASE g.blocked_code
+    SELECT CASE g.held_code
         WHEN 'below_confidence' THEN
             format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
         WHEN 'below_min_spend' THEN
@@ -29,25 +29,9 @@ LANGUAGE sql STABLE AS $$
                                  || 'max_total_daily_budget) is reached'
     END
 $$;
-COMMENT ON FUNCTION _ao_blocked_reason(anyelement) IS
-    'The words a held-back decision shows (held_back, the analytics lists) for its blocked_code.';
+COMMENT ON FUNCTION _ao_held_reason(anyelement) IS
+    'The words a held-back decision shows (held_back, the analytics lists, previews) for its held_code.';
 
--- What a decision will do, in words, with the numbers behind it.
-CREATE OR REPLACE FUNCTION _ao_action_reason(g anyelement, p_words text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE g.action_type
-        WHEN 'pause' THEN format('ROI %s× on %s spend (%s: %s)', round(coalesce(g.roi, 0), 2),
-                                 ao_money(g.spend_lifetime), g.rule_name, p_words)
-        WHEN 'scale' THEN format('ROI %s× over %s conversions (%s: %s)', round(coalesce(g.roi, 0), 2),
-                                 g.conversions_lifetime, g.rule_name, p_words)
-        ELSE format('CTR %s%% with %s conversions (%s: %s)', round(coalesce(g.ctr, 0) * 100, 2),
-                    g.conversions_lifetime, g.rule_name, p_words)
-    END
-$$;
-COMMENT ON FUNCTION _ao_action_reason(anyelement, text) IS
-    'The reason an action records: the numbers that made the rule match and the rule in words ("ROI 0.20× on $200.00 spend (Critical ROI Pause: roi < 0.5 and spend ≥ 50)").';
-
--- The campaign's state after the action.
 CREATE OR REPLACE FUNCTION _ao_new_state(g anyelement) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT CASE g.action_type
@@ -59,7 +43,6 @@ $$;
 COMMENT ON FUNCTION _ao_new_state(anyelement) IS
     'The campaign''s status and budget after a planned action (a post also names its platforms).';
 
--- The money an action is expected to make or save (README, "How it decides").
 CREATE OR REPLACE FUNCTION _ao_expected_impact(g anyelement) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT CASE g.action_type

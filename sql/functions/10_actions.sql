@@ -1,55 +1,8 @@
 -- 10_actions.sql: carrying out what the plan decided: pauses and scales, one executed audit row each.
 -- A campaign that changed since it was planned is left alone. Called alone from psql, an action
--- function takes the cycle lock and plans afresh, so the guardrails hold there too.
-
-CREATE OR REPLACE FUNCTION _ao_cycle_lock_key() RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$ SELECT 7415003::bigint $$;
-COMMENT ON FUNCTION _ao_cycle_lock_key() IS 'The advisory lock that keeps cycles (and direct action calls) from overlapping.';
-
-CREATE OR REPLACE FUNCTION _ao_evaluation_lock_key() RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$ SELECT 7415004::bigint $$;
-COMMENT ON FUNCTION _ao_evaluation_lock_key() IS
-    'The advisory lock held by whatever plans and acts (a cycle, a scoped evaluation of new metrics), so that the two never overlap.';
-
--- Waits for an advisory lock of the transaction for at most p_wait; false when it did not come.
-CREATE OR REPLACE FUNCTION _ao_wait_for_lock(p_key bigint, p_wait interval) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_lock_timeout text := current_setting('lock_timeout');
-BEGIN
-    PERFORM set_config('lock_timeout', greatest((extract(epoch FROM p_wait) * 1000)::bigint, 1)::text, true);
-    BEGIN
-        PERFORM pg_advisory_xact_lock(p_key);
-    EXCEPTION WHEN lock_not_available THEN
-        PERFORM set_config('lock_timeout', v_lock_timeout, true);
-        RETURN false;
-    END;
-    PERFORM set_config('lock_timeout', v_lock_timeout, true);
-    RETURN true;
-END;
-$$;
-COMMENT ON FUNCTION _ao_wait_for_lock(bigint, interval) IS
-    'Takes a transaction-level advisory lock, waiting at most p_wait (lock_timeout restored after); false when it did not come in time.';
-
--- Takes the cycle lock. A caller who finds a cycle running is told so at once (skipped). A scheduled
--- slot waits for it instead, up to p_wait: the replicas of the service all fire the same slot, one of
--- them runs it, and the others, once it is done, find its result under the slot's key. Either way it
--- then waits for a scoped evaluation of new metrics to end (they take milliseconds).
-CREATE OR REPLACE FUNCTION _ao_take_cycle_lock(p_wait interval) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF p_wait IS NULL THEN
-        IF NOT pg_try_advisory_xact_lock(_ao_cycle_lock_key()) THEN
-            RETURN false;
-        END IF;
-    ELSIF NOT _ao_wait_for_lock(_ao_cycle_lock_key(), p_wait) THEN
-        RETURN false;
-    END IF;
-    RETURN _ao_wait_for_lock(_ao_evaluation_lock_key(), coalesce(p_wait, interval '1 minute'));
-END;
-$$;
-COMMENT ON FUNCTION _ao_take_cycle_lock(interval) IS
-    'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot so that the replicas firing the same slot run it once; then waits for a running scoped evaluation of new metrics.';
+-- function takes the cycle lock and plans afresh, so the guardrails hold there too. The campaigns a
+-- plan changes are locked first, all of them at once and in id order: the order ingestion locks them
+-- in, so that a cycle and a batch of metrics never wait for each other in a circle.
 
 CREATE OR REPLACE FUNCTION _ao_require_plan(p_cycle_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -58,17 +11,31 @@ BEGIN
         RAISE EXCEPTION 'a cycle is running' USING ERRCODE = 'AO409';
     END IF;
     IF p_cycle_id IS NULL OR to_regclass('pg_temp._ao_plan') IS NULL THEN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
     END IF;
 END;
 $$;
 COMMENT ON FUNCTION _ao_require_plan(uuid) IS
     'Outside a cycle, an action function takes the cycle lock and plans afresh, so guardrails hold for direct psql calls too.';
 
--- Applies the plan's unblocked decisions of one type (all, or for the listed campaigns) and writes one
--- executed audit row each, with the id the plan chose; returns how many. A campaign changed since it
--- was planned (no longer active, or a budget moved) is left alone.
+-- Once per plan (ao.plan_locked, reset by each plan, remembers it): the pauses and scales are applied
+-- one type after the other, and locking each type's campaigns apart would break the one order.
+CREATE OR REPLACE FUNCTION _ao_lock_planned() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ao_replaying() OR current_setting('ao.plan_locked', true) = 'on' THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM campaigns c
+     WHERE c.id IN (SELECT p.campaign_id FROM _ao_plan p WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale'))
+     ORDER BY c.id
+       FOR NO KEY UPDATE OF c;
+    PERFORM set_config('ao.plan_locked', 'on', true);
+END;
+$$;
+COMMENT ON FUNCTION _ao_lock_planned() IS
+    'Locks, in id order and once per plan, every campaign the plan pauses or scales, before any is changed (the order ingestion takes them in); a backtest locks nothing.';
+
 CREATE OR REPLACE FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid)
 RETURNS integer
 LANGUAGE plpgsql
@@ -83,12 +50,13 @@ BEGIN
         RAISE EXCEPTION 'no such planned action type: %', p_action_type;
     END IF;
     PERFORM _ao_require_plan(p_cycle_id);
+    PERFORM _ao_lock_planned();
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
     EXECUTE format($q$
     WITH chosen AS (
         SELECT * FROM _ao_plan p
-         WHERE p.action_type = $1 AND p.blocked_code IS NULL
+         WHERE p.action_type = $1 AND p.held_code IS NULL
            AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.

@@ -2,7 +2,6 @@
 -- one schedule per campaign for now + post_lead_minutes, to every platform with a usable account, with
 -- a snapshot of what is posted and the landing URL tagged per platform with UTM parameters.
 
--- The accounts a post can go out on: active, with a token that has not expired.
 CREATE OR REPLACE FUNCTION usable_social_accounts() RETURNS SETOF social_accounts
 LANGUAGE sql STABLE AS $$
     SELECT * FROM social_accounts
@@ -31,9 +30,7 @@ $$;
 COMMENT ON FUNCTION utm_link(text, text, text) IS
     'The landing URL tagged for one platform (utm_source, utm_medium=social, utm_campaign=external_id, utm_content=autonomous_post), keeping its own query and fragment.';
 
--- Creates one schedule per decision (platforms with an active, unexpired account), with its content
--- snapshot and UTM-tagged links, and logs a post action. p_decisions: [{campaign_id, rule_id,
--- confidence, reason, expected_impact}].
+-- p_decisions: [{campaign_id, rule_id, confidence, reason, expected_impact, previous_state}].
 CREATE OR REPLACE FUNCTION _ao_schedule_posts(p_decisions jsonb, p_cycle_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -81,11 +78,15 @@ BEGIN
       INTO v_actions
       FROM logged JOIN campaigns c ON c.id = logged.campaign_id
       LEFT JOIN autonomous_rules r ON r.id = logged.rule_id;
+    -- a post due at once (no lead time) wakes the dispatchers at commit
+    IF jsonb_array_length(v_actions) > 0 AND (SELECT post_lead_minutes FROM autonomous_settings LIMIT 1) = 0 THEN
+        PERFORM pg_notify(ao_channel('posts'), '');
+    END IF;
     RETURN v_actions;
 END;
 $$;
 COMMENT ON FUNCTION _ao_schedule_posts(jsonb, uuid) IS
-    'Schedules posts (now + post_lead_minutes) to every platform with an active, unexpired account, snapshots the content with UTM links, and logs one post action per schedule.';
+    'Schedules posts (now + post_lead_minutes) to every platform with an active, unexpired account, snapshots the content with UTM links, and logs one post action per schedule; posts due at once wake the dispatchers.';
 
 CREATE OR REPLACE FUNCTION auto_post_campaign_to_social(p_campaign_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$

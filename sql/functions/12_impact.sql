@@ -2,8 +2,6 @@
 -- gets its measured impact: spend, revenue and ROI per day in the window after it against the window
 -- before.
 
--- Measures, for executed pause/scale actions older than the impact window, ROI, spend and revenue per
--- day in the window after the action against the window before it.
 CREATE OR REPLACE FUNCTION measure_action_impact() RETURNS integer
 LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$

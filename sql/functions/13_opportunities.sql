@@ -1,13 +1,12 @@
--- 13_opportunities.sql: what a person should look at. Seven detectors (README, "Optimization
+-- 13_opportunities.sql: what a person should look at. Seven detectors (docs/decisions.md, "Optimization
 -- opportunities") read the cycle's window sums of the campaigns still active (_ao_detect, narrowed
 -- once) with thresholds from the settings; each finding carries a severity, a description quoting its
 -- numbers, a suggested action, a statistical confidence and its evidence. One open or in-progress
 -- opportunity per campaign and type (a re-detection refreshes it); a dismissed one stays quiet for
 -- opportunity_quiet_days.
 
--- The figures the detectors read: the window sums of the campaigns still active (those paused in this
--- cycle are left out), with the rates they compare. A view over the cycle's window sums: each detector
--- computes only the rates it reads, and nothing is copied.
+-- A view over the cycle's window sums: each detector computes only the rates it reads, and nothing is
+-- copied.
 CREATE OR REPLACE FUNCTION _ao_detector_figures() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -32,7 +31,6 @@ $$;
 COMMENT ON FUNCTION _ao_detector_figures() IS
     'Defines what the detectors read: the cycle''s window sums of the campaigns not paused in it, with their lifetime and week-on-week rates (conversion rate, CTR, ROI, frequency).';
 
--- 1. low_conversion: plenty of clicks, few of them convert.
 CREATE OR REPLACE FUNCTION _ao_detect_low_conversion(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -55,7 +53,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_low_conversion(autonomous_settings) IS
     'low_conversion: lifetime clicks >= low_conversion_min_clicks converting under low_conversion_max_rate; confidence the Wilson score test of the rate below it.';
 
--- 2. high_traffic_low_conversion: top-decile traffic converting under half the portfolio median.
 CREATE OR REPLACE FUNCTION _ao_detect_high_traffic_low_conversion(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -87,7 +84,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_high_traffic_low_conversion(autonomous_settings) IS
     'high_traffic_low_conversion: clicks in the high_traffic_click_quantile of active campaigns (10 at least) converting under high_traffic_rate_ratio × the median rate; confidence the Wilson score test.';
 
--- 3. declining_performance: this week's ROI or CTR at most decline_ratio of last week's.
 CREATE OR REPLACE FUNCTION _ao_detect_declining_performance(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -133,7 +129,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_declining_performance(autonomous_settings) IS
     'declining_performance: this weeks ROI or CTR at most decline_ratio of last weeks, over decline_min_clicks in both weeks; confidence the log-normal test of the ROI drop or the two-proportion test of the CTR drop.';
 
--- 4. budget_inefficiency: a winner held at its max_budget, or a budget it cannot spend.
 CREATE OR REPLACE FUNCTION _ao_detect_budget_inefficiency(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -150,7 +145,7 @@ BEGIN
                               'max_budget', p.max_budget, 'rule', p.rule_name, 'factor', p.factor)
       FROM _ao_guarded p  -- the decisions as guarded, without the plan's reasons and documents
       JOIN _ao_detect f ON f.campaign_id = p.campaign_id
-     WHERE p.action_type = 'scale' AND p.blocked_code = 'capped'
+     WHERE p.action_type = 'scale' AND p.held_code = 'capped'
        AND f.spend_last_7d >= cfg.under_delivery_ratio * f.daily_budget * least(f.hours_running / 24.0, 7)
     UNION ALL
     -- 4b. budget_inefficiency: under-delivery, the last 7 days spent under half the budget
@@ -175,7 +170,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_budget_inefficiency(autonomous_settings) IS
     'budget_inefficiency: a winner a scale rule would raise but max_budget caps (while it spends), or under-delivery (7-day spend under under_delivery_ratio of the budget); confidence the scale rules, or the share of the week observed.';
 
--- 5. audience_mismatch: people click but do not convert, or see the ad and do not click.
 CREATE OR REPLACE FUNCTION _ao_detect_audience_mismatch(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -219,7 +213,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_audience_mismatch(autonomous_settings) IS
     'audience_mismatch: a high CTR with a conversion rate under audience_low_conversion_rate, or a CTR under audience_low_ctr over audience_min_impressions; confidence from the Wilson score tests.';
 
--- 6. creative_fatigue: the same people see it often and click it less.
 CREATE OR REPLACE FUNCTION _ao_detect_creative_fatigue(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -246,7 +239,6 @@ $$;
 COMMENT ON FUNCTION _ao_detect_creative_fatigue(autonomous_settings) IS
     'creative_fatigue: 7-day frequency >= fatigue_min_frequency and CTR down by fatigue_ctr_drop week on week; confidence the two-proportion test of the drop.';
 
--- 7. timing_optimization: from hourly rows, the best 6-hour daypart converts >= timing_min_ratio × the worst.
 CREATE OR REPLACE FUNCTION _ao_detect_timing(cfg autonomous_settings) RETURNS SETOF ao_opportunity_finding
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -303,15 +295,41 @@ $$;
 COMMENT ON FUNCTION _ao_detect_timing(autonomous_settings) IS
     'timing_optimization: over the last 14 days of hourly rows, the best 6-hour UTC daypart (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
 
--- Runs the detectors and keeps their findings: one open or in-progress opportunity per campaign and
--- type, refreshed when found again; none for opportunity_quiet_days after a person dismissed one. The
--- findings go through a work table first, so the writes below never read the table they write (a
--- statement that did would scan its own growing insert once per row).
+-- p_findings: the query of the detectors' findings (whitelisted: this file's own), $1 in it the settings.
+CREATE OR REPLACE FUNCTION _ao_keep_findings(p_findings text, cfg autonomous_settings) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM _ao_drop_work_table('_ao_found');
+    EXECUTE format($s$
+    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
+    SELECT one.*, live.id AS live_id
+      FROM (%s) one  -- each detector finds a campaign once
+      LEFT JOIN optimization_opportunities live
+             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
+            AND live.status IN ('open', 'in_progress')
+     WHERE NOT EXISTS (
+               SELECT 1 FROM optimization_opportunities d
+                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
+                  AND d.status = 'dismissed'
+                  AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days))$s$, p_findings)
+    USING cfg;
+    ANALYZE _ao_found (live_id);
+END;
+$$;
+COMMENT ON FUNCTION _ao_keep_findings(text, autonomous_settings) IS
+    'Keeps what the detectors found in _ao_found, each with the live opportunity it refreshes, leaving out what a person dismissed within opportunity_quiet_days.';
+
+-- The findings go through a work table first, so the writes below never read the table they write (a
+-- statement that did would scan its own growing insert once per row). The seven detectors run as one
+-- statement; should one fail on some figure, each runs alone in its own subtransaction, and the one
+-- that fails is skipped for this cycle and listed (_ao_detector_errors, the summary's
+-- detector_errors) while the others' findings are kept.
 CREATE OR REPLACE FUNCTION detect_optimization_opportunities() RETURNS integer
 LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$
 DECLARE
     cfg autonomous_settings;
+    v_detector text;
     v_refreshed integer;
     v_raised integer;
 BEGIN
@@ -324,28 +342,31 @@ BEGIN
     PERFORM _ao_detector_figures();
     SELECT * INTO cfg FROM autonomous_settings LIMIT 1;
 
-    PERFORM _ao_drop_work_table('_ao_found');
-    CREATE TEMP TABLE _ao_found ON COMMIT DROP AS
-    WITH found AS (
-        SELECT * FROM _ao_detect_low_conversion(cfg)
-        UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion(cfg)
-        UNION ALL SELECT * FROM _ao_detect_declining_performance(cfg)
-        UNION ALL SELECT * FROM _ao_detect_budget_inefficiency(cfg)
-        UNION ALL SELECT * FROM _ao_detect_audience_mismatch(cfg)
-        UNION ALL SELECT * FROM _ao_detect_creative_fatigue(cfg)
-        UNION ALL SELECT * FROM _ao_detect_timing(cfg)
-    )  -- each detector finds a campaign once
-    SELECT one.*, live.id AS live_id
-      FROM found one
-      LEFT JOIN optimization_opportunities live
-             ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
-            AND live.status IN ('open', 'in_progress')
-     WHERE NOT EXISTS (
-               SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
-                  AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => cfg.opportunity_quiet_days));
-    ANALYZE _ao_found (live_id);
+    BEGIN
+        PERFORM _ao_keep_findings($f$
+            SELECT * FROM _ao_detect_low_conversion($1)
+            UNION ALL SELECT * FROM _ao_detect_high_traffic_low_conversion($1)
+            UNION ALL SELECT * FROM _ao_detect_declining_performance($1)
+            UNION ALL SELECT * FROM _ao_detect_budget_inefficiency($1)
+            UNION ALL SELECT * FROM _ao_detect_audience_mismatch($1)
+            UNION ALL SELECT * FROM _ao_detect_creative_fatigue($1)
+            UNION ALL SELECT * FROM _ao_detect_timing($1)$f$, cfg);
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM _ao_drop_work_table('_ao_findings');
+        CREATE TEMP TABLE _ao_findings OF ao_opportunity_finding ON COMMIT DROP;
+        -- the detectors' names: a whitelist, never input
+        FOREACH v_detector IN ARRAY ARRAY['low_conversion', 'high_traffic_low_conversion', 'declining_performance',
+                                          'budget_inefficiency', 'audience_mismatch', 'creative_fatigue', 'timing'] LOOP
+            BEGIN
+                EXECUTE format('INSERT INTO _ao_findings SELECT * FROM %I($1)', '_ao_detect_' || v_detector) USING cfg;
+            EXCEPTION WHEN OTHERS THEN
+                INSERT INTO _ao_detector_errors VALUES (v_detector, SQLERRM);
+                RAISE WARNING 'detector % skipped in this cycle: %', v_detector, SQLERRM;
+            END;
+        END LOOP;
+        ANALYZE _ao_findings;
+        PERFORM _ao_keep_findings('SELECT * FROM _ao_findings', cfg);
+    END;
 
     UPDATE optimization_opportunities o
        SET severity = f.severity, description = f.description, suggested_action = f.suggested_action,
@@ -364,4 +385,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION detect_optimization_opportunities() IS
-    'Runs the seven detectors over the active campaigns (thresholds from settings) and keeps their findings: one open or in-progress opportunity per campaign and type (refreshed when re-detected, detected_at kept), none for opportunity_quiet_days after a dismissal. Returns how many it raised or refreshed.';
+    'Runs the seven detectors over the active campaigns (thresholds from settings) and keeps their findings: one open or in-progress opportunity per campaign and type (refreshed when re-detected, detected_at kept), none for opportunity_quiet_days after a dismissal; a detector that fails is skipped and listed in _ao_detector_errors. Returns how many it raised or refreshed.';

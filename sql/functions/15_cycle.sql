@@ -1,8 +1,50 @@
--- 15_cycle.sql: one whole cycle, in one transaction under an advisory lock: plan (08_plan.sql), pause and
+-- 15_cycle.sql: one whole cycle, in one transaction under its locks: plan (08_plan.sql), pause and
 -- scale (10_actions.sql), detect (13_opportunities.sql), measure (12_impact.sql), then schedule posts
 -- (11_posting.sql), and one summary of it all. A second cycle meanwhile is recorded as skipped; a rule
--- that fails is skipped and reported; a failure anywhere else undoes everything but the failed cycle's
--- record; a dry run runs the very same code and then undoes it.
+-- or a detector that fails is skipped and reported; a failure anywhere else undoes everything but the
+-- failed cycle's record; a dry run runs the very same code and then undoes it.
+--
+-- The locks: the cycle lock keeps cycles (and direct psql calls of the action functions) from
+-- overlapping; the evaluation lock is held by whatever plans and acts (a cycle, a scoped evaluation of
+-- new metrics, 19_trigger_evaluation.sql), so the two never overlap. Row locks are taken in one order
+-- everywhere: campaigns (by id) before anything that refers to them.
+
+CREATE OR REPLACE FUNCTION _ao_wait_for_lock(p_key bigint, p_wait interval) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    PERFORM set_config('lock_timeout', greatest((extract(epoch FROM p_wait) * 1000)::bigint, 1)::text, true);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(p_key);
+    EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+        RETURN false;
+    END;
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION _ao_wait_for_lock(bigint, interval) IS
+    'Takes a transaction-level advisory lock, waiting at most p_wait (lock_timeout restored after); false when it did not come in time.';
+
+-- A scheduled slot waits instead of being skipped: the processes that all fire the same slot run it
+-- once, the others, once it is done, find its result under the slot's key.
+CREATE OR REPLACE FUNCTION _ao_take_cycle_lock(p_wait interval) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_wait IS NULL THEN
+        IF NOT pg_try_advisory_xact_lock(ao_lock_key('cycle')) THEN
+            RETURN false;
+        END IF;
+    ELSIF NOT _ao_wait_for_lock(ao_lock_key('cycle'), p_wait) THEN
+        RETURN false;
+    END IF;
+    RETURN _ao_wait_for_lock(ao_lock_key('evaluation'), coalesce(p_wait, interval '1 minute'));
+END;
+$$;
+COMMENT ON FUNCTION _ao_take_cycle_lock(interval) IS
+    'Takes the cycle lock: at once or not at all for a caller (NULL wait), waiting up to p_wait for a scheduled slot; then waits for a running scoped evaluation of new metrics (they take milliseconds).';
 
 CREATE OR REPLACE FUNCTION ao_cycle_request_fingerprint(p_dry_run boolean) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -13,9 +55,6 @@ $$;
 COMMENT ON FUNCTION ao_cycle_request_fingerprint(boolean) IS
     'The fingerprint an Idempotency-Key is bound to: SHA-256 of the request''s method, path and normalized body (POST /cycles {dry_run}), the same whether the cycle is asked for over HTTP or in psql.';
 
--- The first result under a key used in the last 24 hours: NULL when none; 422 when the key came with
--- another request. The scheduler's slot keys (trigger cron) are a namespace of their own: a caller's key
--- never stands in for a scheduled slot, nor a slot for a caller's key.
 CREATE OR REPLACE FUNCTION _ao_idempotent_replay(p_key text, p_dry_run boolean, p_trigger text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -46,7 +85,6 @@ $$;
 COMMENT ON FUNCTION _ao_idempotent_replay(text, boolean, text) IS
     'Decides what a repeated Idempotency-Key gets: the first result when the key was used in the last 24 hours with the same request, AO422 when it came with a different one, NULL (run the cycle) otherwise. Scheduled slots (trigger cron) and callers'' keys never match each other.';
 
--- The summary of a cycle that did not run because another one held the lock (recorded as skipped).
 CREATE OR REPLACE FUNCTION _ao_skip_cycle(p_trigger text, p_actor text, p_dry_run boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -66,8 +104,6 @@ $$;
 COMMENT ON FUNCTION _ao_skip_cycle(text, text, boolean) IS
     'Records a cycle that found another one running (status skipped) and returns its summary; the caller answers 409.';
 
--- A cycle that failed: everything it did is undone already (its subtransaction); its record says why,
--- and a cycle.failed event tells whoever listens.
 CREATE OR REPLACE FUNCTION _ao_fail_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_error text)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -86,7 +122,6 @@ $$;
 COMMENT ON FUNCTION _ao_fail_cycle(uuid, boolean, text, text) IS
     'Records a cycle as failed with its error (whatever it did is already undone), emits cycle.failed, and returns its summary.';
 
--- Posts come after pauses and scales and skip campaigns paused in this cycle (planned so).
 CREATE OR REPLACE FUNCTION _ao_cycle_posts(p_cycle_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -96,15 +131,14 @@ BEGIN
                                                       'expected_impact', p.expected_impact,
                                                       'previous_state', p.previous_state)), '[]')
            FROM _ao_plan p JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active'
-          WHERE p.action_type = 'post' AND p.blocked_code IS NULL),
+          WHERE p.action_type = 'post' AND p.held_code IS NULL),
         p_cycle_id);
 END;
 $$;
 COMMENT ON FUNCTION _ao_cycle_posts(uuid) IS
     'Schedules the posts the plan decided for campaigns still active, as actions of the cycle; returns them.';
 
--- What a cycle did, shaped for its callers: counts, the first 1,000 actions (the audit trail has them
--- all: GET /actions?cycle_id=), what the guardrails held back (the first 200), the rules that failed.
+-- The audit trail has every action (GET /actions?cycle_id=); the summary the first 1,000.
 CREATE OR REPLACE FUNCTION _ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_trigger text,
                                              p_ops jsonb, p_posts jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -131,32 +165,35 @@ BEGIN
                                ORDER BY x.action_type, x.title, x.campaign_id), '[]')
                       FROM (SELECT p.title, p.rule_name, a.*
                               FROM (SELECT action_id, action_type, title, rule_name, campaign_id  -- a narrow sort
-                                      FROM _ao_plan WHERE blocked_code IS NULL AND action_type IN ('pause', 'scale')
+                                      FROM _ao_plan WHERE held_code IS NULL AND action_type IN ('pause', 'scale')
                                      ORDER BY action_type, title, campaign_id) p
                              CROSS JOIN LATERAL (SELECT * FROM autonomous_actions a WHERE a.id = p.action_id) a
                              LIMIT 1000) x)
                    || p_posts,
         'actions_total', (p_ops ->> 'paused')::int + (p_ops ->> 'scaled')::int + jsonb_array_length(p_posts),
+        -- blocked_code and blocked_reason: the former names of held_code and held_reason
         'held_back', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                  'campaign_id', p.campaign_id, 'title', p.title, 'action_type', p.action_type,
                                  'rule_name', p.rule_name, 'confidence', p.confidence,
-                                 'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason)
+                                 'held_code', p.held_code, 'held_reason', p.held_reason,
+                                 'blocked_code', p.held_code, 'blocked_reason', p.held_reason)
                              ORDER BY p.action_type = 'post', p.priority DESC, p.confidence DESC, p.title), '[]')
-                        FROM (SELECT * FROM _ao_plan WHERE blocked_code IS NOT NULL
+                        FROM (SELECT * FROM _ao_plan WHERE held_code IS NOT NULL
                                ORDER BY action_type = 'post', priority DESC, confidence DESC, title LIMIT 200) p),
-        'held_back_total', (SELECT count(*) FROM _ao_plan WHERE blocked_code IS NOT NULL),
+        'held_back_total', (SELECT count(*) FROM _ao_plan WHERE held_code IS NOT NULL),
         'rule_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('rule_id', e.rule_id, 'name', e.name,
                                                                      'error', e.error) ORDER BY e.name), '[]')
                           FROM _ao_rule_errors e),
+        'detector_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('detector', e.detector, 'error', e.error)
+                                                      ORDER BY e.detector), '[]')
+                              FROM _ao_detector_errors e),
         'posting_note', CASE WHEN NOT EXISTS (SELECT 1 FROM usable_social_accounts())
                              THEN 'post rules not evaluated: no connected social account with a valid token' END);
 END;
 $$;
 COMMENT ON FUNCTION _ao_cycle_summary(uuid, boolean, text, jsonb, jsonb) IS
-    'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules that failed, and why posts were not considered.';
+    'The summary a cycle returns and records: status (held when the data-outage breaker tripped), counts, the first 1,000 actions, the first 200 decisions the guardrails and limits held back (with their codes and words), the limits'' figures, the rules and detectors that failed, and why posts were not considered.';
 
--- What the limits did becomes events: cycle.held when the breaker held the cycle, cycle.limited when the
--- mass-pause or budget limits held some decisions back (in the cycle's transaction: a dry run emits nothing).
 CREATE OR REPLACE FUNCTION _ao_emit_limits(p_cycle_id uuid, p_summary jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -175,8 +212,6 @@ $$;
 COMMENT ON FUNCTION _ao_emit_limits(uuid, jsonb) IS
     'Emits cycle.held when the data-outage breaker held a cycle, and cycle.limited when the mass-pause or budget growth limits held decisions back or granted a scale partially.';
 
--- What every evaluation that acts (a cycle, a scoped evaluation of new metrics) does once its pauses and
--- scales are applied: the posts the plan decided, the summary, and the events of failed rules and limits.
 CREATE OR REPLACE FUNCTION _ao_conclude_cycle(p_cycle_id uuid, p_dry_run boolean, p_trigger text, p_ops jsonb,
                                               p_extra jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -192,8 +227,6 @@ $$;
 COMMENT ON FUNCTION _ao_conclude_cycle(uuid, boolean, text, jsonb, jsonb) IS
     'Schedules the planned posts, builds the summary (with p_extra added) and emits the rule.error, cycle.held and cycle.limited events; returns the summary.';
 
--- A finished cycle's row: held when the breaker held it (a dry run is never held: nothing was kept),
--- else succeeded, with its summary.
 CREATE OR REPLACE FUNCTION _ao_record_cycle(p_cycle_id uuid, p_summary jsonb) RETURNS void
 LANGUAGE sql AS $$
     UPDATE autonomous_cycles
@@ -205,7 +238,6 @@ $$;
 COMMENT ON FUNCTION _ao_record_cycle(uuid, jsonb) IS
     'Records a finished cycle: status held (the breaker held it, not a dry run) or succeeded, finished_at and the summary.';
 
--- A dry run's actions are what would have been done: no ids, status planned.
 CREATE OR REPLACE FUNCTION _ao_as_planned(p_summary jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_set(p_summary, '{actions}',
@@ -217,7 +249,6 @@ $$;
 COMMENT ON FUNCTION _ao_as_planned(jsonb) IS
     'Turns a dry run''s summary into what would have been done: its actions without ids, execution times or schedule ids, status planned.';
 
--- Pause, scale, detect, measure, for the cycle p_cycle_id (the plan must be built).
 CREATE OR REPLACE FUNCTION run_autonomous_operations(p_cycle_id uuid DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -275,8 +306,7 @@ BEGIN
             CASE WHEN idempotency_key IS NOT NULL THEN ao_cycle_request_fingerprint(dry_run) END)
     RETURNING id INTO v_cycle_id;
     BEGIN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         v_summary := _ao_conclude_cycle(v_cycle_id, dry_run, trigger, run_autonomous_operations(v_cycle_id));
         IF dry_run THEN
             -- Everything above is undone (events included); the summary, kept in a variable, is what
@@ -286,6 +316,9 @@ BEGIN
     EXCEPTION
         WHEN SQLSTATE 'AODRY' THEN
             v_summary := _ao_as_planned(v_summary);
+        -- a conflict with concurrent work is not the cycle's failure: the caller retries the whole call
+        WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            RAISE;
         WHEN OTHERS THEN
             RETURN _ao_fail_cycle(v_cycle_id, dry_run, trigger, SQLERRM);
     END;
@@ -297,11 +330,8 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text) IS
-    'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors}. A rule that fails is skipped and listed in rule_errors; the cycle fails only when something outside the rules does, and a failure undoes everything but the failed cycle record. A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
+    'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors, detector_errors}. A rule or a detector that fails is skipped and listed; the cycle fails only when something else does, and a failure undoes everything but the failed cycle record (a deadlock or serialization failure is raised to the caller instead, who retries). A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
 
--- A person lifts a hold: the held cycle is marked released (once) and a new cycle (trigger release) plans
--- afresh and applies what the data-outage breaker held, the other limits still in force. Audited: the
--- new cycle's actions are its own, and the held cycle names it.
 CREATE OR REPLACE FUNCTION release_held_cycle(p_cycle_id uuid, p_actor text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE

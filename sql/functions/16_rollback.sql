@@ -9,6 +9,9 @@ DECLARE
     v_campaign campaigns%ROWTYPE;
     v_schedule campaign_schedules%ROWTYPE;
 BEGIN
+    -- Row locks in the one order (15_cycle.sql): the campaign before its action.
+    PERFORM 1 FROM campaigns c WHERE c.id = (SELECT a.campaign_id FROM autonomous_actions a WHERE a.id = p_action_id)
+        FOR UPDATE OF c;
     SELECT * INTO v_action FROM autonomous_actions WHERE id = p_action_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no action %', p_action_id USING ERRCODE = 'AO404';

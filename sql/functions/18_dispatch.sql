@@ -1,10 +1,11 @@
--- 18_dispatch.sql: publishing without ever posting twice. A delivery is claimed (pending → sending,
--- attempts + 1) and that claim is committed before anything is sent; a platform's id is stored the
--- moment the platform accepts a post; a posted delivery is never claimed again; and a delivery left in
--- sending by a worker that died becomes unknown for a person to check, never sent blindly again.
+-- 18_dispatch.sql: publishing without ever posting twice. A schedule becomes one social post per
+-- platform (social_posts); a post is claimed (pending → sending, attempts + 1) and that claim is
+-- committed before anything is sent; a platform's id is stored the moment the platform accepts it; a
+-- posted post is never claimed again; and a post left in sending by a worker that died becomes unknown
+-- for a person to check, never sent blindly again.
 
-CREATE OR REPLACE FUNCTION claim_due_deliveries(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '10 minutes')
-RETURNS TABLE (delivery_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid,
+CREATE OR REPLACE FUNCTION claim_due_posts(p_limit integer DEFAULT 50, p_stale_after interval DEFAULT '10 minutes')
+RETURNS TABLE (post_id uuid, schedule_id uuid, campaign_id uuid, platform text, account_row_id uuid,
                account_id text, access_token_encrypted bytea, content jsonb, attempts integer,
                external_post_ids text[])
 LANGUAGE plpgsql AS $$
@@ -19,7 +20,7 @@ BEGIN
            last_error = 'the worker stopped while sending; check the platform before posting again'
      WHERE status = 'sending' AND updated_at < now() - p_stale_after;
 
-    -- Due schedules become deliveries, one per platform, each with the account that will post it.
+    -- Due schedules become posts, one per platform, each with the account that will post it.
     WITH due AS (
         SELECT s.id, s.platforms FROM campaign_schedules s
          WHERE s.status = 'pending' AND s.scheduled_for <= now()
@@ -64,23 +65,23 @@ BEGIN
     PERFORM _ao_roll_up_schedules();
 END;
 $$;
-COMMENT ON FUNCTION claim_due_deliveries(integer, interval) IS
-    'Claims work for one dispatcher pass with FOR UPDATE SKIP LOCKED (so workers never share a delivery): turns due schedules into one delivery per platform, marks up to p_limit due deliveries sending (attempts + 1) and returns them; a send left in sending longer than p_stale_after becomes unknown, never resent.';
+COMMENT ON FUNCTION claim_due_posts(integer, interval) IS
+    'Claims work for one dispatcher pass with FOR UPDATE SKIP LOCKED (so workers never share a post): turns due schedules into one post per platform, marks up to p_limit due posts sending (attempts + 1) and returns them; a send left in sending longer than p_stale_after becomes unknown, never resent.';
 
-CREATE OR REPLACE FUNCTION record_delivery_accepted(p_delivery_id uuid, p_external_id text) RETURNS void
+CREATE OR REPLACE FUNCTION record_post_accepted(p_post_id uuid, p_external_id text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE social_posts SET external_post_ids = array_append(external_post_ids, p_external_id)
-     WHERE id = p_delivery_id AND status = 'sending';
+     WHERE id = p_post_id AND status = 'sending';
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'delivery % is not being sent', p_delivery_id USING ERRCODE = 'AO409';
+        RAISE EXCEPTION 'post % is not being sent', p_post_id USING ERRCODE = 'AO409';
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION record_delivery_accepted(uuid, text) IS
+COMMENT ON FUNCTION record_post_accepted(uuid, text) IS
     'Stores a platform''s id the moment the platform accepts a post (a thread stores one per tweet), so a crash right after never leads to posting it again.';
 
-CREATE OR REPLACE FUNCTION finish_delivery(p_delivery_id uuid, p_status text, p_error text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION finish_post(p_post_id uuid, p_status text, p_error text DEFAULT NULL,
                                            p_retry_at timestamptz DEFAULT NULL, p_token_expired boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql AS $$
@@ -90,17 +91,17 @@ BEGIN
     IF p_status NOT IN ('posted', 'failed', 'unknown', 'pending') THEN
         PERFORM ao_raise_422('status', 'must be one of posted, failed, unknown, pending (a retry)');
     END IF;
-    -- Deliveries of one schedule finish one after the other, so the last one's roll-up sees them all.
+    -- The posts of one schedule finish one after the other, so the last one's roll-up sees them all.
     PERFORM 1 FROM campaign_schedules
-     WHERE id = (SELECT schedule_id FROM social_posts WHERE id = p_delivery_id) FOR UPDATE;
+     WHERE id = (SELECT schedule_id FROM social_posts WHERE id = p_post_id) FOR UPDATE;
     UPDATE social_posts
        SET status = p_status, last_error = p_error,
            next_attempt_at = CASE WHEN p_status = 'pending' THEN p_retry_at END,
            posted_at = CASE WHEN p_status = 'posted' THEN now() END
-     WHERE id = p_delivery_id AND status = 'sending'
+     WHERE id = p_post_id AND status = 'sending'
     RETURNING * INTO v_post;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'delivery % is not being sent', p_delivery_id USING ERRCODE = 'AO409';
+        RAISE EXCEPTION 'post % is not being sent', p_post_id USING ERRCODE = 'AO409';
     END IF;
     IF p_token_expired THEN
         UPDATE social_accounts SET status = 'expired' WHERE id = v_post.account_id AND status = 'active';
@@ -108,13 +109,13 @@ BEGIN
     PERFORM _ao_roll_up_schedules(v_post.schedule_id);
 END;
 $$;
-COMMENT ON FUNCTION finish_delivery(uuid, text, text, timestamptz, boolean) IS
+COMMENT ON FUNCTION finish_post(uuid, text, text, timestamptz, boolean) IS
     'Records how a send ended: posted, failed for good, unknown (a mutating call whose outcome is not known: never retried automatically), or pending again with the time of the next attempt when the platform proved nothing was posted; a token error marks the account expired.';
 
 CREATE OR REPLACE FUNCTION _ao_roll_up_schedules(p_schedule_id uuid DEFAULT NULL) RETURNS void
 LANGUAGE sql AS $$
-    -- posting while any delivery is pending or sending; posted when all posted; failed otherwise
-    -- (a delivery failed for good, or of unknown outcome: each delivery shows its own result).
+    -- posting while any post is pending or sending; posted when all posted; failed otherwise
+    -- (a post failed for good, or of unknown outcome: each post shows its own result).
     UPDATE campaign_schedules s
        SET status = r.status
       FROM (SELECT sp.schedule_id,
@@ -128,7 +129,7 @@ LANGUAGE sql AS $$
      WHERE s.id = r.schedule_id AND s.status IS DISTINCT FROM r.status
 $$;
 COMMENT ON FUNCTION _ao_roll_up_schedules(uuid) IS
-    'Derives a posting schedule''s status from its deliveries: posted when all posted, failed when none is left to send and any did not post.';
+    'Derives a posting schedule''s status from its posts: posted when all posted, failed when none is left to send and any did not post.';
 
 CREATE OR REPLACE FUNCTION cancel_campaign_schedule(p_schedule_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$

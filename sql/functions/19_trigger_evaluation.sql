@@ -1,13 +1,12 @@
 -- 19_trigger_evaluation.sql: acting as soon as metrics arrive. Ingestion queues the campaigns it
--- touched (04_ingestion.sql) and sends NOTIFY ao_metrics; a listener (the service with its scheduler on,
+-- touched (04_ingestion.sql) and notifies (ao_channel('metrics')); a listener (the service with its scheduler on,
 -- and autonomous-ops worker) calls evaluate_metric_triggers until the queue is empty. An evaluation runs
 -- the rules whose evaluation_type is trigger over the queued campaigns only, through the cycle's own
 -- steps (window sums, plan, guardrails, cooldowns, confidence floors, pauses and scales with their audit
 -- rows, posts), and never overlaps a cycle: it waits for one that runs.
 
--- Queues the campaigns a batch of metrics touched for the trigger rules, and wakes the listeners (the
--- notification is delivered when the batch commits, never for a batch rolled back). Nothing is queued
--- while no trigger rule is active.
+-- The notification is delivered when the batch commits, never for a batch rolled back. The caller
+-- (ingestion) holds the campaigns' locks already: queue rows are taken after them, in id order.
 CREATE OR REPLACE FUNCTION _ao_queue_for_triggers(p_campaign_ids uuid[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -20,19 +19,18 @@ BEGIN
     INSERT INTO metric_trigger_queue AS q (campaign_id)
     SELECT id FROM unnest(p_campaign_ids) AS t(id) ORDER BY id
     ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
-    PERFORM pg_notify('ao_metrics', '');
+    PERFORM pg_notify(ao_channel('metrics'), '');
 END;
 $$;
 COMMENT ON FUNCTION _ao_queue_for_triggers(uuid[]) IS
-    'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and sends NOTIFY ao_metrics, delivered when the ingest commits; nothing while no trigger rule is active.';
+    'Queues the campaigns whose metrics just arrived for the trigger rules (a version per campaign, bumped by each ingest) and notifies the listeners (ao_channel(''metrics'')) at commit; nothing while no trigger rule is active.';
 
--- Evaluates the trigger rules over up to p_limit queued campaigns (oldest first) and returns what it
--- did: {"evaluated": n} when nothing matched, else the cycle's summary with "evaluated" added. An
--- evaluation that decided anything (an action, a decision held back, a rule that failed) is recorded as
--- a cycle with trigger metrics and scope = the campaigns evaluated; one that found nothing to do is not
--- recorded, so the cycle history shows what happened rather than every ingest.
+-- An evaluation that found nothing to do is not recorded, so the cycle history shows what happened
+-- rather than every ingest.
 CREATE OR REPLACE FUNCTION evaluate_metric_triggers(p_limit integer DEFAULT 500) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- a cycle's own steps, so a cycle's settings: no statement runs long enough to earn back JIT
+SET jit = off AS $$
 DECLARE
     v_ids uuid[];
     v_cycle_id uuid := gen_random_uuid();
@@ -48,19 +46,25 @@ BEGIN
     END IF;
     -- A cycle running now evaluates these campaigns too; wait for it, then evaluate what is still
     -- queued. Nothing is lost when the wait is too long: the queue stays as it is.
-    IF NOT _ao_wait_for_lock(_ao_evaluation_lock_key(), interval '10 minutes') THEN
+    IF NOT _ao_wait_for_lock(ao_lock_key('evaluation'), interval '10 minutes') THEN
         RETURN jsonb_build_object('evaluated', 0, 'waiting_for_cycle', true);
     END IF;
-    WITH due AS (
-        SELECT q.campaign_id, q.version FROM metric_trigger_queue q
-         WHERE q.version > q.evaluated_version
-         ORDER BY q.queued_at
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
-    ), marked AS (
-        UPDATE metric_trigger_queue q SET evaluated_version = due.version, evaluated_at = now()
-          FROM due
-         WHERE q.campaign_id = due.campaign_id
+    -- The locks in the order ingestion takes them: the campaigns first (by id), then their queue rows.
+    -- A campaign a batch of metrics holds now is left queued: that batch bumps its version, and the
+    -- next evaluation takes it.
+    SELECT array_agg(c.id) INTO v_ids
+      FROM (SELECT c.id FROM campaigns c
+             WHERE c.id IN (SELECT q.campaign_id FROM metric_trigger_queue q
+                             WHERE q.version > q.evaluated_version
+                             ORDER BY q.queued_at
+                             LIMIT p_limit)
+             ORDER BY c.id
+               FOR NO KEY UPDATE OF c SKIP LOCKED) c;
+    -- No batch can hold these queue rows now (it would hold their campaigns): each is marked evaluated
+    -- at the version it has.
+    WITH marked AS (
+        UPDATE metric_trigger_queue q SET evaluated_version = q.version, evaluated_at = now()
+         WHERE q.campaign_id = ANY (v_ids) AND q.version > q.evaluated_version
         RETURNING q.campaign_id
     )
     SELECT array_agg(campaign_id) INTO v_ids FROM marked;
@@ -83,9 +87,13 @@ BEGIN
                                         jsonb_build_object('paused', v_paused, 'scaled', v_scaled,
                                                            'opportunities_detected', 0, 'impacts_measured', 0),
                                         jsonb_build_object('scope', cardinality(v_ids)));
-    EXCEPTION WHEN OTHERS THEN
-        RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
-               || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
+    EXCEPTION
+        -- a conflict with concurrent work is not the evaluation's failure: the caller retries it
+        WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RETURN _ao_fail_cycle(v_cycle_id, false, 'metrics', SQLERRM)
+                   || jsonb_build_object('scope', cardinality(v_ids), 'evaluated', cardinality(v_ids));
     END;
     PERFORM _ao_record_cycle(v_cycle_id, v_summary);
     RETURN v_summary || jsonb_build_object('evaluated', cardinality(v_ids));

@@ -1,8 +1,8 @@
 -- 20_events.sql: telling people. What changes writes its event to the outbox (webhook_events) in its own
 -- transaction, so a dry run or a rolled-back cycle emits nothing and a committed action always does; an
--- event is written only when an active endpoint wants its type, and fans out at once into one delivery
--- per such endpoint, with NOTIFY ao_webhooks to wake the senders. The senders (app/services/webhooks.py)
--- claim deliveries with SKIP LOCKED and record every attempt here.
+-- event is written only when an active endpoint wants its type (ao_event_types(), migration 016, lists
+-- them), and fans out at once into one delivery per such endpoint, notifying the senders. The senders
+-- (app/background/webhooks.py) claim deliveries with SKIP LOCKED and record every attempt here.
 
 -- ---------------------------------------------------------------------------------------------
 -- Documents: what an event carries, shaped as the API returns the thing
@@ -44,7 +44,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION ao_cycle_document(autonomous_cycles) IS 'A cycle as GET /cycles/{id} returns it, for cycle.failed.';
 
-CREATE OR REPLACE FUNCTION ao_delivery_document(p social_posts) RETURNS jsonb
+CREATE OR REPLACE FUNCTION ao_post_document(p social_posts) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', p.id, 'schedule_id', p.schedule_id, 'campaign_id', s.campaign_id, 'campaign_title', c.title,
@@ -54,8 +54,8 @@ LANGUAGE sql STABLE AS $$
       FROM campaign_schedules s JOIN campaigns c ON c.id = s.campaign_id
      WHERE s.id = p.schedule_id
 $$;
-COMMENT ON FUNCTION ao_delivery_document(social_posts) IS
-    'A post delivery as GET /schedules shows it, with its schedule and campaign, for post.failed and post.unknown.';
+COMMENT ON FUNCTION ao_post_document(social_posts) IS
+    'A social post as GET /schedules shows it, with its schedule and campaign, for post.failed and post.unknown.';
 
 CREATE OR REPLACE FUNCTION ao_social_account_document(a social_accounts) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -72,7 +72,6 @@ COMMENT ON FUNCTION ao_social_account_document(social_accounts) IS
 -- The outbox
 -- ---------------------------------------------------------------------------------------------
 
--- Whether any active endpoint wants events of this type (an endpoint with no types wants them all).
 CREATE OR REPLACE FUNCTION ao_webhook_wanted(p_type text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
@@ -81,8 +80,8 @@ $$;
 COMMENT ON FUNCTION ao_webhook_wanted(text) IS
     'True when an active webhook endpoint subscribes to the event type (no types listed = all): without one, no event is written.';
 
--- Writes events of one type, one per document, when an endpoint wants them. The id is the webhook-id
--- a receiver deduplicates on; the timestamp is when the change was made (the transaction's time).
+-- The id is the webhook-id a receiver deduplicates on; the timestamp is when the change was made (the
+-- transaction's time).
 CREATE OR REPLACE FUNCTION _ao_emit_all(p_type text, p_documents jsonb[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -101,7 +100,6 @@ CREATE OR REPLACE FUNCTION _ao_emit(p_type text, p_document jsonb) RETURNS void
 LANGUAGE sql AS $$ SELECT _ao_emit_all(p_type, ARRAY[p_document]) $$;
 COMMENT ON FUNCTION _ao_emit(text, jsonb) IS 'Writes one outbox event (see _ao_emit_all).';
 
--- The rules that failed in a cycle, one rule.error event each.
 CREATE OR REPLACE FUNCTION _ao_emit_rule_errors(p_cycle_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -114,8 +112,6 @@ $$;
 COMMENT ON FUNCTION _ao_emit_rule_errors(uuid) IS
     'Emits rule.error for each rule that failed in this cycle (skipped, the others acted), so that a broken rule is not a silent one.';
 
--- action.executed for actions written executed or moved to executed; action.rolled_back for actions
--- moved to rolled_back.
 CREATE OR REPLACE FUNCTION ao_events_from_actions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -159,7 +155,7 @@ COMMENT ON FUNCTION ao_events_from_opportunities() IS
 CREATE OR REPLACE FUNCTION ao_events_from_posts() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM _ao_emit_all('post.' || n.status, array_agg(ao_delivery_document(n) ORDER BY n.id))
+    PERFORM _ao_emit_all('post.' || n.status, array_agg(ao_post_document(n) ORDER BY n.id))
        FROM new_rows n JOIN old_rows o ON o.id = n.id
       WHERE n.status IN ('failed', 'unknown') AND n.status IS DISTINCT FROM o.status
       GROUP BY n.status;
@@ -167,7 +163,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION ao_events_from_posts() IS
-    'Statement trigger on social_posts: post.failed when a delivery fails for good, post.unknown when its outcome cannot be known (never retried by itself: a person must look).';
+    'Statement trigger on social_posts: post.failed when a post fails for good, post.unknown when its outcome cannot be known (never retried by itself: a person must look).';
 
 CREATE OR REPLACE FUNCTION ao_events_from_accounts() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -182,8 +178,7 @@ $$;
 COMMENT ON FUNCTION ao_events_from_accounts() IS
     'Statement trigger on social_accounts: social_account.expired when a platform refuses an account''s token (posting stops until it is reconnected).';
 
--- One delivery per event and active endpoint that wants it; the senders wake on the notification
--- (delivered at commit). A test event is delivered to its own endpoint only (webhook_send_test).
+-- A test event is delivered to its own endpoint only (webhook_send_test).
 CREATE OR REPLACE FUNCTION ao_webhook_fan_out() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -192,18 +187,17 @@ BEGIN
       FROM new_rows n
       JOIN webhook_endpoints e ON e.is_active AND (cardinality(e.event_types) = 0 OR n.type = ANY (e.event_types))
      WHERE n.type <> 'webhook.test';
-    PERFORM pg_notify('ao_webhooks', '');
+    PERFORM pg_notify(ao_channel('webhooks'), '');
     RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION ao_webhook_fan_out() IS
-    'Statement trigger on webhook_events: a delivery for each active endpoint that wants the event, and NOTIFY ao_webhooks so that the first attempt starts as soon as the event commits.';
+    'Statement trigger on webhook_events: a delivery for each active endpoint that wants the event, and a notification of the senders (ao_channel(''webhooks'')) so that the first attempt starts as soon as the event commits.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Deliveries
 -- ---------------------------------------------------------------------------------------------
 
--- A test event for one endpoint (active or not): what a receiver will see, signed the same way.
 CREATE OR REPLACE FUNCTION webhook_send_test(p_endpoint_id uuid) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -226,7 +220,6 @@ $$;
 COMMENT ON FUNCTION webhook_send_test(uuid) IS
     'Queues a webhook.test event for one endpoint and returns its delivery (AO404 for an unknown endpoint).';
 
--- Sends a delivery again with the same event (and so the same webhook-id), for another 24 hours.
 CREATE OR REPLACE FUNCTION webhook_redeliver(p_delivery_id uuid) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -243,15 +236,13 @@ BEGIN
        SET status = 'pending', next_attempt_at = now(), give_up_at = now() + interval '24 hours',
            claimed_until = NULL
      WHERE id = p_delivery_id;
-    PERFORM pg_notify('ao_webhooks', '');
+    PERFORM pg_notify(ao_channel('webhooks'), '');
     RETURN p_delivery_id;
 END;
 $$;
 COMMENT ON FUNCTION webhook_redeliver(uuid) IS
     'Queues a delivery again (same event, same webhook-id) for a new 24-hour retry window; AO404 unknown, AO409 while an attempt is in flight.';
 
--- Claims due deliveries for one attempt each: pending and due, or sending with a lapsed lease (the
--- sender died mid-attempt: at least once, never lost). Each claim is its own short transaction.
 CREATE OR REPLACE FUNCTION claim_webhook_deliveries(p_limit integer, p_lease_seconds integer DEFAULT 60)
 RETURNS TABLE (delivery_id uuid, attempt integer, event_id text, event_type text, payload jsonb,
                endpoint_id uuid, url text, format text, secret_encrypted bytea)
@@ -282,9 +273,6 @@ $$;
 COMMENT ON FUNCTION claim_webhook_deliveries(integer, integer) IS
     'Claims up to p_limit due webhook deliveries (FOR UPDATE SKIP LOCKED) for one attempt each, leased for p_lease_seconds; a lapsed lease (a sender that died) makes a delivery due again.';
 
--- Records how an attempt ended: delivered, or pending again at p_retry_at, or failed once the retry
--- window is over. An attempt whose lease lapsed meanwhile (another sender took the delivery) changes
--- nothing but the log.
 CREATE OR REPLACE FUNCTION record_webhook_attempt(
     p_delivery_id uuid, p_attempt integer, p_status_code integer, p_latency_ms integer, p_excerpt text,
     p_error text, p_delivered boolean, p_retry_at timestamptz

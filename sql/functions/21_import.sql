@@ -2,9 +2,7 @@
 -- read into rows by the importer (app/services/imports.py), into campaigns and metrics. Campaigns are
 -- created on first sight, the rows go through the one ingestion function, all or nothing.
 
--- Creates the campaigns the report names that do not exist yet (external_id = the platform's campaign
--- id, else its name; as drafts, started when their first row starts, so that no cycle acts on them until
--- someone activates them), then ingests the rows. Returns what it did.
+-- external_id is the platform's campaign id, else its name.
 CREATE OR REPLACE FUNCTION import_campaign_report(p_campaigns jsonb, p_rows jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -6,7 +6,6 @@
 -- them): the live campaigns, actions, rules and settings are read, never written, and nothing is locked.
 -- A paused campaign stays paused for the rest of the replay; a scaled one keeps its new budget.
 
--- The steps of a backtest: from + step, from + 2·step, … up to `to` (the last one is `to` itself).
 CREATE OR REPLACE FUNCTION _ao_backtest_steps(p_from timestamptz, p_to timestamptz, p_step text) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
     SELECT ceil(extract(epoch FROM p_to - p_from)
@@ -15,11 +14,15 @@ $$;
 COMMENT ON FUNCTION _ao_backtest_steps(timestamptz, timestamptz, text) IS
     'How many steps a backtest replays: one per day (or hour) after from, the last at to.';
 
--- Replays the decisions from p_from to p_to (the work tables made, the steps run, the result built);
--- sends NOTICE "backtest <id> step k/n" as it goes, which the runner turns into progress.
+-- As it goes, it reports each step (about 50 of them) as a notice whose SQLSTATE is AOPRG and whose
+-- detail is {"backtest_id", "step", "steps"}: the runner turns it into progress. Before each step it
+-- looks whether a person cancelled the backtest (committed since the step before) and stops if so.
 CREATE OR REPLACE FUNCTION _ao_replay(p_id uuid, p_from timestamptz, p_to timestamptz, p_step text, p_rules jsonb,
                                       p_settings jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- JIT would compile the big statements of every step, and a compilation cannot be interrupted: no
+-- time limit or cancel could stop it
+SET jit = off AS $$
 DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
     v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
@@ -33,6 +36,9 @@ BEGIN
     PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
     PERFORM set_config('ao.replay', p_id::text, true);
     FOR k IN 1 .. v_steps LOOP
+        IF EXISTS (SELECT 1 FROM backtests WHERE id = p_id AND status = 'cancelled') THEN
+            RAISE EXCEPTION 'backtest % was cancelled', p_id USING ERRCODE = 'AOCNL';
+        END IF;
         v_at := least(p_from + k * v_interval, p_to);
         v_step := _ao_replay_step(p_id, v_at);
         IF (v_step -> 'limits' ->> 'held')::boolean
@@ -41,7 +47,8 @@ BEGIN
             v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
         END IF;
         IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
-            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps;
+            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps
+                USING ERRCODE = 'AOPRG', DETAIL = jsonb_build_object('backtest_id', p_id, 'step', k, 'steps', v_steps)::text;
         END IF;
     END LOOP;
     v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
@@ -55,10 +62,8 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $$;
 COMMENT ON FUNCTION _ao_replay(uuid, timestamptz, timestamptz, text, jsonb, jsonb) IS
-    'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result; the live tables are only read.';
+    'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read.';
 
--- Asks for a backtest: checks what is asked (the range by the table, the rules and settings as the
--- replay will read them) and queues it for the runner (NOTIFY ao_backtests). Returns its id.
 CREATE OR REPLACE FUNCTION create_backtest(p_from timestamptz, p_to timestamptz, p_step text DEFAULT 'day',
                                            p_rules jsonb DEFAULT '"active"', p_settings jsonb DEFAULT '{}')
 RETURNS uuid
@@ -86,21 +91,19 @@ BEGIN
     VALUES (p_from, p_to, p_step, coalesce(p_rules, '"active"'), coalesce(p_settings, '{}'),
             _ao_backtest_steps(p_from, p_to, p_step), app_auth.actor())
     RETURNING id INTO v_id;
-    PERFORM pg_notify('ao_backtests', v_id::text);
+    PERFORM pg_notify(ao_channel('backtests'), v_id::text);
     RETURN v_id;
 END;
 $$;
 COMMENT ON FUNCTION create_backtest(timestamptz, timestamptz, text, jsonb, jsonb) IS
     'Queues a backtest after checking it (from < to, at most 400 days, step day|hour, rules "active" or ids or at most 20 bodies, settings overrides by name and range; AO422 naming the part) and wakes the runner; returns its id.';
 
--- The next backtest for this runner: the oldest queued one, when none is running (one at a time: a
--- second waits in the queue). A running one whose runner stopped reporting for 10 minutes is taken over.
 CREATE OR REPLACE FUNCTION claim_backtest() RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7415005);
+    PERFORM pg_advisory_xact_lock(ao_lock_key('backtest runner'));
     IF EXISTS (SELECT 1 FROM backtests WHERE status = 'running' AND heartbeat_at > now() - interval '10 minutes') THEN
         RETURN NULL;
     END IF;
@@ -111,9 +114,8 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION claim_backtest() IS
-    'Gives a runner the next backtest to run (the oldest queued, or one whose runner went silent for 10 minutes) while none is running, so backtests run one at a time in order.';
+    'Gives a runner the next backtest to run (the oldest queued, or a running one whose runner went silent for 10 minutes; never a cancelled one) while none is running, so backtests run one at a time in order.';
 
--- Runs a claimed backtest and records its result (or its error).
 CREATE OR REPLACE FUNCTION execute_backtest(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -126,21 +128,24 @@ BEGIN
     END IF;
     BEGIN
         v_result := _ao_replay(b.id, b.from_at, b.to_at, b.step, b.rules, b.settings);
-    EXCEPTION WHEN OTHERS THEN
-        UPDATE backtests SET status = 'failed', error = left(SQLERRM, 2000), finished_at = clock_timestamp()
-         WHERE id = p_id;
-        RETURN NULL;
+    EXCEPTION
+        WHEN SQLSTATE 'AOCNL' THEN
+            UPDATE backtests SET finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = p_id;
+            RETURN NULL;
+        WHEN OTHERS THEN
+            UPDATE backtests SET status = 'failed', error = left(SQLERRM, 2000), finished_at = clock_timestamp()
+             WHERE id = p_id AND status = 'running';
+            RETURN NULL;
     END;
     UPDATE backtests SET status = 'succeeded', progress = 1, result = v_result, finished_at = clock_timestamp(),
                          heartbeat_at = clock_timestamp()
-     WHERE id = p_id;
+     WHERE id = p_id AND status = 'running';
     RETURN v_result;
 END;
 $$;
 COMMENT ON FUNCTION execute_backtest(uuid) IS
-    'Runs one backtest (replay and result) and records it as succeeded with its result, or failed with the error.';
+    'Runs one backtest (replay and result) and records it as succeeded with its result, or failed with the error; a backtest cancelled meanwhile stays cancelled.';
 
--- psql: a backtest asked for and run at once, in this transaction; returns its result.
 CREATE OR REPLACE FUNCTION run_backtest(p_from timestamptz, p_to timestamptz, p_step text DEFAULT 'day',
                                         p_rules jsonb DEFAULT '"active"', p_settings jsonb DEFAULT '{}')
 RETURNS jsonb
@@ -159,3 +164,38 @@ END;
 $$;
 COMMENT ON FUNCTION run_backtest(timestamptz, timestamptz, text, jsonb, jsonb) IS
     'A backtest run at once (from psql or the command line): checks it, replays the rules from p_from to p_to by day or hour with the given rules ("active", ids or bodies) and settings overrides, records it and returns its result with backtest_id.';
+
+-- A running one stops at its next step (the runner cancels its statement if a step runs on).
+CREATE OR REPLACE FUNCTION cancel_backtest(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+BEGIN
+    SELECT status INTO v_status FROM backtests WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no backtest %', p_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_status NOT IN ('queued', 'running') THEN
+        RAISE EXCEPTION 'the backtest has % already: only a queued or running one can be cancelled', v_status
+            USING ERRCODE = 'AO409';
+    END IF;
+    UPDATE backtests
+       SET status = 'cancelled', cancelled_by = app_auth.actor(), finished_at = now()
+     WHERE id = p_id;
+END;
+$$;
+COMMENT ON FUNCTION cancel_backtest(uuid) IS
+    'Cancels a queued or running backtest (AO404 unknown, AO409 one that has ended): it is never run, or run further, again.';
+
+CREATE OR REPLACE FUNCTION record_backtest_stopped(p_id uuid, p_limit_seconds integer) RETURNS text
+LANGUAGE sql AS $$
+    UPDATE backtests
+       SET status = CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+           error = CASE WHEN status = 'cancelled' THEN error
+                        ELSE format('ran past its time limit of %s s (BACKTEST_TIMEOUT_SECONDS) and was stopped', p_limit_seconds) END,
+           finished_at = coalesce(finished_at, clock_timestamp())
+     WHERE id = p_id AND status IN ('running', 'cancelled')
+    RETURNING status
+$$;
+COMMENT ON FUNCTION record_backtest_stopped(uuid, integer) IS
+    'Records how a backtest whose replay statement was cancelled ended: cancelled (a person asked) or failed (past its time limit); returns which.';

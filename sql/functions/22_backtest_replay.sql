@@ -3,8 +3,7 @@
 -- steps); a step runs the cycle's own plan and actions at the replayed moment (22_backtest.sql drives
 -- the steps, 22_backtest_result.sql values what they decided).
 
--- Re-raises a bad-input error of a backtest's part (a rule or a setting) with the part's path in front:
--- "rules[2].conditions.all[0].metric", "settings.min_spend".
+-- The part's path in front: "rules[2].conditions.all[0].metric", "settings.min_spend".
 CREATE OR REPLACE FUNCTION _ao_raise_in(p_prefix text, p_detail text, p_message text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -22,9 +21,6 @@ $$;
 COMMENT ON FUNCTION _ao_raise_in(text, text, text) IS
     'Reports a refusal of one part of a backtest (a rule body, a setting) as AO422 naming the part''s path.';
 
--- The rules a backtest replays, into _ao_replay_rules: "active" (the active rules), or a list whose items
--- are rule ids (active or not) or rule bodies (tried without being created; at most 20). Each is checked
--- as a rule written to autonomous_rules is.
 CREATE OR REPLACE FUNCTION _ao_replay_prepare_rules(p_rules jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -92,8 +88,6 @@ $$;
 COMMENT ON FUNCTION _ao_replay_prepare_rules(jsonb) IS
     'Fills the replay''s rules: the active ones, or the listed rule ids (even inactive ones) and rule bodies (at most 20, checked as any rule is, never created); AO422 names the item (rules[2].conditions…).';
 
--- The settings a backtest replays with: the live ones with its overrides (names and ranges as for PATCH
--- /settings), into _ao_replay_settings.
 CREATE OR REPLACE FUNCTION _ao_replay_prepare_settings(p_overrides jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -118,8 +112,12 @@ BEGIN
     EXCEPTION
         WHEN check_violation OR not_null_violation THEN
             GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
-            PERFORM ao_raise_422('settings.' || coalesce(substring(v_constraint FROM '^autonomous_settings_(.*)_check$'), ''),
-                                 'out of its range (see GET /settings and the README)');
+            -- the constraint's own words when it has them, else the setting its name is for
+            PERFORM _ao_raise_in('settings',
+                coalesce((SELECT obj_description(c.oid, 'pg_constraint') FROM pg_constraint c
+                           WHERE c.conrelid = 'autonomous_settings'::regclass AND c.conname = v_constraint),
+                         jsonb_build_object('field', substring(v_constraint FROM '^autonomous_settings_(.*)_check$'))::text),
+                'out of its range (see GET /settings)');
         WHEN invalid_text_representation OR numeric_value_out_of_range OR datatype_mismatch THEN
             PERFORM ao_raise_422('settings', 'each override must be a number in its setting''s range: ' || SQLERRM);
     END;
@@ -212,8 +210,7 @@ DECLARE
 BEGIN
     PERFORM set_config('ao.as_of', p_at::text, true);
     BEGIN
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;

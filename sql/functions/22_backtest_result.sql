@@ -1,7 +1,7 @@
 -- 22_backtest_result.sql: what a replay's decisions were worth, from the data that followed them:
 -- money saved by pauses, the estimated profit added by scales, regrets, and the daily timeline.
 
--- The money of the replayed decisions, from the data that followed each one (README, "Backtests"):
+-- The money of the replayed decisions, from the data that followed each one (docs/import-and-backtest.md, "Backtest"):
 -- a pause saves the campaign's spend − revenue after it (negative: it cost money), and is a regret when
 -- the campaign's ROI over the next 7 days was ≥ 1; a scale by k adds an estimated (k − 1) × (revenue −
 -- spend) after it, k measured against the budget the data was spent at, until the replay pauses the

@@ -1,8 +1,7 @@
 -- 23_dashboard.sql: what the dashboard shows beyond the lists: a campaign's figures over time, what the
 -- automation did for the money day by day, and a rule previewed before it is saved.
 
--- A campaign's figures per day or hour between two moments, one point per bucket (empty buckets are
--- zeros), a period counted in the bucket it starts in. Bounded: at most 400 days by day, 31 by hour.
+-- A period is counted in the bucket it starts in.
 CREATE OR REPLACE FUNCTION campaign_metric_series(p_campaign_id uuid, p_from timestamptz, p_to timestamptz,
                                                   p_bucket text)
 RETURNS TABLE (bucket_start timestamptz, impressions bigint, clicks bigint, conversions bigint, spend numeric,
@@ -44,11 +43,7 @@ $$;
 COMMENT ON FUNCTION campaign_metric_series(uuid, timestamptz, timestamptz, text) IS
     'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
 
--- What the automation did for the money, day by day over the last p_days days: actions taken by type,
--- and the money per day of the pauses and scales in effect that day (executed then or before and not
--- rolled back by then): expected (the expected impact each recorded: loss avoided by a pause; for a
--- scale the added revenue less the added budget) and measured (the actual impact's change in profit per
--- day, once measured).
+-- In effect on a day: executed then or before, and not rolled back by then.
 CREATE OR REPLACE FUNCTION autonomous_daily(p_days integer) RETURNS TABLE (
     day date, paused integer, scaled integer, posted integer, optimized integer,
     expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
@@ -92,11 +87,12 @@ $$;
 COMMENT ON FUNCTION autonomous_daily(integer) IS
     'Per day over the last p_days (1–366): pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day).';
 
--- Which campaigns a rule would act on now, as if it were the only active rule, every guardrail applied:
--- the rule is written (and checked, as any rule is) in a subtransaction that plans a cycle and is then
--- undone, so nothing is kept. Returns its decisions: those it would carry out and those held back.
+-- The rule is written (and checked, as any rule is) in a subtransaction that plans a cycle and is then
+-- undone.
 CREATE OR REPLACE FUNCTION preview_rule(p_rule jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- as a cycle, without JIT: a compilation cannot be interrupted, and the API gives a preview a time limit
+SET jit = off AS $$
 DECLARE
     v_result jsonb;
 BEGIN
@@ -109,8 +105,7 @@ BEGIN
         SELECT r.* FROM _ao_rule_from_body(p_rule,
                             left(coalesce(nullif(btrim(p_rule ->> 'name'), ''), 'This rule'), 188) || ' (preview)',
                             app_auth.actor()) r;
-        PERFORM _ao_prepare_stats();
-        PERFORM _ao_build_plan();
+        PERFORM _ao_plan_afresh();
         SELECT jsonb_build_object(
                    'evaluated', (SELECT count(*) FROM _ao_stats),
                    'rule_errors', (SELECT coalesce(jsonb_agg(e.error), '[]') FROM _ao_rule_errors e),
@@ -118,9 +113,10 @@ BEGIN
                        'campaign_id', p.campaign_id, 'campaign_title', p.title, 'action_type', p.action_type,
                        'confidence', p.confidence, 'roi', round(p.roi, 4), 'spend', p.spend_lifetime,
                        'daily_budget', p.daily_budget, 'new_budget', p.new_budget, 'reason', p.reason,
-                       'blocked_code', p.blocked_code, 'blocked_reason', p.blocked_reason,
+                       'held_code', p.held_code, 'held_reason', p.held_reason,
+                       'blocked_code', p.held_code, 'blocked_reason', p.held_reason,
                        'expected_impact', p.expected_impact)
-                   ORDER BY p.blocked_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
+                   ORDER BY p.held_code IS NOT NULL, p.confidence DESC, p.spend_lifetime DESC), '[]'))
           INTO v_result
           FROM _ao_plan p;
         RAISE EXCEPTION 'preview' USING ERRCODE = 'AODRY';

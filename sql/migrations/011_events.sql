@@ -1,7 +1,7 @@
 -- 011_events.sql: acting as soon as metrics arrive (trigger rules and the queue of campaigns to
 -- evaluate), and telling people (webhook endpoints, an outbox of events written in the same transaction
 -- as what they report, deliveries with every attempt logged). Trigger functions start as placeholders;
--- their code lives in sql/functions/19_events.sql.
+-- their code lives in sql/functions/19_trigger_evaluation.sql and sql/functions/20_events.sql.
 
 -- ---------------------------------------------------------------------------------------------
 -- Trigger rules

@@ -8,6 +8,7 @@ from app.api.deps import ConnDep
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
+from app.db.retry import in_savepoint
 from app.models.actions import (
     ActionPublic,
     ActionsPublic,
@@ -56,5 +57,7 @@ async def rollback_action(
 ) -> ActionPublic:
     """Restore the campaign's status and budget (or cancel a pending post); 409 when refused."""
     body = body or RollbackRequest()
-    await conn.fetchval(queries.ACTION_ROLLBACK, action_id, body.reason, body.force)
+    await in_savepoint(
+        conn, lambda: conn.fetchval(queries.ACTION_ROLLBACK, action_id, body.reason, body.force)
+    )
     return await _fetch(conn, action_id)

@@ -68,6 +68,18 @@ async def get_backtest(conn: ConnDep, backtest_id: uuid.UUID) -> BacktestPublic:
     return await _get(conn, backtest_id)
 
 
+@router.post(
+    "/backtests/{backtest_id:uuid}/cancel",
+    response_model=BacktestPublic,
+    responses=problems(404, 409),
+)
+async def cancel_backtest(conn: ConnDep, backtest_id: uuid.UUID) -> BacktestPublic:
+    """Cancel a queued or running backtest (409 for one that has ended): a queued one never runs, a
+    running one stops at its next step; neither is ever run again."""
+    await conn.fetchval(queries.BACKTEST_CANCEL, backtest_id)
+    return await _get(conn, backtest_id)
+
+
 async def _get(conn: ConnDep, backtest_id: uuid.UUID) -> BacktestPublic:
     row = await conn.fetchrow(queries.BACKTEST_GET, backtest_id)
     if row is None:

@@ -4,14 +4,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import ConnDep
+from app.api.deps import ConnDep, time_limit
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
+from app.db.retry import in_savepoint
 from app.models.actions import ActionPublic
 from app.models.campaigns import (
     CampaignCreate,
@@ -27,8 +27,8 @@ from app.models.campaigns import (
 from app.models.common import (
     KeysetCursor,
     Limit,
+    Moment,
     OffsetCursor,
-    UtcDatetime,
     decode_cursor,
     decode_offset,
     offset_page,
@@ -37,21 +37,6 @@ from app.models.common import (
 from app.models.dashboard import Bucket, CampaignSeriesPublic, MetricPoint
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
-
-
-RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$"
-_MOMENT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
-
-
-def _moment(text: str, field: str) -> datetime:
-    try:
-        return _MOMENT.validate_python(text)
-    except ValidationError:
-        raise ProblemError(
-            422,
-            f"{field}: must be an RFC 3339 date-time",
-            errors=[{"field": field, "message": "must be an RFC 3339 date-time"}],
-        ) from None
 
 
 async def _fetch(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
@@ -96,28 +81,34 @@ async def list_campaigns(
     return page_of(rows, limit, CampaignPublic)
 
 
+async def _analytics_page(
+    conn: ConnDep, request: Request, query: str, limit: int, cursor: str | None, model: Any
+) -> dict[str, object]:
+    """A page of an analytics list: the plan a cycle would make now, under the time limit."""
+    offset = decode_offset(cursor)
+    await time_limit(conn, request)
+    rows = await conn.fetch(query, limit + 1, offset)
+    return offset_page(rows, limit, offset, model)
+
+
 @router.get("/underperforming", response_model=UnderperformingCampaigns)
 async def underperforming(
-    conn: ConnDep,
-    limit: Limit = 50,
-    cursor: OffsetCursor = None,
+    conn: ConnDep, request: Request, limit: Limit = 50, cursor: OffsetCursor = None
 ) -> dict[str, object]:
     """identify_underperforming_campaigns(): what the pause rules would do, and who is losing money."""
-    offset = decode_offset(cursor)
-    rows = await conn.fetch(queries.UNDERPERFORMING, limit + 1, offset)
-    return offset_page(rows, limit, offset, UnderperformingCampaign)
+    return await _analytics_page(
+        conn, request, queries.UNDERPERFORMING, limit, cursor, UnderperformingCampaign
+    )
 
 
 @router.get("/scaling-candidates", response_model=ScalingCandidates)
 async def scaling_candidates(
-    conn: ConnDep,
-    limit: Limit = 50,
-    cursor: OffsetCursor = None,
+    conn: ConnDep, request: Request, limit: Limit = 50, cursor: OffsetCursor = None
 ) -> dict[str, object]:
     """identify_scaling_candidates(): current → proposed budget, confidence, capped."""
-    offset = decode_offset(cursor)
-    rows = await conn.fetch(queries.SCALING_CANDIDATES, limit + 1, offset)
-    return offset_page(rows, limit, offset, ScalingCandidate)
+    return await _analytics_page(
+        conn, request, queries.SCALING_CANDIDATES, limit, cursor, ScalingCandidate
+    )
 
 
 @router.post(
@@ -142,7 +133,9 @@ async def update_campaign(
     conn: ConnDep, campaign_id: uuid.UUID, body: CampaignUpdate
 ) -> CampaignPublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
-    updated = await conn.fetchval(queries.CAMPAIGN_PATCH, campaign_id, changes)
+    updated = await in_savepoint(
+        conn, lambda: conn.fetchval(queries.CAMPAIGN_PATCH, campaign_id, changes)
+    )
     if updated is None:
         raise ProblemError(404, f"no campaign {campaign_id}")
     return await _fetch(conn, campaign_id)
@@ -155,16 +148,16 @@ async def campaign_series(
     conn: ConnDep,
     campaign_id: uuid.UUID,
     from_: Annotated[
-        str | None,
-        Query(alias="from", pattern=RFC3339, description="RFC 3339; default: 30 days before to"),
+        Moment | None,
+        Query(alias="from", description="a date-time or a date; default: 30 days before to"),
     ] = None,
-    to: Annotated[str | None, Query(pattern=RFC3339, description="RFC 3339; default: now")] = None,
+    to: Annotated[Moment | None, Query(description="a date-time or a date; default: now")] = None,
     bucket: Annotated[Bucket, Query(description="day (≤ 400 days) or hour (≤ 31 days)")] = "day",
 ) -> dict[str, Any]:
     """The campaign's spend, revenue, ROI, clicks, impressions and conversions per day or hour (a
     point per bucket, zeros where nothing ran), for its chart."""
-    end = _moment(to, "to") if to else datetime.now(UTC)
-    start = _moment(from_, "from") if from_ else end - timedelta(days=30)
+    end = to or datetime.now(UTC)
+    start = from_ or end - timedelta(days=30)
     rows = await conn.fetch(queries.CAMPAIGN_SERIES, campaign_id, start, end, bucket)
     return {
         "campaign_id": campaign_id,

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from app.api.deps import AdminDep, ConnDep
 from app.api.openapi import problems
 from app.core.errors import ProblemError, problem_response
 from app.db import queries
-from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
+from app.db.retry import in_savepoint
+from app.models.common import PRINTABLE_PATTERN, KeysetCursor, Limit, decode_cursor, page_of
 from app.models.cycles import (
     CyclePublic,
     CycleRun,
@@ -18,16 +19,14 @@ from app.models.cycles import (
     CycleStatus,
     CycleSummary,
     CycleTrigger,
-    StatsPublic,
 )
-from app.models.dashboard import DailyPoint, DailyStatsPublic
 from app.services.cycles import run_cycle
 
 router = APIRouter(tags=["cycles"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=PRINTABLE_PATTERN),
 ]
 
 
@@ -44,12 +43,15 @@ async def create_cycle(
     body: CycleRun | None = None,
 ) -> JSONResponse:
     """Run a cycle now (or a dry run). The cycle is recorded whatever its outcome."""
-    summary = await run_cycle(
+    summary = await in_savepoint(
         conn,
-        dry_run=(body or CycleRun()).dry_run,
-        trigger="api",
-        actor=principal.actor,
-        idempotency_key=idempotency_key,
+        lambda: run_cycle(
+            conn,
+            dry_run=(body or CycleRun()).dry_run,
+            trigger="api",
+            actor=principal.actor,
+            idempotency_key=idempotency_key,
+        ),
     )
     # Returned, not raised: the request's transaction must commit the skipped or failed record.
     if summary["status"] == "skipped":
@@ -88,24 +90,6 @@ async def get_cycle(conn: ConnDep, cycle_id: uuid.UUID) -> CyclePublic:
     if row is None:
         raise ProblemError(404, f"no cycle {cycle_id}")
     return CyclePublic.model_validate(dict(row))
-
-
-@router.get("/stats", response_model=StatsPublic)
-async def stats(conn: ConnDep) -> StatsPublic:
-    return StatsPublic.model_validate(await conn.fetchval(queries.STATS))
-
-
-@router.get("/stats/daily", response_model=DailyStatsPublic, responses=problems(422))
-async def stats_daily(
-    conn: ConnDep,
-    days: Annotated[
-        int, Query(ge=1, le=366, description="how many days back, today included")
-    ] = 30,
-) -> dict[str, Any]:
-    """Per day: actions by type, and the money per day of the pauses and scales in effect, expected
-    and measured (for the Overview's charts)."""
-    rows = await conn.fetch(queries.STATS_DAILY, days)
-    return {"days": [DailyPoint.model_validate(dict(r)) for r in rows]}
 
 
 @router.post(

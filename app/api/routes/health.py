@@ -3,8 +3,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.core.errors import RETRY_AFTER_SECONDS, problem_response
@@ -55,12 +54,3 @@ async def readyz(request: Request) -> JSONResponse | dict[str, str]:
             revision=current,
         )
     return {"status": "ready", "revision": str(current)}
-
-
-@router.get("/metrics", response_class=PlainTextResponse)
-async def prometheus(request: Request) -> Response:
-    """Prometheus text format: request counts and latencies by method and route template."""
-    return Response(
-        generate_latest(request.app.state.request_metrics.registry),
-        media_type=CONTENT_TYPE_LATEST,
-    )

@@ -3,6 +3,7 @@ columns), into campaigns and metrics, all or nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Annotated
@@ -74,7 +75,9 @@ async def create_import(
 ) -> ImportReport:
     """Import a daily campaign report: campaigns created on first sight (as drafts), rows through the
     same ingestion as POST /metrics, all or nothing; 422 names the line and column of a bad cell."""
-    data = _file_of(request.headers.get("content-type", ""), await request.body())
+    data = await asyncio.to_thread(
+        _file_of, request.headers.get("content-type", ""), await request.body()
+    )
     try:
         return await import_report(conn, data, format)
     except ImportRefused as exc:

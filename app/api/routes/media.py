@@ -5,10 +5,10 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.core.claims import MEDIA
 from app.core.errors import ProblemError
 from app.db import queries
 from app.db.pool import claims_transaction
-from app.services.cycles import SERVICE_CLAIMS
 from app.services.images import CampaignImages, ImageUnavailable
 
 router = APIRouter(tags=["media"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["media"])
 async def campaign_image(request: Request, campaign_id: uuid.UUID) -> Response:
     """Public, for Instagram to fetch: the campaign's image as an optimized JPEG (ids are unguessable)."""
     timeout = request.app.state.settings.db_acquire_timeout_seconds
-    async with claims_transaction(request.app.state.pool, SERVICE_CLAIMS, timeout) as conn:
+    async with claims_transaction(request.app.state.pool, MEDIA, timeout) as conn:
         image_url = await conn.fetchval(queries.CAMPAIGN_IMAGE_URL, campaign_id)
     if not image_url:
         raise ProblemError(404, f"campaign {campaign_id} has no image")

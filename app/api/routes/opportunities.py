@@ -11,6 +11,7 @@ from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
 from app.models.common import (
+    ANY_CURSOR_PATTERN,
     KEYSET_CURSOR_PATTERN,
     OFFSET_CURSOR_PATTERN,
     Limit,
@@ -56,7 +57,7 @@ async def list_opportunities(
     cursor: Annotated[
         str | None,
         Query(
-            pattern=f"(?:{KEYSET_CURSOR_PATTERN})|(?:{OFFSET_CURSOR_PATTERN})",
+            pattern=ANY_CURSOR_PATTERN,
             description="next_cursor of the previous page (of the same sort)",
         ),
     ] = None,

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ConnDep
+from app.api.deps import ConnDep, time_limit
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
@@ -72,8 +72,12 @@ async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> Ru
 
 
 @router.post("/preview", response_model=RulePreviewPublic, responses=problems(422))
-async def preview_rule(conn: ConnDep, body: RulePreviewRequest) -> RulePreviewPublic:
+async def preview_rule(
+    conn: ConnDep, request: Request, body: RulePreviewRequest
+) -> RulePreviewPublic:
     """What a rule body would do now, as the only active rule with every guardrail applied: a scoped
-    dry run; nothing is saved. Errors name the field as POST /rules does."""
+    dry run; nothing is saved. Errors name the field as POST /rules does. Stopped (503) past
+    QUERY_TIMEOUT_SECONDS."""
+    await time_limit(conn, request)
     result = await conn.fetchval(queries.RULE_PREVIEW, body.model_dump_json())
     return RulePreviewPublic.model_validate(result)

@@ -10,19 +10,23 @@ from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
 from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
-from app.models.social import DeliveryPublic, SchedulePublic, SchedulesPublic
+from app.models.social import PostPublic, SchedulePublic, SchedulesPublic
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 ScheduleStatus = Literal["pending", "posting", "posted", "failed", "cancelled"]
 
 
-async def _with_deliveries(conn: ConnDep, schedules: list[SchedulePublic]) -> list[SchedulePublic]:
-    rows = await conn.fetch(queries.SCHEDULE_DELIVERIES, [s.id for s in schedules])
-    by_schedule: dict[uuid.UUID, list[DeliveryPublic]] = {}
+async def _with_posts(conn: ConnDep, schedules: list[SchedulePublic]) -> list[SchedulePublic]:
+    rows = await conn.fetch(queries.SCHEDULE_POSTS, [s.id for s in schedules])
+    by_schedule: dict[uuid.UUID, list[PostPublic]] = {}
     for r in rows:
-        by_schedule.setdefault(r["schedule_id"], []).append(DeliveryPublic.model_validate(dict(r)))
-    return [s.model_copy(update={"deliveries": by_schedule.get(s.id, [])}) for s in schedules]
+        by_schedule.setdefault(r["schedule_id"], []).append(PostPublic.model_validate(dict(r)))
+    return [
+        s.model_copy(update={"posts": posts, "deliveries": posts})
+        for s in schedules
+        for posts in [by_schedule.get(s.id, [])]
+    ]
 
 
 @router.get("", response_model=SchedulesPublic)
@@ -33,11 +37,11 @@ async def list_schedules(
     limit: Limit = 50,
     cursor: KeysetCursor = None,
 ) -> dict[str, Any]:
-    """Scheduled posts, newest first, each with its deliveries (one per platform)."""
+    """Scheduled posts, newest first, each with its posts (one per platform)."""
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(queries.SCHEDULE_LIST, status, campaign_id, after, after_id, limit + 1)
     page = page_of(rows, limit, SchedulePublic)
-    page["items"] = await _with_deliveries(conn, page["items"])
+    page["items"] = await _with_posts(conn, page["items"])
     return page
 
 
@@ -45,7 +49,7 @@ async def _fetch(conn: ConnDep, schedule_id: uuid.UUID) -> SchedulePublic:
     row = await conn.fetchrow(queries.SCHEDULE_GET, schedule_id)
     if row is None:
         raise ProblemError(404, f"no schedule {schedule_id}")
-    return (await _with_deliveries(conn, [SchedulePublic.model_validate(dict(row))]))[0]
+    return (await _with_posts(conn, [SchedulePublic.model_validate(dict(row))]))[0]
 
 
 @router.get("/{schedule_id:uuid}", response_model=SchedulePublic)

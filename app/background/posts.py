@@ -1,16 +1,23 @@
-"""The post dispatcher: claim due deliveries, publish each once, record every outcome at once."""
+"""The post dispatcher: claim the social posts that are due, publish each once, record every outcome
+at once (sql/functions/18_dispatch.sql holds the states that make "never twice" hold).
+
+A post is one campaign schedule on one platform (``social_posts``). The claim (pending → sending,
+attempts + 1) is committed before anything is sent; each id the platform returns is stored the moment
+it is returned; an answer that proves nothing was posted retries it after a backoff with full jitter;
+an outcome that cannot be known makes it ``unknown`` for a person to check, never resent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from app.background.loop import PassReport
 from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.db import queries
@@ -24,17 +31,11 @@ from app.services.publishers.base import (
 from app.services.publishers.live import LivePublisher
 from app.services.publishers.sandbox import SandboxPublisher
 
-log = logging.getLogger("app.dispatcher")
+log = logging.getLogger("app.background.posts")
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
-
-
-@dataclass
-class DispatchReport:
-    claimed: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 def build_publisher(settings: Settings) -> Publisher:
@@ -57,19 +58,19 @@ async def dispatch_once(
     cipher: TokenCipher,
     limit: int = 50,
     concurrency: int = 16,
-) -> DispatchReport:
+) -> PassReport:
+    """One pass: claim up to ``limit`` due posts and publish them, ``concurrency`` at a time."""
     # The dispatcher is a trusted worker of the service, like the CLI cycle: each of its statements is
     # one autocommitted call of a SQL function, so every claim, accepted id and result is durable the
     # moment it returns, at one round trip each.
     async with pool.acquire() as conn:
-        claimed = await conn.fetch(queries.DELIVERIES_CLAIM, limit)
-    report = DispatchReport(claimed=len(claimed))
+        claimed = await conn.fetch(queries.POSTS_CLAIM, limit)
+    report = PassReport(claimed=len(claimed))
     gate = asyncio.Semaphore(concurrency)
 
     async def one(row: asyncpg.Record) -> None:
         async with gate:
-            outcome = await _deliver(pool, publisher, cipher, row)
-        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+            report.count(await _publish(pool, publisher, cipher, row))
 
     await asyncio.gather(*(one(row) for row in claimed))
     if claimed:
@@ -77,12 +78,12 @@ async def dispatch_once(
     return report
 
 
-async def _deliver(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher, row: Any) -> str:
-    delivery_id = row["delivery_id"]
+async def _publish(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher, row: Any) -> str:
+    post_id = row["post_id"]
 
     async def accepted(external_id: str) -> None:
         async with pool.acquire() as conn:
-            await conn.execute(queries.DELIVERY_ACCEPTED, delivery_id, external_id)
+            await conn.execute(queries.POST_ACCEPTED, post_id, external_id)
 
     status, error, retry_at, expired = "posted", None, None, False
     try:
@@ -110,8 +111,8 @@ async def _deliver(pool: asyncpg.Pool, publisher: Publisher, cipher: TokenCipher
     except ValueError as exc:  # the token could not be decrypted: nothing was sent
         status, error = "failed", str(exc)
     except Exception:  # anything else may have happened after sending: a person checks
-        log.exception("publisher error", extra={"delivery_id": str(delivery_id)})
+        log.exception("publisher error", extra={"post_id": str(post_id)})
         status, error = "unknown", "unexpected publisher error; outcome unknown, not resent"
     async with pool.acquire() as conn:
-        await conn.execute(queries.DELIVERY_FINISH, delivery_id, status, error, retry_at, expired)
+        await conn.execute(queries.POST_FINISH, post_id, status, error, retry_at, expired)
     return status

@@ -1,0 +1,15 @@
+"""The claims the service's own callers carry into the database (row-level security reads them, and the
+audit columns record the subject as who acted). Each background caller says who it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Claims = dict[str, Any]
+
+# The cron's scheduled cycles.
+SCHEDULER: Claims = {"role": "service_role", "sub": "autonomous-ops-scheduler"}
+# The scoped evaluations of the trigger rules when metrics arrive.
+TRIGGER_LISTENER: Claims = {"role": "service_role", "sub": "autonomous-ops-trigger-listener"}
+# The public image route Instagram fetches from: it reads a campaign's image URL, nothing else.
+MEDIA: Claims = {"role": "service_role", "sub": "autonomous-ops-media"}
