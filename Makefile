@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,4 +60,7 @@ bench-events: $(VENV)/.installed-dev
 bench-backtest: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_backtest.py
 
-bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest
+bench-sync: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_sync.py
+
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync

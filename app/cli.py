@@ -1,4 +1,4 @@
-"""Command line: ``autonomous-ops serve|migrate|cycle|worker|import|backtest|demo|token``.
+"""Command line: ``autonomous-ops serve|migrate|cycle|worker|sync|import|backtest|demo|token``.
 
 Exit codes of ``cycle``: 0 succeeded, 1 failed, 3 skipped (another cycle is running).
 """
@@ -116,6 +116,58 @@ def _worker(args: argparse.Namespace) -> int:
         if settings.embedded:
             embedded.stop()
     return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """Sync ad accounts from their platforms: one account now (``--account``), every due one once
+    (``--once``), or every account as it comes due until stopped. Prints each sync as JSON; exit 1
+    when one failed."""
+    import asyncio
+    import json
+    import uuid
+
+    from app.core.claims import SYNC
+    from app.core.crypto import TokenCipher
+    from app.db import queries
+    from app.db.pool import claims_transaction, create_pool
+    from app.services.sync import sync_due, sync_once, worker_name
+
+    account = uuid.UUID(args.account) if args.account else None
+    failed = False
+
+    def report(synced: dict[str, Any]) -> None:
+        nonlocal failed
+        failed = failed or synced.get("status") != "succeeded"
+        print(json.dumps(synced, default=str), flush=True)
+
+    async def work(_conn: Any, settings: Settings) -> None:
+        cipher = TokenCipher(settings.encryption_key())
+        pool = await create_pool(_conn_url(settings), 1, 2)
+        worker = worker_name()
+        try:
+            if account is not None:
+                async with claims_transaction(pool, SYNC) as conn:
+                    await conn.fetchrow(queries.AD_ACCOUNT_SYNC_REQUEST, account, "cli", "cli")
+                synced = await sync_once(pool, settings, cipher, worker=worker, account_id=account)
+                if synced is not None:
+                    report(synced)
+                return
+            while True:
+                await sync_due(pool, settings, cipher, worker=worker, report=report)
+                if args.once:
+                    return
+                await asyncio.sleep(60)
+        finally:
+            await pool.close()
+
+    _on_one_connection(work)
+    return 1 if failed else 0
+
+
+def _conn_url(settings: Settings) -> str:
+    from app.db import embedded
+
+    return embedded.resolve_database_url(settings.database_url, settings.data_dir)
 
 
 def _bar(label: str, done: int, total: int) -> None:
@@ -268,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         (
             "worker",
-            "run the background loops: the cron, posts, trigger rules, webhooks, backtests",
+            "run the background loops: the cron, posts, trigger rules, webhooks, backtests, syncs",
         ),
         ("dispatch", "the same as worker (its former name)"),
     ):
@@ -280,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--batch", type=int, default=50, help="social posts claimed per pass (default 50)"
         )
         worker.set_defaults(func=_worker)
+    sync = sub.add_parser(
+        "sync", help="sync ad accounts from Meta and Google Ads (campaigns, insights)"
+    )
+    sync.add_argument("--account", help="sync this account (its id) now, then exit")
+    sync.add_argument("--once", action="store_true", help="sync every due account once, then exit")
+    sync.set_defaults(func=_sync)
     imp = sub.add_parser("import", help="import a Meta Ads Manager or Google Ads daily export")
     imp.add_argument("file", help="the CSV file")
     imp.add_argument(

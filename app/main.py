@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.api.openapi import install_openapi
 from app.api.routes import (
     actions,
+    ad_accounts,
     admin,
     backtests,
     campaigns,
@@ -69,8 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.constraint_messages = constraint_messages(
                 await conn.fetch(queries.CONSTRAINT_MESSAGES)
             )
+            await conn.execute(queries.MANUAL_ACCOUNT_CURRENCY, settings.manual_account_currency)
         if settings.load_demo_data:
             await load_demo_if_empty(app.state.pool, settings)
+            async with app.state.pool.acquire() as conn:
+                await demo.connect_sandbox(conn)
         # The background loops (app/background/), the same list a worker runs.
         stop_background = asyncio.Event()
         background = (
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(opportunities.router)
     app.include_router(rules.router)
     app.include_router(social_accounts.router)
+    app.include_router(ad_accounts.router)
     app.include_router(schedules.router)
     app.include_router(media.router)
     app.include_router(admin.router)

@@ -2052,10 +2052,11 @@ CREATE FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) RETURNS TABLE(idx 
     LANGUAGE sql STABLE
     AS $$
     SELECT r.idx - 1, coalesce(c1.id, c2.id)
-      FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text))
-           WITH ORDINALITY AS r(campaign_id, external_id, idx)
+      FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
+           WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
       LEFT JOIN campaigns c2 ON r.campaign_id IS NULL AND c2.external_id = r.external_id
+                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()))
 $$;
 
 
@@ -2063,7 +2064,7 @@ $$;
 -- Name: FUNCTION _ao_metric_row_campaigns(p_rows jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) IS 'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id (NULL when no campaign has either).';
+COMMENT ON FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) IS 'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
 
 
 --
@@ -2959,6 +2960,72 @@ COMMENT ON FUNCTION public._ao_rule_from_body(p_body jsonb, p_name text, p_creat
 
 
 --
+-- Name: ad_account_syncs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ad_account_syncs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    trigger text DEFAULT 'schedule'::text NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    claimed_at timestamp with time zone,
+    claimed_by text,
+    finished_at timestamp with time zone,
+    date_from date,
+    date_to date,
+    campaigns_read integer DEFAULT 0 NOT NULL,
+    rows_read integer DEFAULT 0 NOT NULL,
+    rows_revised integer DEFAULT 0 NOT NULL,
+    requests integer DEFAULT 0 NOT NULL,
+    throttled_seconds numeric(12,3) DEFAULT 0 NOT NULL,
+    error text,
+    created_by text,
+    CONSTRAINT ad_account_syncs_counts_check CHECK (((campaigns_read >= 0) AND (rows_read >= 0) AND (rows_revised >= 0) AND (requests >= 0) AND (throttled_seconds >= (0)::numeric))),
+    CONSTRAINT ad_account_syncs_error_check CHECK ((length(error) <= 2000)),
+    CONSTRAINT ad_account_syncs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text]))),
+    CONSTRAINT ad_account_syncs_trigger_check CHECK ((trigger = ANY (ARRAY['schedule'::text, 'api'::text, 'cli'::text, 'connect'::text])))
+);
+
+
+--
+-- Name: TABLE ad_account_syncs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ad_account_syncs IS 'Each sync of an account: started, finished, the days read, campaigns and rows read, rows revised, requests made, seconds the platform''s rate limits held it back, and the error of one that failed.';
+
+
+--
+-- Name: _ao_running_sync(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_running_sync(p_sync_id uuid) RETURNS public.ad_account_syncs
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_sync ad_account_syncs;
+BEGIN
+    SELECT * INTO v_sync FROM ad_account_syncs WHERE id = p_sync_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no sync %', p_sync_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_sync.status <> 'running' OR v_sync.claimed_at IS NULL THEN
+        RAISE EXCEPTION 'the sync is % and no longer this worker''s: its lease lapsed', v_sync.status
+            USING ERRCODE = 'AO409';
+    END IF;
+    RETURN v_sync;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_running_sync(p_sync_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_running_sync(p_sync_id uuid) IS 'Locks a sync that a worker has claimed and is still running (AO409 once its lease lapsed and another closed it).';
+
+
+--
 -- Name: _ao_schedule_posts(jsonb, uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3054,6 +3121,210 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_skip_cycle(p_trigger text, p_actor text, p_dry_run boolean) IS 'Records a cycle that found another one running (status skipped) and returns its summary; the caller answers 409.';
+
+
+--
+-- Name: ao_is_currency(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_currency(p text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT p = ANY ('{AED,AFN,ALL,AMD,ANG,AOA,ARS,AUD,AWG,AZN,BAM,BBD,BDT,BGN,BHD,BIF,BMD,BND,BOB,BRL,BSD,BTN,
+        BWP,BYN,BZD,CAD,CDF,CHF,CLP,CNY,COP,CRC,CUP,CVE,CZK,DJF,DKK,DOP,DZD,EGP,ERN,ETB,EUR,FJD,FKP,GBP,GEL,
+        GHS,GIP,GMD,GNF,GTQ,GYD,HKD,HNL,HTG,HUF,IDR,ILS,INR,IQD,IRR,ISK,JMD,JOD,JPY,KES,KGS,KHR,KMF,KPW,KRW,
+        KWD,KYD,KZT,LAK,LBP,LKR,LRD,LSL,LYD,MAD,MDL,MGA,MKD,MMK,MNT,MOP,MRU,MUR,MVR,MWK,MXN,MYR,MZN,NAD,NGN,
+        NIO,NOK,NPR,NZD,OMR,PAB,PEN,PGK,PHP,PKR,PLN,PYG,QAR,RON,RSD,RUB,RWF,SAR,SBD,SCR,SDG,SEK,SGD,SHP,SLE,
+        SOS,SRD,SSP,STN,SVC,SYP,SZL,THB,TJS,TMT,TND,TOP,TRY,TTD,TWD,TZS,UAH,UGX,USD,UYU,UZS,VES,VND,VUV,WST,
+        XAF,XCD,XCG,XOF,XPF,YER,ZAR,ZMW,ZWG}'::text[])
+$$;
+
+
+--
+-- Name: FUNCTION ao_is_currency(p text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_currency(p text) IS 'True for an ISO 4217 currency code in use (e.g. USD, JPY), the currencies an ad account can have.';
+
+
+--
+-- Name: ad_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ad_accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    platform text NOT NULL,
+    external_id text NOT NULL,
+    name text NOT NULL,
+    currency text NOT NULL,
+    timezone text NOT NULL,
+    credentials_encrypted bytea,
+    credentials_last4 text,
+    mode text DEFAULT 'observe'::text NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    is_sandbox boolean DEFAULT false NOT NULL,
+    last_sync_at timestamp with time zone,
+    last_error text,
+    next_sync_at timestamp with time zone,
+    sync_claimed_by text,
+    sync_claimed_until timestamp with time zone,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ad_accounts_credentials_check CHECK ((((platform = 'manual'::text) OR is_sandbox) = (credentials_encrypted IS NULL))),
+    CONSTRAINT ad_accounts_currency_check CHECK (public.ao_is_currency(currency)),
+    CONSTRAINT ad_accounts_external_id_check CHECK ((((platform = 'meta'::text) AND (external_id ~ '^act_[0-9]{1,20}$'::text)) OR ((platform = 'google'::text) AND (external_id ~ '^[0-9]{10}$'::text)) OR ((platform = 'manual'::text) AND ((length(external_id) >= 1) AND (length(external_id) <= 100)) AND public.ao_is_clean_text(external_id)))),
+    CONSTRAINT ad_accounts_last_error_check CHECK ((length(last_error) <= 2000)),
+    CONSTRAINT ad_accounts_mode_check CHECK ((mode = ANY (ARRAY['observe'::text, 'approve'::text, 'autopilot'::text]))),
+    CONSTRAINT ad_accounts_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200) AND public.ao_is_clean_text(name))),
+    CONSTRAINT ad_accounts_platform_check CHECK ((platform = ANY (ARRAY['meta'::text, 'google'::text, 'manual'::text]))),
+    CONSTRAINT ad_accounts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'error'::text, 'revoked'::text]))),
+    CONSTRAINT ad_accounts_timezone_check CHECK (((length(timezone) <= 64) AND (timezone ~ '^[A-Za-z][A-Za-z0-9_+/-]*$'::text)))
+);
+
+
+--
+-- Name: TABLE ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ad_accounts IS 'The ad accounts campaigns belong to: a Meta ad account (act_<digits>), a Google Ads customer (10 digits), or a manual one (data pushed or imported by an operator); currency and time zone are the platform''s, credentials encrypted.';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_currency_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_currency_check ON public.ad_accounts IS '{"field": "currency", "message": "must be an ISO 4217 code, e.g. USD"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_external_id_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_external_id_check ON public.ad_accounts IS '{"field": "external_id", "message": "must be the platform''s account id: act_ and digits for Meta (e.g. act_1234567890), 10 digits for Google Ads (e.g. 123-456-7890, dashes dropped), a name of 1 to 100 characters for a manual account"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_mode_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_mode_check ON public.ad_accounts IS '{"field": "mode", "message": "must be observe, approve or autopilot"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_name_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_name_check ON public.ad_accounts IS '{"field": "name", "message": "must be 1 to 200 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_platform_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_platform_check ON public.ad_accounts IS '{"field": "platform", "message": "must be meta, google or manual"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_status_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_status_check ON public.ad_accounts IS '{"field": "status", "message": "must be active, error or revoked"}';
+
+
+--
+-- Name: CONSTRAINT ad_accounts_timezone_check ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_timezone_check ON public.ad_accounts IS '{"field": "timezone", "message": "must be an IANA time zone, e.g. America/Los_Angeles"}';
+
+
+--
+-- Name: _ao_sync_read_problem(jsonb, public.ad_accounts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_sync_read_problem(p_read jsonb, p_account public.ad_accounts) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    v_from date;
+    v_to date;
+    v_hourly date;
+    v_problem text;
+BEGIN
+    IF jsonb_typeof(p_read) IS DISTINCT FROM 'object' OR jsonb_typeof(p_read->'campaigns') IS DISTINCT FROM 'array'
+       OR jsonb_typeof(p_read->'rows') IS DISTINCT FROM 'array' THEN
+        RETURN 'the read must be an object with a campaigns array and a rows array';
+    END IF;
+    BEGIN
+        v_from := (p_read->>'date_from')::date;
+        v_to := (p_read->>'date_to')::date;
+        v_hourly := (p_read->>'hourly_day')::date;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+        RETURN 'date_from, date_to and hourly_day must be days (YYYY-MM-DD)';
+    END;
+    IF (v_from IS NULL) <> (v_to IS NULL) OR v_to < v_from OR v_to - v_from > 1096
+       OR greatest(v_to, v_hourly) > ao_account_today(p_account.timezone) + 1 THEN
+        RETURN 'the day range must run forward, span at most 1,096 days and end by tomorrow in the account''s time zone';
+    END IF;
+    SELECT format('campaign %s: %s', coalesce(left(x.external_id, 60), '(no id)'), x.problem) INTO v_problem
+      FROM (SELECT n.external_id,
+                   CASE WHEN n.external_id IS NULL OR length(btrim(n.external_id)) NOT BETWEEN 1 AND 200
+                             OR NOT ao_is_clean_text(n.external_id) THEN 'external_id must be 1 to 200 characters'
+                        WHEN n.title IS NULL OR length(btrim(n.title)) = 0 OR NOT ao_is_clean_text(n.title)
+                             THEN 'title must be a name without control characters'
+                        WHEN n.status IS NULL OR n.status NOT IN ('active', 'paused', 'completed')
+                             THEN 'status must be active, paused or completed'
+                        WHEN n.platform_status !~ '^[A-Z_]{1,40}$' THEN 'platform_status must be the platform''s status word'
+                        WHEN NOT ao_is_money(n.daily_budget) THEN 'daily_budget must be >= 0 and < 1000000000000'
+                        WHEN count(*) OVER (PARTITION BY n.external_id) > 1 THEN 'is listed twice' END AS problem
+              FROM jsonb_to_recordset(p_read->'campaigns') AS n(external_id text, title text, status text,
+                                                                 platform_status text, daily_budget numeric)) x
+     WHERE x.problem IS NOT NULL
+     LIMIT 1;
+    IF v_problem IS NOT NULL THEN
+        RETURN v_problem;
+    END IF;
+    SELECT format('campaign %s: %s', coalesce(left(x.external_id, 60), '(no id)'), x.problem) INTO v_problem
+      FROM (SELECT r.external_id,
+                   CASE WHEN r.day IS NULL THEN 'day is missing'
+                        WHEN r.hour IS NULL AND (v_from IS NULL OR r.day NOT BETWEEN v_from AND v_to)
+                             THEN format('the day %s is outside the range read (%s to %s)', r.day, v_from, v_to)
+                        WHEN r.hour IS NOT NULL AND r.day IS DISTINCT FROM v_hourly
+                             THEN format('the hours of %s were not asked for (only %s)', r.day, v_hourly)
+                        WHEN r.hour NOT BETWEEN 0 AND 23 THEN format('hour %s is not an hour of the day', r.hour)
+                        WHEN NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(p_read->'campaigns') AS n(external_id text)
+                                          WHERE n.external_id = r.external_id)
+                             THEN 'has insights but is not among the account''s campaigns'
+                        WHEN NOT ao_is_count(coalesce(r.impressions, 0)) THEN 'impressions must be a whole number >= 0'
+                        WHEN NOT ao_is_count(r.reach) THEN 'reach must be a whole number >= 0'
+                        WHEN NOT ao_is_count(coalesce(r.clicks, 0)) THEN 'clicks must be a whole number >= 0'
+                        WHEN NOT ao_is_count(coalesce(r.conversions, 0)) THEN 'conversions must be a whole number >= 0'
+                        WHEN NOT ao_is_money(coalesce(r.spend, 0)) THEN 'spend must be >= 0 and < 1000000000000'
+                        WHEN NOT ao_is_money(coalesce(r.revenue, 0)) THEN 'revenue must be >= 0 and < 1000000000000'
+                        WHEN p.period_end <= p.period_start
+                             THEN format('hour %s does not exist on %s in %s', r.hour, r.day, p_account.timezone)
+                        WHEN count(*) OVER (PARTITION BY r.external_id, r.day, r.hour) > 1
+                             THEN format('%s%s is listed twice', r.day, coalesce(' hour ' || r.hour, '')) END AS problem
+              FROM jsonb_to_recordset(p_read->'rows') AS r(external_id text, day date, hour integer, impressions numeric,
+                                                            reach numeric, clicks numeric, conversions numeric,
+                                                            spend numeric, revenue numeric)
+              LEFT JOIN LATERAL ao_account_period(r.day, r.hour, p_account.timezone) p ON r.day IS NOT NULL) x
+     WHERE x.problem IS NOT NULL
+     LIMIT 1;
+    RETURN v_problem;
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range OR invalid_datetime_format
+               OR datetime_field_overflow THEN
+    RETURN 'a number or a day of the answer does not parse';
+END;
+$_$;
+
+
+--
+-- Name: FUNCTION _ao_sync_read_problem(p_read jsonb, p_account public.ad_accounts); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_sync_read_problem(p_read jsonb, p_account public.ad_accounts) IS 'Checks what a sync read before anything is written: the day range, each campaign (id, title, status, budget) and each row (its day inside the range read, its hour, its campaign among the account''s, its counts and money in bounds, each once); the first problem, naming the campaign and the field.';
 
 
 --
@@ -3165,6 +3436,66 @@ COMMENT ON FUNCTION public._ao_wait_for_lock(p_key bigint, p_wait interval) IS '
 
 
 --
+-- Name: ad_accounts_validate(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ad_accounts_validate() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = NEW.timezone AND name !~ '^(posix|right)/') THEN
+        PERFORM ao_raise_422('timezone', 'must be an IANA time zone, e.g. America/Los_Angeles');
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ad_accounts_validate(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ad_accounts_validate() IS 'Refuses an ad account whose time zone is not one of the IANA zones the database knows (its days are computed in it).';
+
+
+--
+-- Name: ao_account_period(date, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_account_period(p_day date, p_hour integer, p_timezone text, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) RETURNS record
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN p_hour IS NULL THEN p_day::timestamp AT TIME ZONE p_timezone
+                ELSE (p_day + make_interval(hours => p_hour)) AT TIME ZONE p_timezone END,
+           CASE WHEN p_hour IS NULL THEN (p_day + 1)::timestamp AT TIME ZONE p_timezone
+                ELSE (p_day + make_interval(hours => p_hour + 1)) AT TIME ZONE p_timezone END
+$$;
+
+
+--
+-- Name: FUNCTION ao_account_period(p_day date, p_hour integer, p_timezone text, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_account_period(p_day date, p_hour integer, p_timezone text, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) IS 'The UTC period of an account''s day (p_hour NULL) or of one of its local hours: a day lasts 23, 24 or 25 hours across DST changes.';
+
+
+--
+-- Name: ao_account_today(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_account_today(p_timezone text) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$ SELECT (now() AT TIME ZONE p_timezone)::date $$;
+
+
+--
+-- Name: FUNCTION ao_account_today(p_timezone text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_account_today(p_timezone text) IS 'Today in an account''s time zone: the day its hours are read for.';
+
+
+--
 -- Name: autonomous_actions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3234,6 +3565,30 @@ COMMENT ON FUNCTION public.ao_action_document(a public.autonomous_actions) IS 'A
 
 
 --
+-- Name: ao_ad_account_document(public.ad_accounts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_ad_account_document(a public.ad_accounts) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', a.id, 'platform', a.platform, 'external_id', a.external_id, 'name', a.name,
+        'currency', a.currency, 'timezone', a.timezone, 'mode', a.mode, 'status', a.status,
+        'is_sandbox', a.is_sandbox, 'credentials_last4', a.credentials_last4, 'last_sync_at', a.last_sync_at,
+        'next_sync_at', a.next_sync_at, 'last_error', a.last_error,
+        'campaigns', (SELECT count(*) FROM campaigns c WHERE c.account_id = a.id),
+        'created_at', a.created_at, 'updated_at', a.updated_at)
+$$;
+
+
+--
+-- Name: FUNCTION ao_ad_account_document(a public.ad_accounts); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_ad_account_document(a public.ad_accounts) IS 'An ad account as GET /ad-accounts/{id} returns it (never its credentials), for ad_account.error.';
+
+
+--
 -- Name: ao_as_of(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3273,7 +3628,7 @@ CREATE FUNCTION public.ao_channels() RETURNS TABLE(kind text, channel text)
     LANGUAGE sql IMMUTABLE
     AS $$
     VALUES ('posts', 'ao_posts'), ('metrics', 'ao_metrics'), ('webhooks', 'ao_webhooks'),
-           ('backtests', 'ao_backtests')
+           ('backtests', 'ao_backtests'), ('syncs', 'ao_syncs')
 $$;
 
 
@@ -3281,7 +3636,7 @@ $$;
 -- Name: FUNCTION ao_channels(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued.';
+COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for.';
 
 
 --
@@ -3389,7 +3744,8 @@ CREATE FUNCTION public.ao_event_types() RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT ARRAY['action.executed', 'action.rolled_back', 'cycle.failed', 'cycle.held', 'cycle.limited',
-                 'rule.error', 'opportunity.opened', 'post.failed', 'post.unknown', 'social_account.expired']
+                 'rule.error', 'opportunity.opened', 'post.failed', 'post.unknown', 'social_account.expired',
+                 'ad_account.error']
 $$;
 
 
@@ -3458,6 +3814,30 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_events_from_actions() IS 'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back.';
+
+
+--
+-- Name: ao_events_from_ad_accounts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_ad_accounts() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('ad_account.error',
+        (SELECT array_agg(ao_ad_account_document(n) ORDER BY n.id)
+           FROM new_rows n JOIN old_rows o ON o.id = n.id
+          WHERE n.status = 'error' AND o.status IS DISTINCT FROM 'error'));
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_ad_accounts(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_ad_accounts() IS 'Statement trigger on ad_accounts: ad_account.error when a platform refuses an account''s credentials (its syncs stop until they are rotated).';
 
 
 --
@@ -3559,6 +3939,22 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_lock_keys() IS 'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time).';
+
+
+--
+-- Name: ao_manual_account_id(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_manual_account_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$ SELECT id FROM ad_accounts WHERE platform = 'manual' AND external_id = 'manual' $$;
+
+
+--
+-- Name: FUNCTION ao_manual_account_id(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_manual_account_id() IS 'The manual account campaigns go to when none is named (created by migration 017).';
 
 
 --
@@ -4446,6 +4842,30 @@ COMMENT ON FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from tim
 
 
 --
+-- Name: campaign_metrics_guard_delete(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_metrics_guard_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF current_setting('ao.folding_hours', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'campaign_metrics: DELETE is not allowed'
+            USING ERRCODE = 'restrict_violation', HINT = 'nothing is deleted: a re-sent period replaces its row';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION campaign_metrics_guard_delete(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_metrics_guard_delete() IS 'Refuses a DELETE of metric rows, except the hours of a synced day that its daily row replaces (record_ad_account_sync sets ao.folding_hours for that one statement; their sum is kept in metric_revisions).';
+
+
+--
 -- Name: campaigns_set_started_at(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4527,6 +4947,59 @@ $$;
 --
 
 COMMENT ON FUNCTION public.cancel_campaign_schedule(p_schedule_id uuid) IS 'Cancels a schedule while it is still pending (nothing sent yet); anything later is refused with AO409.';
+
+
+--
+-- Name: claim_ad_account_sync(text, integer, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_ad_account_sync(p_worker text, p_lease_seconds integer, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(sync_id uuid, account_id uuid, platform text, external_id text, currency text, timezone text, is_sandbox boolean, credentials_encrypted bytea, first_sync boolean, today date)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_account ad_accounts;
+    v_sync_id uuid;
+BEGIN
+    SELECT a.* INTO v_account
+      FROM ad_accounts a
+     WHERE a.platform <> 'manual' AND a.status = 'active' AND a.next_sync_at <= now()
+       AND (a.sync_claimed_until IS NULL OR a.sync_claimed_until < now())
+       AND (p_account_id IS NULL OR a.id = p_account_id)
+     ORDER BY a.next_sync_at, a.id
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE ad_account_syncs s
+       SET status = 'failed', finished_at = now(),
+           error = 'the worker syncing it stopped before it finished (its lease lapsed); nothing it read was kept'
+     WHERE s.account_id = v_account.id AND s.status = 'running' AND s.claimed_at IS NOT NULL;
+    UPDATE ad_account_syncs s SET claimed_at = now(), claimed_by = p_worker
+     WHERE s.account_id = v_account.id AND s.status = 'running'
+    RETURNING s.id INTO v_sync_id;
+    IF v_sync_id IS NULL THEN
+        INSERT INTO ad_account_syncs (account_id, trigger, claimed_at, claimed_by, created_by)
+        VALUES (v_account.id, 'schedule', now(), p_worker, p_worker)
+        RETURNING id INTO v_sync_id;
+    END IF;
+    UPDATE ad_accounts a
+       SET sync_claimed_by = p_worker, sync_claimed_until = now() + make_interval(secs => p_lease_seconds)
+     WHERE a.id = v_account.id;
+    RETURN QUERY
+    SELECT v_sync_id, v_account.id, v_account.platform, v_account.external_id, v_account.currency,
+           v_account.timezone, v_account.is_sandbox, v_account.credentials_encrypted,
+           NOT EXISTS (SELECT 1 FROM ad_account_syncs s WHERE s.account_id = v_account.id AND s.status = 'succeeded'),
+           ao_account_today(v_account.timezone);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION claim_ad_account_sync(p_worker text, p_lease_seconds integer, p_account_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.claim_ad_account_sync(p_worker text, p_lease_seconds integer, p_account_id uuid) IS 'Claims the oldest due, active, connected account whose lease is free (that one account, when p_account_id is given), SKIP LOCKED so two workers never sync one account at once, with a lease; and its sync (the one asked for, else a scheduled one). first_sync: no sync of it has succeeded yet (the backfill is read).';
 
 
 --
@@ -5015,6 +5488,41 @@ COMMENT ON FUNCTION public.execute_backtest(p_id uuid) IS 'Runs one backtest (re
 
 
 --
+-- Name: fail_ad_account_sync(uuid, text, boolean, integer, integer, numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.fail_ad_account_sync(p_sync_id uuid, p_error text, p_credentials_refused boolean, p_retry_seconds integer, p_requests integer, p_throttled_seconds numeric) RETURNS public.ad_account_syncs
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_sync ad_account_syncs;
+    v_error text := left(coalesce(nullif(btrim(p_error), ''), 'the sync failed'), 2000);
+BEGIN
+    v_sync := _ao_running_sync(p_sync_id);
+    UPDATE ad_account_syncs
+       SET status = 'failed', finished_at = now(), error = v_error,
+           requests = least(greatest(coalesce(p_requests, 0), 0), 2147483647),
+           throttled_seconds = least(greatest(coalesce(p_throttled_seconds, 0), 0), 999999999)
+     WHERE id = p_sync_id
+    RETURNING * INTO v_sync;
+    UPDATE ad_accounts
+       SET last_error = v_error, sync_claimed_by = NULL, sync_claimed_until = NULL,
+           status = CASE WHEN p_credentials_refused THEN 'error' ELSE status END,
+           next_sync_at = now() + make_interval(secs => greatest(p_retry_seconds, 1))
+     WHERE id = v_sync.account_id;
+    RETURN v_sync;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION fail_ad_account_sync(p_sync_id uuid, p_error text, p_credentials_refused boolean, p_retry_seconds integer, p_requests integer, p_throttled_seconds numeric); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.fail_ad_account_sync(p_sync_id uuid, p_error text, p_credentials_refused boolean, p_retry_seconds integer, p_requests integer, p_throttled_seconds numeric) IS 'Closes a sync as failed with the platform''s words (nothing it read is kept): the account keeps the error and is tried again after p_retry_seconds, or, when the platform refused its credentials, is marked error (ad_account.error) until they are rotated.';
+
+
+--
 -- Name: finish_post(uuid, text, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5153,7 +5661,7 @@ BEGIN
         SELECT n.external_id, n.title, 'draft', f.started_at
           FROM named n LEFT JOIN first_rows f ON f.external_id = n.external_id
          ORDER BY n.external_id
-        ON CONFLICT (external_id) DO NOTHING
+        ON CONFLICT (account_id, external_id) DO NOTHING
         RETURNING 1
     )
     SELECT count(*) INTO v_created FROM created;
@@ -5204,7 +5712,7 @@ BEGIN
       FROM _ao_metric_row_campaigns(p_rows);
     IF v_bad.idx IS NOT NULL THEN
         PERFORM ao_raise_422(format('rows[%s].campaign_id', v_bad.idx),
-                             'no campaign has this campaign_id or external_id');
+                             'no campaign has this campaign_id, nor this external_id in the account named (the manual account when none is)');
     END IF;
     -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
     -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
@@ -5360,6 +5868,161 @@ COMMENT ON FUNCTION public.preview_rule(p_rule jsonb) IS 'A scoped dry run of on
 
 
 --
+-- Name: record_ad_account_sync(uuid, jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_ad_account_sync(p_sync_id uuid, p_read jsonb, p_next_sync_seconds integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_sync ad_account_syncs;
+    v_account ad_accounts;
+    v_problem text;
+    v_rows jsonb;
+    v_revised integer;
+    v_ingested jsonb;
+    v_campaigns integer;
+    v_folded uuid[];
+BEGIN
+    v_sync := _ao_running_sync(p_sync_id);
+    SELECT * INTO v_account FROM ad_accounts WHERE id = v_sync.account_id FOR UPDATE;
+    IF jsonb_typeof(p_read->'account') = 'object' THEN
+        UPDATE ad_accounts
+           SET name = coalesce(left(nullif(btrim(p_read->'account'->>'name'), ''), 200), name),
+               currency = coalesce(p_read->'account'->>'currency', currency),
+               timezone = coalesce(p_read->'account'->>'timezone', timezone)
+         WHERE id = v_account.id
+        RETURNING * INTO v_account;
+    END IF;
+    v_problem := _ao_sync_read_problem(p_read, v_account);
+    IF v_problem IS NOT NULL THEN
+        PERFORM ao_raise_422('read', v_problem);
+    END IF;
+
+    WITH read AS (
+        SELECT n.external_id, left(btrim(n.title), 500) AS title, n.status, n.platform_status,
+               round(n.daily_budget, 2) AS daily_budget
+          FROM jsonb_to_recordset(p_read->'campaigns') AS n(external_id text, title text, status text,
+                                                             platform_status text, daily_budget numeric)
+    ), first_days AS (
+        SELECT r.external_id, min(r.day) AS day
+          FROM jsonb_to_recordset(p_read->'rows') AS r(external_id text, day date)
+         GROUP BY r.external_id
+    ), upserted AS (
+        INSERT INTO campaigns AS c (account_id, external_id, title, status, daily_budget, started_at,
+                                    platform_status, platform_daily_budget, platform_seen_at)
+        SELECT v_account.id, n.external_id, n.title, n.status, coalesce(n.daily_budget, 0),
+               (SELECT p.period_start FROM ao_account_period(f.day, NULL, v_account.timezone) p),
+               n.platform_status, n.daily_budget, now()
+          FROM read n LEFT JOIN first_days f ON f.external_id = n.external_id
+         ORDER BY n.external_id
+        ON CONFLICT (account_id, external_id) DO UPDATE
+           SET title = EXCLUDED.title, status = EXCLUDED.status,
+               daily_budget = coalesce(EXCLUDED.platform_daily_budget, c.daily_budget),
+               max_budget = CASE WHEN c.max_budget < coalesce(EXCLUDED.platform_daily_budget, c.daily_budget)
+                                 THEN EXCLUDED.platform_daily_budget ELSE c.max_budget END,
+               started_at = coalesce(c.started_at, EXCLUDED.started_at),
+               platform_status = EXCLUDED.platform_status,
+               platform_daily_budget = EXCLUDED.platform_daily_budget, platform_seen_at = now()
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_campaigns FROM upserted;
+
+    PERFORM _ao_drop_work_table('_ao_sync_rows');
+    CREATE TEMP TABLE _ao_sync_rows (
+        campaign_id uuid, period_start timestamptz, period_end timestamptz, is_day boolean,
+        impressions bigint, reach bigint, clicks bigint, conversions bigint, spend numeric, revenue numeric
+    ) ON COMMIT DROP;
+    INSERT INTO _ao_sync_rows
+    SELECT c.id, p.period_start, p.period_end, r.hour IS NULL, coalesce(r.impressions, 0), r.reach,
+           coalesce(r.clicks, 0), coalesce(r.conversions, 0), round(coalesce(r.spend, 0), 4),
+           round(coalesce(r.revenue, 0), 4)
+      FROM jsonb_to_recordset(p_read->'rows') AS r(external_id text, day date, hour integer, impressions bigint,
+                                                    reach bigint, clicks bigint, conversions bigint,
+                                                    spend numeric, revenue numeric)
+      JOIN campaigns c ON c.account_id = v_account.id AND c.external_id = r.external_id
+      CROSS JOIN LATERAL ao_account_period(r.day, r.hour, v_account.timezone) p;
+    ANALYZE _ao_sync_rows;
+
+    -- What was stored for each day re-read: its own row, or the sum of the hours read while it was today.
+    PERFORM _ao_drop_work_table('_ao_sync_stored');
+    CREATE TEMP TABLE _ao_sync_stored (
+        campaign_id uuid, period_start timestamptz, period_end timestamptz, from_hours boolean,
+        seen_at timestamptz, conversions bigint, revenue numeric, spend numeric
+    ) ON COMMIT DROP;
+    INSERT INTO _ao_sync_stored
+    SELECT n.campaign_id, n.period_start, n.period_end,
+           bool_or(m.period_end < n.period_end OR m.period_start > n.period_start), max(m.updated_at),
+           sum(m.conversions), sum(m.revenue), sum(m.spend)
+      FROM _ao_sync_rows n
+      JOIN campaign_metrics m ON m.campaign_id = n.campaign_id
+                             AND m.period_start >= n.period_start AND m.period_start < n.period_end
+     WHERE n.is_day
+     GROUP BY n.campaign_id, n.period_start, n.period_end;
+    ANALYZE _ao_sync_stored;
+
+    INSERT INTO metric_revisions (campaign_id, period_start, period_end, observed_at, sync_id, conversions,
+                                  revenue, spend)
+    SELECT s.campaign_id, s.period_start, s.period_end, s.seen_at, NULL, s.conversions, s.revenue, s.spend
+      FROM _ao_sync_stored s
+     WHERE s.from_hours
+    UNION ALL
+    SELECT n.campaign_id, n.period_start, n.period_end, now(), p_sync_id, n.conversions, n.revenue, n.spend
+      FROM _ao_sync_rows n
+      LEFT JOIN _ao_sync_stored s ON s.campaign_id = n.campaign_id AND s.period_start = n.period_start
+     WHERE n.is_day AND (s.campaign_id IS NULL OR s.from_hours
+                         OR (s.conversions, s.revenue, s.spend) IS DISTINCT FROM (n.conversions, n.revenue, n.spend));
+    SELECT count(*) INTO v_revised
+      FROM _ao_sync_rows n
+      JOIN _ao_sync_stored s ON s.campaign_id = n.campaign_id AND s.period_start = n.period_start
+     WHERE (s.conversions, s.revenue, s.spend) IS DISTINCT FROM (n.conversions, n.revenue, n.spend);
+
+    -- The hours of a day read whole give way to its row (the hour that starts the day is replaced by it).
+    PERFORM set_config('ao.folding_hours', 'on', true);
+    WITH folded AS (
+        DELETE FROM campaign_metrics m
+         USING _ao_sync_rows n
+         WHERE n.is_day AND m.campaign_id = n.campaign_id
+           AND m.period_start > n.period_start AND m.period_start < n.period_end
+        RETURNING m.campaign_id
+    )
+    SELECT array_agg(DISTINCT campaign_id) INTO v_folded FROM folded;
+    PERFORM set_config('ao.folding_hours', 'off', true);
+
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'campaign_id', n.campaign_id, 'period_start', n.period_start, 'period_end', n.period_end,
+               'impressions', n.impressions, 'reach', n.reach, 'clicks', n.clicks,
+               'conversions', n.conversions, 'spend', n.spend, 'revenue', n.revenue)), '[]'::jsonb)
+      INTO v_rows
+      FROM _ao_sync_rows n;
+    v_ingested := ingest_campaign_metrics(v_rows);
+
+    UPDATE ad_account_syncs
+       SET status = 'succeeded', finished_at = now(),
+           date_from = (p_read->>'date_from')::date, date_to = coalesce((p_read->>'hourly_day')::date,
+                                                                       (p_read->>'date_to')::date),
+           campaigns_read = v_campaigns, rows_read = (v_ingested->>'rows')::integer, rows_revised = v_revised,
+           requests = least(coalesce((p_read->>'requests')::numeric, 0), 2147483647)::integer,
+           throttled_seconds = least(coalesce((p_read->>'throttled_seconds')::numeric, 0), 999999999)
+     WHERE id = p_sync_id
+    RETURNING * INTO v_sync;
+    UPDATE ad_accounts
+       SET last_sync_at = now(), last_error = NULL, sync_claimed_by = NULL, sync_claimed_until = NULL,
+           next_sync_at = now() + make_interval(secs => p_next_sync_seconds)
+     WHERE id = v_account.id;
+    RETURN to_jsonb(v_sync) || jsonb_build_object('hours_folded_campaigns', coalesce(cardinality(v_folded), 0));
+END;
+$$;
+
+
+--
+-- Name: FUNCTION record_ad_account_sync(p_sync_id uuid, p_read jsonb, p_next_sync_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_ad_account_sync(p_sync_id uuid, p_read jsonb, p_next_sync_seconds integer) IS 'Records what a sync read, all or nothing: checks it (AO422 naming the campaign and field), creates or updates the account''s campaigns as the platform has them (no audit action: the audit trail is the engine''s), writes its days and today''s hours as UTC periods of the account''s time zone through ingest_campaign_metrics (totals, trigger rules), keeps in metric_revisions the first report of each day and every change, and schedules the next sync.';
+
+
+--
 -- Name: record_backtest_stopped(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5482,6 +6145,73 @@ $$;
 --
 
 COMMENT ON FUNCTION public.release_held_cycle(p_cycle_id uuid, p_actor text) IS 'Lifts a data-outage hold once (AO409 for a cycle not held or already released): runs a cycle with trigger release that applies what the breaker held (the mass-pause and budget limits still apply) and records who released it and which cycle did.';
+
+
+--
+-- Name: renew_ad_account_lease(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.renew_ad_account_lease(p_sync_id uuid, p_lease_seconds integer) RETURNS boolean
+    LANGUAGE sql
+    AS $$
+    WITH renewed AS (
+        UPDATE ad_accounts a SET sync_claimed_until = now() + make_interval(secs => p_lease_seconds)
+          FROM ad_account_syncs s
+         WHERE s.id = p_sync_id AND s.status = 'running' AND a.id = s.account_id
+           AND a.sync_claimed_by = s.claimed_by AND a.sync_claimed_until >= now()
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM renewed)
+$$;
+
+
+--
+-- Name: FUNCTION renew_ad_account_lease(p_sync_id uuid, p_lease_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.renew_ad_account_lease(p_sync_id uuid, p_lease_seconds integer) IS 'Extends the lease of a sync still running under its worker''s lease (a long read waits out rate limits); false when the lease was lost.';
+
+
+--
+-- Name: request_ad_account_sync(uuid, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.request_ad_account_sync(p_account_id uuid, p_trigger text, p_by text) RETURNS public.ad_account_syncs
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_account ad_accounts;
+    v_sync ad_account_syncs;
+BEGIN
+    SELECT * INTO v_account FROM ad_accounts WHERE id = p_account_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no ad account %', p_account_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_account.platform = 'manual' THEN
+        RAISE EXCEPTION 'a manual account has no platform to sync from: its data is pushed or imported'
+            USING ERRCODE = 'AO409';
+    END IF;
+    IF v_account.status = 'revoked' THEN
+        RAISE EXCEPTION 'the account is revoked: set its status to active to sync it again' USING ERRCODE = 'AO409';
+    END IF;
+    SELECT * INTO v_sync FROM ad_account_syncs WHERE account_id = p_account_id AND status = 'running';
+    IF NOT FOUND THEN
+        INSERT INTO ad_account_syncs (account_id, trigger, created_by)
+        VALUES (p_account_id, p_trigger, p_by)
+        RETURNING * INTO v_sync;
+    END IF;
+    -- An account in error is tried again when a person asks (e.g. after the platform restored access).
+    UPDATE ad_accounts SET next_sync_at = now(), status = 'active' WHERE id = p_account_id;
+    PERFORM pg_notify(ao_channel('syncs'), p_account_id::text);
+    RETURN v_sync;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION request_ad_account_sync(p_account_id uuid, p_trigger text, p_by text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.request_ad_account_sync(p_account_id uuid, p_trigger text, p_by text) IS 'Asks for a sync of a connected account now (the one already asked for or running, if any), and wakes the sync loops; refuses a manual account (AO409) and a revoked one.';
 
 
 --
@@ -6237,6 +6967,10 @@ CREATE TABLE public.campaigns (
     conversions bigint DEFAULT 0 NOT NULL,
     spend numeric(16,4) DEFAULT 0 NOT NULL,
     revenue numeric(16,4) DEFAULT 0 NOT NULL,
+    account_id uuid DEFAULT public.ao_manual_account_id() NOT NULL,
+    platform_status text,
+    platform_daily_budget numeric(14,2),
+    platform_seen_at timestamp with time zone,
     CONSTRAINT campaigns_cta_label_check CHECK (((length(cta_label) <= 100) AND public.ao_is_clean_text(cta_label))),
     CONSTRAINT campaigns_daily_budget_check CHECK (public.ao_is_money(daily_budget)),
     CONSTRAINT campaigns_description_check CHECK (((length(description) <= 10000) AND public.ao_is_clean_text(description))),
@@ -6246,6 +6980,8 @@ CREATE TABLE public.campaigns (
     CONSTRAINT campaigns_landing_url_check CHECK (((length(landing_url) <= 2048) AND (landing_url ~ '^https?://[^\x01-\x20\x7F]+$'::text))),
     CONSTRAINT campaigns_max_budget_bounds_check CHECK (public.ao_is_money(max_budget)),
     CONSTRAINT campaigns_max_budget_check CHECK (((max_budget IS NULL) OR (max_budget >= daily_budget))),
+    CONSTRAINT campaigns_platform_daily_budget_check CHECK (public.ao_is_money(platform_daily_budget)),
+    CONSTRAINT campaigns_platform_status_check CHECK ((platform_status ~ '^[A-Z_]{1,40}$'::text)),
     CONSTRAINT campaigns_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'paused'::text, 'completed'::text]))),
     CONSTRAINT campaigns_title_check CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 500))),
     CONSTRAINT campaigns_title_text_check CHECK (public.ao_is_clean_text(title)),
@@ -6318,6 +7054,20 @@ COMMENT ON CONSTRAINT campaigns_max_budget_check ON public.campaigns IS '{"field
 
 
 --
+-- Name: CONSTRAINT campaigns_platform_daily_budget_check ON campaigns; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT campaigns_platform_daily_budget_check ON public.campaigns IS '{"field": "platform_daily_budget", "message": "must be >= 0 and < 1000000000000"}';
+
+
+--
+-- Name: CONSTRAINT campaigns_platform_status_check ON campaigns; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT campaigns_platform_status_check ON public.campaigns IS '{"field": "platform_status", "message": "must be the platform''s status word, e.g. ACTIVE"}';
+
+
+--
 -- Name: CONSTRAINT campaigns_status_check ON campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -6365,8 +7115,51 @@ CREATE VIEW public.campaigns_with_kpis WITH (security_invoker='true') AS
     round((c.revenue / NULLIF(c.spend, (0)::numeric)), 6) AS roi,
     round(((c.clicks)::numeric / (NULLIF(c.impressions, 0))::numeric), 6) AS ctr,
     round(((c.conversions)::numeric / (NULLIF(c.clicks, 0))::numeric), 6) AS conversion_rate,
-    round((c.spend / (NULLIF(c.conversions, 0))::numeric), 4) AS cpa
+    round((c.spend / (NULLIF(c.conversions, 0))::numeric), 4) AS cpa,
+    c.account_id,
+    c.platform_status,
+    c.platform_daily_budget,
+    c.platform_seen_at
    FROM public.campaigns c;
+
+
+--
+-- Name: metric_revisions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_revisions (
+    id bigint NOT NULL,
+    campaign_id uuid NOT NULL,
+    period_start timestamp with time zone NOT NULL,
+    period_end timestamp with time zone NOT NULL,
+    observed_at timestamp with time zone DEFAULT now() NOT NULL,
+    sync_id uuid,
+    conversions bigint NOT NULL,
+    revenue numeric(16,4) NOT NULL,
+    spend numeric(16,4) NOT NULL,
+    CONSTRAINT metric_revisions_period_check CHECK ((period_end > period_start))
+);
+
+
+--
+-- Name: TABLE metric_revisions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.metric_revisions IS 'What a synced period showed when it was read: its first report and each later report that differed (late conversions, revised spend). Append-only: what was known, when.';
+
+
+--
+-- Name: metric_revisions_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.metric_revisions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.metric_revisions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 
 --
@@ -6499,6 +7292,37 @@ CREATE TABLE public.webhook_events (
 
 
 --
+-- Name: ad_account_syncs ad_account_syncs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ad_account_syncs
+    ADD CONSTRAINT ad_account_syncs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: ad_accounts ad_accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ad_accounts
+    ADD CONSTRAINT ad_accounts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: ad_accounts ad_accounts_platform_external_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ad_accounts
+    ADD CONSTRAINT ad_accounts_platform_external_id_key UNIQUE (platform, external_id);
+
+
+--
+-- Name: CONSTRAINT ad_accounts_platform_external_id_key ON ad_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ad_accounts_platform_external_id_key ON public.ad_accounts IS '{"field": "external_id", "message": "this account is connected already"}';
+
+
+--
 -- Name: alembic_version alembic_version_pkc; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -6586,18 +7410,18 @@ ALTER TABLE ONLY public.campaign_schedules
 
 
 --
--- Name: campaigns campaigns_external_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: campaigns campaigns_account_external_id_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.campaigns
-    ADD CONSTRAINT campaigns_external_id_key UNIQUE (external_id);
+    ADD CONSTRAINT campaigns_account_external_id_key UNIQUE (account_id, external_id);
 
 
 --
--- Name: CONSTRAINT campaigns_external_id_key ON campaigns; Type: COMMENT; Schema: public; Owner: -
+-- Name: CONSTRAINT campaigns_account_external_id_key ON campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON CONSTRAINT campaigns_external_id_key ON public.campaigns IS '{"field": "external_id", "message": "a campaign with this external_id exists"}';
+COMMENT ON CONSTRAINT campaigns_account_external_id_key ON public.campaigns IS '{"field": "external_id", "message": "a campaign of this account has this external_id"}';
 
 
 --
@@ -6606,6 +7430,14 @@ COMMENT ON CONSTRAINT campaigns_external_id_key ON public.campaigns IS '{"field"
 
 ALTER TABLE ONLY public.campaigns
     ADD CONSTRAINT campaigns_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: metric_revisions metric_revisions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_revisions
+    ADD CONSTRAINT metric_revisions_pkey PRIMARY KEY (id);
 
 
 --
@@ -6709,6 +7541,27 @@ ALTER TABLE ONLY public.webhook_endpoints
 
 ALTER TABLE ONLY public.webhook_events
     ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: ad_account_syncs_account_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ad_account_syncs_account_idx ON public.ad_account_syncs USING btree (account_id, started_at DESC, id DESC);
+
+
+--
+-- Name: ad_account_syncs_one_running_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX ad_account_syncs_one_running_idx ON public.ad_account_syncs USING btree (account_id) WHERE (status = 'running'::text);
+
+
+--
+-- Name: ad_accounts_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ad_accounts_due_idx ON public.ad_accounts USING btree (next_sync_at) WHERE ((status = 'active'::text) AND (platform <> 'manual'::text));
 
 
 --
@@ -6824,10 +7677,24 @@ CREATE INDEX campaign_schedules_due_idx ON public.campaign_schedules USING btree
 
 
 --
+-- Name: campaigns_account_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaigns_account_idx ON public.campaigns USING btree (account_id);
+
+
+--
 -- Name: campaigns_created_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX campaigns_created_idx ON public.campaigns USING btree (created_at DESC, id DESC);
+
+
+--
+-- Name: metric_revisions_campaign_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_revisions_campaign_idx ON public.metric_revisions USING btree (campaign_id, period_start, observed_at);
 
 
 --
@@ -6898,6 +7765,47 @@ CREATE INDEX webhook_deliveries_endpoint_idx ON public.webhook_deliveries USING 
 --
 
 CREATE INDEX webhook_endpoints_created_idx ON public.webhook_endpoints USING btree (created_at DESC, id DESC);
+
+
+--
+-- Name: ad_account_syncs ad_account_syncs_refuse_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ad_account_syncs_refuse_delete BEFORE DELETE ON public.ad_account_syncs FOR EACH ROW EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.ad_account_syncs ENABLE ALWAYS TRIGGER ad_account_syncs_refuse_delete;
+
+
+--
+-- Name: ad_accounts ad_accounts_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ad_accounts_events AFTER UPDATE ON public.ad_accounts REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_ad_accounts();
+
+ALTER TABLE public.ad_accounts ENABLE ALWAYS TRIGGER ad_accounts_events;
+
+
+--
+-- Name: ad_accounts ad_accounts_refuse_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ad_accounts_refuse_delete BEFORE DELETE ON public.ad_accounts FOR EACH ROW EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.ad_accounts ENABLE ALWAYS TRIGGER ad_accounts_refuse_delete;
+
+
+--
+-- Name: ad_accounts ad_accounts_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ad_accounts_touch BEFORE UPDATE ON public.ad_accounts FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: ad_accounts ad_accounts_validate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ad_accounts_validate BEFORE INSERT OR UPDATE OF timezone ON public.ad_accounts FOR EACH ROW EXECUTE FUNCTION public.ad_accounts_validate();
 
 
 --
@@ -7048,6 +7956,24 @@ CREATE TRIGGER autonomous_settings_touch BEFORE UPDATE ON public.autonomous_sett
 
 
 --
+-- Name: campaign_metrics campaign_metrics_guard_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaign_metrics_guard_delete BEFORE DELETE ON public.campaign_metrics FOR EACH STATEMENT EXECUTE FUNCTION public.campaign_metrics_guard_delete();
+
+ALTER TABLE public.campaign_metrics ENABLE ALWAYS TRIGGER campaign_metrics_guard_delete;
+
+
+--
+-- Name: campaign_metrics campaign_metrics_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaign_metrics_no_truncate BEFORE TRUNCATE ON public.campaign_metrics FOR EACH STATEMENT EXECUTE FUNCTION public.ao_refuse_change('TRUNCATE');
+
+ALTER TABLE public.campaign_metrics ENABLE ALWAYS TRIGGER campaign_metrics_no_truncate;
+
+
+--
 -- Name: campaign_schedules campaign_schedules_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -7093,6 +8019,15 @@ CREATE TRIGGER campaigns_started_at BEFORE INSERT OR UPDATE OF status ON public.
 --
 
 CREATE TRIGGER campaigns_touch BEFORE UPDATE ON public.campaigns FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: metric_revisions metric_revisions_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER metric_revisions_append_only BEFORE DELETE OR UPDATE ON public.metric_revisions FOR EACH ROW EXECUTE FUNCTION public.ao_refuse_change('an update or a delete');
+
+ALTER TABLE public.metric_revisions ENABLE ALWAYS TRIGGER metric_revisions_append_only;
 
 
 --
@@ -7201,6 +8136,14 @@ ALTER TABLE public.webhook_events ENABLE ALWAYS TRIGGER webhook_events_fan_out;
 
 
 --
+-- Name: ad_account_syncs ad_account_syncs_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ad_account_syncs
+    ADD CONSTRAINT ad_account_syncs_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ad_accounts(id) ON DELETE RESTRICT;
+
+
+--
 -- Name: autonomous_cycles autonomous_cycles_released_by_cycle_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -7230,6 +8173,37 @@ ALTER TABLE ONLY public.campaign_schedules
 
 ALTER TABLE ONLY public.campaign_schedules
     ADD CONSTRAINT campaign_schedules_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: campaigns campaigns_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaigns
+    ADD CONSTRAINT campaigns_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ad_accounts(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT campaigns_account_id_fkey ON campaigns; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT campaigns_account_id_fkey ON public.campaigns IS '{"field": "account_id", "message": "no ad account has this id"}';
+
+
+--
+-- Name: metric_revisions metric_revisions_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_revisions
+    ADD CONSTRAINT metric_revisions_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: metric_revisions metric_revisions_sync_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_revisions
+    ADD CONSTRAINT metric_revisions_sync_id_fkey FOREIGN KEY (sync_id) REFERENCES public.ad_account_syncs(id) ON DELETE RESTRICT;
 
 
 --
@@ -7278,6 +8252,32 @@ ALTER TABLE ONLY public.webhook_deliveries
 
 ALTER TABLE ONLY public.webhook_deliveries
     ADD CONSTRAINT webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.webhook_events(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: ad_account_syncs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.ad_account_syncs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ad_account_syncs ad_account_syncs_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY ad_account_syncs_privileged ON public.ad_account_syncs TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: ad_accounts; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.ad_accounts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ad_accounts ad_accounts_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY ad_accounts_privileged ON public.ad_accounts TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
 
 
 --
@@ -7395,6 +8395,19 @@ ALTER TABLE public.campaigns ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY campaigns_privileged ON public.campaigns TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: metric_revisions; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.metric_revisions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: metric_revisions metric_revisions_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY metric_revisions_privileged ON public.metric_revisions TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
 
 
 --
@@ -7536,6 +8549,20 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_rules TO ao_app;
 
 
 --
+-- Name: TABLE ad_account_syncs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.ad_account_syncs TO ao_app;
+
+
+--
+-- Name: TABLE ad_accounts; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.ad_accounts TO ao_app;
+
+
+--
 -- Name: TABLE autonomous_actions; Type: ACL; Schema: public; Owner: -
 --
 
@@ -7588,7 +8615,7 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.backtests TO ao_app;
 -- Name: TABLE campaign_metrics; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT SELECT,INSERT,UPDATE ON TABLE public.campaign_metrics TO ao_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaign_metrics TO ao_app;
 
 
 --
@@ -7610,6 +8637,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.campaigns TO ao_app;
 --
 
 GRANT SELECT ON TABLE public.campaigns_with_kpis TO ao_app;
+
+
+--
+-- Name: TABLE metric_revisions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE public.metric_revisions TO ao_app;
 
 
 --

@@ -68,6 +68,9 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
+NO_PLATFORM = "http://127.0.0.1:9"
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -76,6 +79,10 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         jwt_secret=TEST_SECRET,
         migrate_on_start=False,
         scheduler_enabled=False,
+        # no test reaches a real ad platform: one that does not point at a fake finds nothing here
+        meta_graph_url=NO_PLATFORM,
+        google_ads_api_url=NO_PLATFORM,
+        google_oauth_token_url=f"{NO_PLATFORM}/token",
     )
 
 

@@ -180,6 +180,12 @@ async def test_each_channel_wakes_its_loop(db, db_url, kind):
             )
             await campaign(db, spend=200, revenue=20)
             await db.execute("SELECT evaluate_metric_triggers()")
+        elif kind == "syncs":
+            account = await db.fetchval(
+                "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, is_sandbox)"
+                " VALUES ('meta', 'act_7', 'Sandbox', 'USD', 'UTC', true) RETURNING id"
+            )
+            await db.execute("SELECT request_ad_account_sync($1, 'api', 'test')", account)
         else:
             await db.execute("SELECT create_backtest(now() - interval '2 days', now())")
 

@@ -443,3 +443,56 @@ async def test_a_queued_backtest_is_cancelled_from_the_backtests_tab(site, db):
         "SELECT status, cancelled_by FROM backtests WHERE id = $1", queued["id"]
     )
     assert row["status"] == "cancelled" and row["cancelled_by"]
+
+
+async def test_ad_accounts_tab_syncs_the_sandbox_and_makes_a_manual_account(site, db, settings):
+    from app.core.crypto import TokenCipher
+    from app.db.pool import create_pool
+    from app.services.sync import sync_once
+
+    url, page = site
+    assert await demo.connect_sandbox(db)
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        first = await sync_once(
+            pool, settings, TokenCipher(settings.encryption_key()), worker="test"
+        )
+        assert first is not None and first["status"] == "succeeded", first
+        await _open(page, url)
+        await page.click("button[data-tab=adaccounts]")
+        row = page.locator("#adaccount-rows tr", has_text="Sandbox (demo data)")
+        await row.locator("td.last-sync:not(:empty)").wait_for()
+        assert "USD · America/Los_Angeles" in await row.inner_text()
+        await row.locator("button[data-sync-account]").click()  # asks; the worker below takes it
+        await page.wait_for_selector("#sync-rows td.status:has-text('running')")
+        again = await sync_once(
+            pool, settings, TokenCipher(settings.encryption_key()), worker="test"
+        )
+        assert again is not None and again["status"] == "succeeded"
+        await row.locator("button[data-account-syncs]").click()
+        await page.wait_for_function(
+            "[...document.querySelectorAll('#sync-rows td.status')].every(td => td.textContent === 'succeeded')"
+        )
+        assert await page.locator("#sync-rows tr").count() == 2
+        # the mode, changed in place, persists
+        await row.locator("select[data-account-mode]").select_option("approve")
+        await page.wait_for_selector("#notice:has-text('Mode set to approve')")
+        accounts = (await _api(url, "/ad-accounts"))["items"]
+        assert {a["name"]: a["mode"] for a in accounts}["Sandbox (demo data)"] == "approve"
+    finally:
+        await pool.close()
+    # a manual account: a bad currency is shown at its field, then it is made
+    await page.select_option("#adaccount-platform", "manual")
+    await page.fill("#adaccount-id", "client-acme")
+    await page.fill("#adaccount-name", "Acme")
+    await page.fill("#adaccount-currency", "EURO")
+    await page.fill("#adaccount-timezone", "Europe/Berlin")
+    await page.click("#adaccount-connect")
+    await page.wait_for_selector("#adaccount-form .field-error[data-for=currency]")
+    await page.fill("#adaccount-currency", "EUR")
+    await page.click("#adaccount-connect")
+    await page.wait_for_selector("#adaccount-rows td:has-text('EUR · Europe/Berlin')")
+    await page.screenshot(path=str(SCREENSHOTS / "ad-accounts.png"))
+    # the campaigns tab names each campaign's account
+    await page.click("button[data-tab=campaigns]")
+    await page.wait_for_selector("#campaign-rows td:has-text('Sandbox (demo data)')")

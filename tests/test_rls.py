@@ -25,7 +25,12 @@ TABLES = [
     "webhook_deliveries",
     "webhook_attempts",
     "backtests",
+    "ad_accounts",
+    "ad_account_syncs",
+    "metric_revisions",
 ]
+# Append-only for the API role: rows are added, never changed (nor deleted).
+INSERT_ONLY = {"metric_revisions"}
 NON_ADMIN_CLAIMS = [
     {},
     {"role": "authenticated", "sub": "u1"},
@@ -105,6 +110,22 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
     await db.execute(
         "INSERT INTO backtests (from_at, to_at, steps_total) VALUES (now() - interval '9 days', now(), 9)"
     )
+    ids["ad_account"] = str(
+        await db.fetchval(
+            "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, credentials_encrypted)"
+            " VALUES ('meta', 'act_1', 'Seed', 'USD', 'UTC', '\\x00') RETURNING id"
+        )
+    )
+    ids["sync"] = str(
+        await db.fetchval(
+            "INSERT INTO ad_account_syncs (account_id) VALUES ($1) RETURNING id", ids["ad_account"]
+        )
+    )
+    await db.execute(
+        "INSERT INTO metric_revisions (campaign_id, period_start, period_end, conversions, revenue, spend)"
+        " VALUES ($1, now(), now() + interval '1 day', 0, 0, 0)",
+        ids["campaign"],
+    )
     return ids
 
 
@@ -181,6 +202,20 @@ INSERTS = {
         "INSERT INTO backtests (from_at, to_at, steps_total) VALUES (now() - interval '2 days', now(), 2)",
         (),
     ),
+    "ad_accounts": (
+        "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone)"
+        " VALUES ('manual', 'client-b', 'B', 'EUR', 'Europe/Paris')",
+        (),
+    ),
+    "ad_account_syncs": (
+        "INSERT INTO ad_account_syncs (account_id, status) VALUES ($1::uuid, 'failed')",
+        ("ad_account",),
+    ),
+    "metric_revisions": (
+        "INSERT INTO metric_revisions (campaign_id, period_start, period_end, conversions, revenue, spend)"
+        " VALUES ($1::uuid, now() - interval '2 days', now() - interval '1 day', 1, 2, 3)",
+        ("campaign",),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -201,6 +236,9 @@ UPDATES = {
     "webhook_deliveries": "UPDATE webhook_deliveries SET attempts = attempts",
     "webhook_attempts": "UPDATE webhook_attempts SET error = error",
     "backtests": "UPDATE backtests SET progress = progress",
+    "ad_accounts": "UPDATE ad_accounts SET name = name",
+    "ad_account_syncs": "UPDATE ad_account_syncs SET requests = requests",
+    "metric_revisions": "UPDATE metric_revisions SET spend = spend",
 }
 
 
@@ -249,6 +287,12 @@ async def test_non_admin_cannot_insert(db, table, claims):
 @pytest.mark.parametrize("table", TABLES)
 async def test_non_admin_updates_touch_zero_rows(db, table):
     await _seed(db)
+    if table in INSERT_ONLY:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with db.transaction():
+                await _as_api_role(db, {"role": "authenticated"})
+                await db.execute(UPDATES[table])
+        return
     async with db.transaction():
         await _as_api_role(db, {"role": "authenticated"})
         assert await db.execute(UPDATES[table]) == "UPDATE 0"
@@ -265,8 +309,13 @@ async def test_admin_and_service_read_and_write(db, table, claims):
         assert await db.fetchval(f"SELECT count(*) FROM {table}") >= 1
         sql, params = INSERTS[table]
         await db.execute(sql, *[ids[p] for p in params])
-        status = await db.execute(UPDATES[table])
-        assert status != "UPDATE 0"
+        if table in INSERT_ONLY:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with db.transaction():
+                    await db.execute(UPDATES[table])
+        else:
+            status = await db.execute(UPDATES[table])
+            assert status != "UPDATE 0"
     finally:
         await tr.rollback()
 
@@ -275,7 +324,14 @@ async def test_admin_and_service_read_and_write(db, table, claims):
 async def test_api_role_can_delete_nothing(db, claims):
     await _seed(db)
     for table in TABLES:
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        # metric rows: the one delete there is (a synced day's hours giving way to it) is the
+        # database's own, refused to every statement but that step's
+        refused = (
+            asyncpg.RestrictViolationError
+            if table == "campaign_metrics"
+            else asyncpg.InsufficientPrivilegeError
+        )
+        with pytest.raises(refused):
             async with db.transaction():
                 await _as_api_role(db, claims)
                 await db.execute(f"DELETE FROM {table}")

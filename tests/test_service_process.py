@@ -151,7 +151,19 @@ def test_embedded_first_start_loads_the_demo_and_prints_the_dashboard_link(tmp_p
             assert time.monotonic() < deadline, backtests
             time.sleep(0.5)
         assert len(backtests) == 1 and backtests[0]["result"]["totals"]["pauses"] > 0
-        page = httpx.get(base + "/campaigns", params={"limit": 200}, headers=headers).json()
+        # the sandbox ad account syncs the same dataset through the Meta client, in process
+        while True:
+            accounts = httpx.get(base + "/ad-accounts", headers=headers).json()["items"]
+            (sandbox,) = [a for a in accounts if a["is_sandbox"]]
+            if sandbox["last_sync_at"]:
+                break
+            assert time.monotonic() < deadline, accounts
+            time.sleep(0.5)
+        assert sandbox["campaigns"] == 3 and sandbox["status"] == "active"
+        (manual,) = [a for a in accounts if a["platform"] == "manual"]
+        page = httpx.get(
+            base + "/campaigns", params={"limit": 200, "account_id": manual["id"]}, headers=headers
+        ).json()
         assert len(page["items"]) == 200 and all(
             c["external_id"].startswith("kag-") for c in page["items"]
         )

@@ -5,7 +5,7 @@ Each is a ``Loop`` of one shape (app/background/loop.py): woken by its NOTIFY ch
 timer as a fallback, going on at once while a pass finds work. The cron is APScheduler's, firing its
 pass at each slot. Any number of processes may run them all on one database: every claim is a row
 lock taken with SKIP LOCKED (or a slot's idempotency key), so no post, webhook, evaluation, backtest or
-slot is taken twice.
+slot is taken twice, and no account synced by two at once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from app.background.backtests import runner_pass
 from app.background.cron import CronLoop, cycle_trigger, scheduled_cycle
 from app.background.loop import Loop, PassReport, Wakeups
 from app.background.posts import build_publisher, dispatch_once
+from app.background.syncs import SYNC_POLL_SECONDS, sync_pass
 from app.background.triggers import evaluate_pass
 from app.background.webhooks import WebhookSender
 from app.core.config import Settings
@@ -35,9 +36,17 @@ CHANNELS = {
     "metrics": "ao_metrics",
     "webhooks": "ao_webhooks",
     "backtests": "ao_backtests",
+    "syncs": "ao_syncs",
 }
 # Every background loop, in the order they start.
-LOOPS = ("cron", "post dispatcher", "trigger listener", "webhook sender", "backtest runner")
+LOOPS = (
+    "cron",
+    "post dispatcher",
+    "trigger listener",
+    "webhook sender",
+    "backtest runner",
+    "ad account sync",
+)
 TRIGGER_POLL_SECONDS = 5.0
 # Webhook retries come due by time, not by notification: the short poll picks them up.
 WEBHOOK_POLL_SECONDS = 1.0
@@ -86,6 +95,12 @@ def build_loops(
             runner_pass(pool, settings.backtest_timeout_seconds),
             CHANNELS["backtests"],
             BACKTEST_POLL_SECONDS,
+        ),
+        Loop(
+            "ad account sync",
+            sync_pass(pool, settings, cipher),
+            CHANNELS["syncs"],
+            SYNC_POLL_SECONDS,
         ),
     ]
     assert tuple(loop.name for loop in loops) == LOOPS

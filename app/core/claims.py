@@ -13,3 +13,5 @@ SCHEDULER: Claims = {"role": "service_role", "sub": "autonomous-ops-scheduler"}
 TRIGGER_LISTENER: Claims = {"role": "service_role", "sub": "autonomous-ops-trigger-listener"}
 # The public image route Instagram fetches from: it reads a campaign's image URL, nothing else.
 MEDIA: Claims = {"role": "service_role", "sub": "autonomous-ops-media"}
+# The ad account syncs: they write what the platforms report.
+SYNC: Claims = {"role": "service_role", "sub": "autonomous-ops-sync"}

@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     query_timeout_seconds: float = Field(default=60, ge=1, le=3600)
     social_publisher: Literal["sandbox", "live"] = "sandbox"
     facebook_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_api_version: str = Field(default="v25.0", pattern=r"^v[0-9]{1,3}\.[0-9]$")
+    meta_purchase_types: str = Field(
+        default="purchase,omni_purchase", pattern=r"^[a-z0-9_.]+(,[a-z0-9_.]+)*$", max_length=500
+    )
+    meta_async_rows: int = Field(default=10_000, ge=1, le=10_000_000)
+    google_ads_api_url: str = "https://googleads.googleapis.com"
+    google_ads_api_version: str = Field(default="v26", pattern=r"^v[0-9]{1,3}$")
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    sync_interval_minutes: int = Field(default=60, ge=1, le=1440)
+    sync_lookback_days: int = Field(default=7, ge=1, le=28)
+    sync_backfill_days: int = Field(default=90, ge=1, le=1096)
+    sync_lease_seconds: int = Field(default=300, ge=30, le=3600)
+    manual_account_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     x_api_url: str = "https://api.x.com"
     public_base_url: str | None = None
     demo_data: bool | None = None
@@ -93,6 +107,11 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems) + " when APP_ENV=production")
         return self
+
+    @property
+    def purchase_types(self) -> tuple[str, ...]:
+        """The Meta action types one purchase is counted from, the first a row carries."""
+        return tuple(self.meta_purchase_types.split(","))
 
     @property
     def embedded(self) -> bool:

@@ -163,9 +163,14 @@ def install_error_handlers(app: FastAPI) -> None:
             ctx = err.get("ctx") or {}
             if err["type"] == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MESSAGES:
                 entry["message"] = PATTERN_MESSAGES[ctx["pattern"]]
-            if ctx.get("path"):  # a place inside a JSON field (a rule's conditions)
+            if ctx.get(
+                "path"
+            ):  # a place inside a JSON field (a rule's conditions), or a model's field
                 inner = str(ctx["path"])
-                entry["field"] += inner if inner.startswith("[") else "." + inner
+                if err["loc"] in ((), ("body",)):
+                    entry["field"] = inner
+                else:
+                    entry["field"] += inner if inner.startswith("[") else "." + inner
             if "expected" in ctx:
                 entry["allowed"] = str(ctx["expected"])
             errors.append(entry)

@@ -22,6 +22,9 @@ CampaignStatus = Literal["draft", "active", "paused", "completed"]
 
 
 class CampaignCreate(StrictModel):
+    account_id: uuid.UUID | None = Field(
+        default=None, description="the ad account it belongs to (the manual account when omitted)"
+    )
     external_id: Name200
     title: Name500
     description: Text10000 | None = None
@@ -56,7 +59,8 @@ class CampaignUpdate(StrictModel):
 
 class CampaignPublic(BaseModel):
     id: uuid.UUID
-    external_id: str
+    account_id: uuid.UUID
+    external_id: str = Field(description="the platform's campaign id (unique within its account)")
     title: str
     description: str | None
     image_url: str | None
@@ -78,6 +82,13 @@ class CampaignPublic(BaseModel):
     ctr: float | None = Field(description="clicks ÷ impressions")
     conversion_rate: float | None = Field(description="conversions ÷ clicks")
     cpa: float | None = Field(description="spend ÷ conversions")
+    platform_status: str | None = Field(
+        default=None, description="the status its platform showed at the last sync (null: none)"
+    )
+    platform_daily_budget: float | None = Field(
+        default=None, description="the daily budget its platform showed at the last sync"
+    )
+    platform_seen_at: datetime | None = Field(default=None, description="when that sync read it")
 
 
 class CampaignsPublic(BaseModel):

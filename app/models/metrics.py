@@ -13,6 +13,10 @@ MAX_METRIC_ROWS = 10_000
 class MetricRowIn(StrictModel):
     campaign_id: uuid.UUID | None = None
     external_id: Name200 | None = None
+    account_id: uuid.UUID | None = Field(
+        default=None,
+        description="the ad account whose campaign has this external_id (the manual account when omitted)",
+    )
     period_start: Moment
     period_end: Moment
     impressions: Count = 0

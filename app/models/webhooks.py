@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import MISSING, BaseModel, Field
 
 from app.models.actions import ActionPublic
+from app.models.ad_accounts import AdAccountPublic
 from app.models.common import Flag, StrictModel, Text1000, Url
 from app.models.cycles import CyclePublic
 from app.models.opportunities import OpportunityPublic
@@ -25,6 +26,7 @@ EventType = Literal[
     "post.failed",
     "post.unknown",
     "social_account.expired",
+    "ad_account.error",
 ]
 TEST_EVENT = "webhook.test"
 WebhookFormat = Literal["standard", "slack"]
@@ -146,6 +148,7 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "post.failed": PostEvent,
     "post.unknown": PostEvent,
     "social_account.expired": SocialAccountPublic,
+    "ad_account.error": AdAccountPublic,
     TEST_EVENT: TestEvent,
 }
 

@@ -1,4 +1,6 @@
-"""Demo data from a real dataset: the Kaggle KAG Facebook ads file, as campaigns with 14 days of metrics.
+"""Demo data from a real dataset: the Kaggle KAG Facebook ads file, as campaigns with 14 days of metrics,
+and the sandbox ad account, which syncs the same file from a Meta-shaped platform in process
+(app/platforms/sandbox.py).
 
 The file has no dates and no revenue; each ad set's totals are spread evenly over the last 14 days, and
 revenue is approved conversions × a value per conversion (DEMO_VALUE_PER_CONVERSION): both assumptions,
@@ -7,44 +9,18 @@ stated in app/data/SOURCE.md.
 
 from __future__ import annotations
 
-import csv
 import json
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from app.data import read_ad_sets
 from app.db import queries
+from app.platforms.sandbox import SANDBOX_ACCOUNT_ID, sandbox_account_info
 
-CSV_PATH = Path(__file__).resolve().parents[1] / "data" / "KAG_conversion_data.csv"
 DAYS = 14
-
-
-def read_ad_sets(path: Path = CSV_PATH) -> list[dict[str, Any]]:
-    """One entry per ad set (fb_campaign_id) with its ads' totals; BOM and CRLF handled."""
-    totals: dict[str, dict[str, Any]] = {}
-    sums: dict[str, defaultdict[str, Decimal]] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            key = row["fb_campaign_id"]
-            if key not in totals:
-                totals[key] = {
-                    "xyz_campaign_id": row["xyz_campaign_id"],
-                    "fb_campaign_id": key,
-                    "age": row["age"],
-                    "gender": row["gender"],
-                    "ads": 0,
-                }
-                sums[key] = defaultdict(Decimal)
-            totals[key]["ads"] += 1
-            for field in ("Impressions", "Clicks", "Spent", "Approved_Conversion"):
-                sums[key][field] += Decimal(row[field])
-    for key, entry in totals.items():
-        entry.update({k.lower(): v for k, v in sums[key].items()})
-    return list(totals.values())
 
 
 def _split(total: Decimal, parts: int, places: str) -> list[Decimal]:
@@ -109,3 +85,26 @@ async def load(conn: asyncpg.Connection, value_per_conversion: float = 100.0) ->
         for i in range(0, len(rows), 10_000):
             await conn.fetchval(queries.METRICS_INGEST, json.dumps(rows[i : i + 10_000]))
     return {"campaigns": len(campaigns), "new_campaigns": int(inserted), "metric_rows": len(rows)}
+
+
+async def connect_sandbox(conn: asyncpg.Connection) -> bool:
+    """The demo's sandbox ad account, once: connected in observe mode, its first sync asked for."""
+    if await conn.fetchval(queries.SANDBOX_ACCOUNT_EXISTS):
+        return False
+    info = sandbox_account_info()
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            queries.AD_ACCOUNT_INSERT,
+            "meta",
+            SANDBOX_ACCOUNT_ID,
+            info.name,
+            info.currency,
+            info.timezone,
+            "observe",
+            None,
+            None,
+            True,
+            "demo",
+        )
+        await conn.fetchrow(queries.AD_ACCOUNT_SYNC_REQUEST, row["id"], "connect", "demo")
+    return True

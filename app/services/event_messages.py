@@ -124,6 +124,10 @@ SLACK_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
         f":key: The {d['platform']} account {d['account_id']} needs reconnecting: "
         "the platform refused its token"
     ),
+    "ad_account.error": lambda d: (
+        f":rotating_light: The {d['platform']} ad account {d['name']} ({d['external_id']}) stopped "
+        f"syncing: {d.get('last_error')}"
+    ),
     TEST_EVENT: lambda d: str(d.get("message") or TEST_EVENT),
 }
 

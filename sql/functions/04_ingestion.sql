@@ -30,13 +30,14 @@ CREATE OR REPLACE FUNCTION _ao_metric_row_campaigns(p_rows jsonb)
 RETURNS TABLE (idx bigint, campaign_id uuid)
 LANGUAGE sql STABLE AS $$
     SELECT r.idx - 1, coalesce(c1.id, c2.id)
-      FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text))
-           WITH ORDINALITY AS r(campaign_id, external_id, idx)
+      FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
+           WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
       LEFT JOIN campaigns c2 ON r.campaign_id IS NULL AND c2.external_id = r.external_id
+                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()))
 $$;
 COMMENT ON FUNCTION _ao_metric_row_campaigns(jsonb) IS
-    'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id (NULL when no campaign has either).';
+    'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
 
 CREATE OR REPLACE FUNCTION _ao_upsert_metric_rows(p_rows jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -134,7 +135,7 @@ BEGIN
       FROM _ao_metric_row_campaigns(p_rows);
     IF v_bad.idx IS NOT NULL THEN
         PERFORM ao_raise_422(format('rows[%s].campaign_id', v_bad.idx),
-                             'no campaign has this campaign_id or external_id');
+                             'no campaign has this campaign_id, nor this external_id in the account named (the manual account when none is)');
     END IF;
     -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
     -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
@@ -148,3 +149,16 @@ END;
 $$;
 COMMENT ON FUNCTION ingest_campaign_metrics(jsonb) IS
     'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row), recomputes the lifetime totals of the campaigns touched and queues them for the trigger rules. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
+
+CREATE OR REPLACE FUNCTION campaign_metrics_guard_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('ao.folding_hours', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'campaign_metrics: DELETE is not allowed'
+            USING ERRCODE = 'restrict_violation', HINT = 'nothing is deleted: a re-sent period replaces its row';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION campaign_metrics_guard_delete() IS
+    'Refuses a DELETE of metric rows, except the hours of a synced day that its daily row replaces (record_ad_account_sync sets ao.folding_hours for that one statement; their sum is kept in metric_revisions).';

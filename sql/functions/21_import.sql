@@ -2,7 +2,8 @@
 -- read into rows by the importer (app/services/imports.py), into campaigns and metrics. Campaigns are
 -- created on first sight, the rows go through the one ingestion function, all or nothing.
 
--- external_id is the platform's campaign id, else its name.
+-- external_id is the platform's campaign id, else its name; an imported report's campaigns are the manual
+-- account's.
 CREATE OR REPLACE FUNCTION import_campaign_report(p_campaigns jsonb, p_rows jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -28,7 +29,7 @@ BEGIN
         SELECT n.external_id, n.title, 'draft', f.started_at
           FROM named n LEFT JOIN first_rows f ON f.external_id = n.external_id
          ORDER BY n.external_id
-        ON CONFLICT (external_id) DO NOTHING
+        ON CONFLICT (account_id, external_id) DO NOTHING
         RETURNING 1
     )
     SELECT count(*) INTO v_created FROM created;

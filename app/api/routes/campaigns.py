@@ -60,6 +60,7 @@ async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
         body.daily_budget,
         body.max_budget,
         body.started_at,
+        body.account_id,
     )
     campaign = await _fetch(conn, new_id)
     return JSONResponse(
@@ -73,11 +74,14 @@ async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
 async def list_campaigns(
     conn: ConnDep,
     status: CampaignStatus | None = None,
+    account_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: KeysetCursor = None,
 ) -> dict[str, object]:
     after_created, after_id = decode_cursor(cursor)
-    rows = await conn.fetch(queries.CAMPAIGN_LIST, status, after_created, after_id, limit + 1)
+    rows = await conn.fetch(
+        queries.CAMPAIGN_LIST, status, after_created, after_id, limit + 1, account_id
+    )
     return page_of(rows, limit, CampaignPublic)
 
 
