@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,4 +63,7 @@ bench-backtest: $(VENV)/.installed-dev
 bench-sync: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_sync.py
 
-bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync
+bench-apply: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_apply.py
+
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply

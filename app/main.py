@@ -17,6 +17,7 @@ from app.api.routes import (
     actions,
     ad_accounts,
     admin,
+    approvals,
     backtests,
     campaigns,
     cycles,
@@ -25,6 +26,7 @@ from app.api.routes import (
     ingestion,
     media,
     opportunities,
+    platform_changes,
     prometheus,
     rules,
     schedules,
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(social_accounts.router)
     app.include_router(ad_accounts.router)
+    app.include_router(platform_changes.router)
+    app.include_router(approvals.router)
     app.include_router(schedules.router)
     app.include_router(media.router)
     app.include_router(admin.router)

@@ -293,12 +293,15 @@ CREATE FUNCTION public._ao_apply_planned(p_action_type text, p_campaign_ids uuid
 DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
+    v_routed uuid[];
 BEGIN
     IF p_action_type IS NULL OR p_action_type NOT IN ('pause', 'scale') THEN
         RAISE EXCEPTION 'no such planned action type: %', p_action_type;
     END IF;
     PERFORM _ao_require_plan(p_cycle_id);
     PERFORM _ao_lock_planned();
+    -- A connected campaign's change goes to its platform first (25_platform_changes.sql).
+    v_routed := _ao_route_connected(p_action_type, p_campaign_ids, p_cycle_id);
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
     EXECUTE format($q$
@@ -306,6 +309,7 @@ BEGIN
         SELECT * FROM _ao_plan p
          WHERE p.action_type = $1 AND p.held_code IS NULL
            AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
+           AND p.campaign_id <> ALL ($5)
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
         UPDATE %1$I c
@@ -330,7 +334,7 @@ BEGIN
          -- a scale leaves the status alone, so the status trigger does not fire for it
          CASE p_action_type WHEN 'pause' THEN $s$status = 'paused'$s$ ELSE 'daily_budget = chosen.new_budget' END)
     INTO v_count
-    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
+    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor, v_routed;
     RETURN v_count;
 END;
 $_$;
@@ -340,7 +344,7 @@ $_$;
 -- Name: FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) IS 'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows; a campaign that changed since it was planned is left alone.';
+COMMENT ON FUNCTION public._ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) IS 'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows (a campaign of a connected account gets a proposed or pending action instead, by its account''s mode); a campaign that changed since it was planned is left alone. Returns how many were carried out here.';
 
 
 --
@@ -576,6 +580,121 @@ COMMENT ON FUNCTION public._ao_build_plan(p_trigger_only boolean) IS 'Plans a cy
 
 
 --
+-- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
+
+
+--
+-- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: autonomous_actions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.autonomous_actions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    cycle_id uuid,
+    campaign_id uuid NOT NULL,
+    rule_id uuid,
+    action_type text NOT NULL,
+    reason text NOT NULL,
+    previous_state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    new_state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    confidence numeric DEFAULT 0 NOT NULL,
+    expected_impact jsonb DEFAULT '{}'::jsonb NOT NULL,
+    actual_impact jsonb,
+    status text DEFAULT 'pending'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    executed_at timestamp with time zone,
+    rolled_back_at timestamp with time zone,
+    rolled_back_by text,
+    rollback_reason text,
+    created_by text,
+    expires_at timestamp with time zone,
+    decided_at timestamp with time zone,
+    decided_by text,
+    status_reason text,
+    CONSTRAINT autonomous_actions_action_type_check CHECK ((action_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text, 'optimize'::text]))),
+    CONSTRAINT autonomous_actions_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
+    CONSTRAINT autonomous_actions_decided_by_check CHECK (((length(decided_by) <= 200) AND public.ao_is_clean_text(decided_by))),
+    CONSTRAINT autonomous_actions_executed_at_check CHECK (((status <> ALL (ARRAY['executed'::text, 'rolled_back'::text])) OR (executed_at IS NOT NULL))),
+    CONSTRAINT autonomous_actions_rollback_fields_check CHECK (
+CASE
+    WHEN (status = 'rolled_back'::text) THEN (rolled_back_at IS NOT NULL)
+    ELSE ((rolled_back_at IS NULL) AND (rolled_back_by IS NULL) AND (rollback_reason IS NULL))
+END),
+    CONSTRAINT autonomous_actions_rollback_reason_check CHECK (((length(rollback_reason) <= 1000) AND public.ao_is_clean_text(rollback_reason))),
+    CONSTRAINT autonomous_actions_status_check CHECK ((status = ANY (ARRAY['proposed'::text, 'pending'::text, 'executed'::text, 'rolled_back'::text, 'failed'::text, 'rejected'::text, 'expired'::text]))),
+    CONSTRAINT autonomous_actions_status_reason_check CHECK (((length(status_reason) <= 2000) AND public.ao_is_clean_text(status_reason)))
+);
+
+
+--
+-- Name: CONSTRAINT autonomous_actions_decided_by_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_actions_decided_by_check ON public.autonomous_actions IS '{"field": "decided_by", "message": "must be at most 200 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_actions_rollback_reason_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_actions_rollback_reason_check ON public.autonomous_actions IS '{"field": "reason", "message": "must be at most 1,000 characters without control characters"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_actions_status_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_actions_status_check ON public.autonomous_actions IS '{"field": "status", "message": "must be one of proposed, pending, executed, rolled_back, failed, rejected, expired"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_actions_status_reason_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_actions_status_reason_check ON public.autonomous_actions IS '{"field": "status_reason", "message": "must be at most 2,000 characters without control characters"}';
+
+
+--
+-- Name: _ao_change_for(public.autonomous_actions, uuid, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_change_for(a public.autonomous_actions, p_account_id uuid, p_purpose text, p_requested_by text DEFAULT NULL::text, p_reason text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO platform_changes (action_id, purpose, campaign_id, account_id, kind, from_state, to_state,
+                                  requested_by, reason)
+    SELECT a.id, p_purpose, a.campaign_id, p_account_id,
+           CASE a.action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
+           CASE p_purpose WHEN 'apply' THEN a.previous_state ELSE a.new_state END - 'max_budget' - 'factor',
+           CASE p_purpose WHEN 'apply' THEN a.new_state ELSE a.previous_state END - 'max_budget',
+           p_requested_by, p_reason;
+    SELECT pg_notify(ao_channel('changes'), a.id::text);
+$$;
+
+
+--
+-- Name: FUNCTION _ao_change_for(a public.autonomous_actions, p_account_id uuid, p_purpose text, p_requested_by text, p_reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_change_for(a public.autonomous_actions, p_account_id uuid, p_purpose text, p_requested_by text, p_reason text) IS 'Writes the platform change of an action (apply: previous → new state; rollback: back again) to the outbox and wakes the senders.';
+
+
+--
 -- Name: _ao_choose_decisions(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -627,6 +746,86 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
+
+
+--
+-- Name: platform_changes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.platform_changes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    action_id uuid NOT NULL,
+    purpose text DEFAULT 'apply'::text NOT NULL,
+    campaign_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    kind text NOT NULL,
+    from_state jsonb NOT NULL,
+    to_state jsonb NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    claimed_by text,
+    claimed_until timestamp with time zone,
+    last_answer text,
+    seen_state jsonb,
+    objects jsonb,
+    requested_by text,
+    reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT platform_changes_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT platform_changes_kind_check CHECK ((kind = ANY (ARRAY['status'::text, 'budget'::text]))),
+    CONSTRAINT platform_changes_last_answer_check CHECK ((length(last_answer) <= 2000)),
+    CONSTRAINT platform_changes_purpose_check CHECK ((purpose = ANY (ARRAY['apply'::text, 'rollback'::text]))),
+    CONSTRAINT platform_changes_reason_check CHECK (((length(reason) <= 1000) AND public.ao_is_clean_text(reason))),
+    CONSTRAINT platform_changes_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'applying'::text, 'applied'::text, 'failed'::text, 'conflict'::text, 'unknown'::text])))
+);
+
+
+--
+-- Name: TABLE platform_changes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.platform_changes IS 'The outbox of writes to the ad platforms: a pause or scale of a connected campaign (or its rollback), from the state the engine last saw to the target; claimed with SKIP LOCKED and a lease, read before it is written: applied, failed (the platform refused, nothing changed), conflict (a person changed it: not overwritten) or unknown (the next attempt reads first).';
+
+
+--
+-- Name: CONSTRAINT platform_changes_state_check ON platform_changes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT platform_changes_state_check ON public.platform_changes IS '{"field": "state", "message": "must be one of pending, applying, applied, failed, conflict, unknown"}';
+
+
+--
+-- Name: _ao_claimed_change(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_claimed_change(p_change_id uuid, p_worker text) RETURNS public.platform_changes
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_change platform_changes;
+BEGIN
+    PERFORM 1 FROM campaigns c WHERE c.id = (SELECT pc.campaign_id FROM platform_changes pc WHERE pc.id = p_change_id)
+        FOR UPDATE OF c;
+    SELECT * INTO v_change FROM platform_changes WHERE id = p_change_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no platform change %', p_change_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_change.state <> 'applying' OR v_change.claimed_by IS DISTINCT FROM p_worker THEN
+        RAISE EXCEPTION 'the platform change is % and no longer this sender''s', v_change.state USING ERRCODE = 'AO409';
+    END IF;
+    RETURN v_change;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_claimed_change(p_change_id uuid, p_worker text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_claimed_change(p_change_id uuid, p_worker text) IS 'Locks a platform change this sender still holds (its campaign first); AO409 once another took it over.';
 
 
 --
@@ -965,10 +1164,6 @@ CREATE FUNCTION public.ao_is_money(p numeric) RETURNS boolean
 COMMENT ON FUNCTION public.ao_is_money(p numeric) IS 'True for an amount of money within bounds: >= 0 and < 10^12 (NaN and infinities are out).';
 
 
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
 --
 -- Name: autonomous_settings; Type: TABLE; Schema: public; Owner: -
 --
@@ -1005,6 +1200,8 @@ CREATE TABLE public.autonomous_settings (
     max_pause_spend_share numeric DEFAULT 0.3 NOT NULL,
     max_daily_budget_increase_pct numeric DEFAULT 50 NOT NULL,
     max_total_daily_budget numeric,
+    approval_ttl_hours integer DEFAULT 24 NOT NULL,
+    CONSTRAINT autonomous_settings_approval_ttl_hours_check CHECK (((approval_ttl_hours >= 1) AND (approval_ttl_hours <= 720))),
     CONSTRAINT autonomous_settings_audience_high_ctr_check CHECK (((audience_high_ctr >= (0)::numeric) AND (audience_high_ctr <= (1)::numeric))),
     CONSTRAINT autonomous_settings_audience_high_ctr_step_check CHECK (public.ao_is_meaningful((audience_high_ctr - (0)::numeric))),
     CONSTRAINT autonomous_settings_audience_low_conversion_rate_check CHECK (((audience_low_conversion_rate >= (0)::numeric) AND (audience_low_conversion_rate <= (1)::numeric))),
@@ -1055,6 +1252,13 @@ CREATE TABLE public.autonomous_settings (
     CONSTRAINT autonomous_settings_under_delivery_ratio_check CHECK (((under_delivery_ratio >= (0)::numeric) AND (under_delivery_ratio <= (1)::numeric))),
     CONSTRAINT autonomous_settings_under_delivery_ratio_step_check CHECK (public.ao_is_meaningful((under_delivery_ratio - (0)::numeric)))
 );
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_approval_ttl_hours_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_approval_ttl_hours_check ON public.autonomous_settings IS '{"field": "approval_ttl_hours", "message": "must be a whole number of hours from 1 to 720"}';
 
 
 --
@@ -1865,6 +2069,20 @@ BEGIN
          WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
          GROUP BY a.campaign_id, a.action_type
     ),
+    -- a change waiting for a person or for its platform, and a Google budget other campaigns share
+    -- (live only: a backtest has no platform)
+    awaiting AS (
+        SELECT DISTINCT a.campaign_id
+          FROM autonomous_actions a
+         WHERE NOT %3$L AND a.status IN ('proposed', 'pending') AND a.action_type IN ('pause', 'scale')
+           AND a.campaign_id IN (SELECT d.campaign_id FROM _ao_decisions d)
+    ),
+    shared AS (
+        SELECT c.id AS campaign_id
+          FROM campaigns c
+         WHERE NOT %3$L AND c.platform_budget_shared
+           AND c.id IN (SELECT d.campaign_id FROM _ao_decisions d WHERE d.action_type = 'scale')
+    ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
           FROM campaign_schedules cs CROSS JOIN cfg
@@ -1878,6 +2096,8 @@ BEGIN
                WHEN d.action_type = 'pause' AND d.spend_lifetime < d.min_spend THEN 'below_min_spend'
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
+               WHEN d.action_type IN ('pause', 'scale') AND awaiting.campaign_id IS NOT NULL THEN 'awaiting_decision'
+               WHEN d.action_type = 'scale' AND shared.campaign_id IS NOT NULL THEN 'shared_budget'
                WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
                WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
@@ -1888,6 +2108,8 @@ BEGIN
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
       LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
+      LEFT JOIN awaiting ON awaiting.campaign_id = d.campaign_id
+      LEFT JOIN shared ON shared.campaign_id = d.campaign_id
     $q$, ao_state_table('actions'), ao_now(), ao_replaying());
     ANALYZE _ao_guarded (campaign_id, action_type, held_code);
 END;
@@ -1898,7 +2120,7 @@ $_$;
 -- Name: FUNCTION _ao_guard_decisions(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_guard_decisions() IS 'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
+COMMENT ON FUNCTION public._ao_guard_decisions() IS 'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a change of the campaign waiting for a person or its platform, a Google budget shared with other campaigns, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
 
 
 --
@@ -1915,6 +2137,8 @@ CREATE FUNCTION public._ao_held_reason(g anyelement) RETURNS text
             format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
         WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
+        WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
+        WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
         WHEN 'rollback_quiet' THEN
             format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
@@ -2351,6 +2575,46 @@ $_$;
 --
 
 COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+
+
+--
+-- Name: _ao_proposal(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_proposal(p_action_id uuid) RETURNS public.autonomous_actions
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_action autonomous_actions;
+BEGIN
+    PERFORM 1 FROM campaigns c WHERE c.id = (SELECT a.campaign_id FROM autonomous_actions a WHERE a.id = p_action_id)
+        FOR UPDATE OF c;
+    SELECT * INTO v_action FROM autonomous_actions WHERE id = p_action_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no action %', p_action_id USING ERRCODE = 'AO404';
+    END IF;
+    IF v_action.status <> 'proposed' THEN
+        RAISE EXCEPTION '%', CASE v_action.status
+            WHEN 'pending' THEN 'the action was approved already and is on its way to the platform'
+            WHEN 'executed' THEN 'the action was approved and applied already'
+            WHEN 'rejected' THEN format('the action was rejected by %s at %s', v_action.decided_by, v_action.decided_at)
+            WHEN 'expired' THEN format('the proposal expired at %s', v_action.expires_at)
+            ELSE format('only a proposed action can be decided on; this one is %s', v_action.status) END
+            USING ERRCODE = 'AO409';
+    END IF;
+    IF v_action.expires_at <= now() THEN
+        RAISE EXCEPTION 'the proposal expired at %', v_action.expires_at USING ERRCODE = 'AO409';
+    END IF;
+    RETURN v_action;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_proposal(p_action_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_proposal(p_action_id uuid) IS 'Locks a proposed action (its campaign first, in the one order) that a person may still decide on; AO404 or AO409 saying why not (approved already, applied, rejected, expired).';
 
 
 --
@@ -2856,19 +3120,60 @@ COMMENT ON FUNCTION public._ao_roll_up_schedules(p_schedule_id uuid) IS 'Derives
 
 
 --
--- Name: ao_is_clean_text(text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_route_connected(text, uuid[], uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.ao_is_clean_text(p text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT p IS NULL OR p !~ '[\x01-\x08\x0B-\x1F]' $$;
+CREATE FUNCTION public._ao_route_connected(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) RETURNS uuid[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_routed uuid[];
+    v_sent integer;
+BEGIN
+    IF ao_replaying() OR NOT EXISTS (SELECT 1 FROM ad_accounts WHERE platform <> 'manual') THEN
+        RETURN '{}';
+    END IF;
+    WITH chosen AS (
+        SELECT p.*, acct.mode, acct.id AS account_id
+          FROM _ao_plan p
+          JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active' AND c.daily_budget = p.daily_budget
+          JOIN ad_accounts acct ON acct.id = c.account_id AND acct.platform <> 'manual'
+         WHERE p.action_type = p_action_type AND p.held_code IS NULL
+           AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
+    ), logged AS (
+        INSERT INTO autonomous_actions AS a (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+                                             new_state, confidence, expected_impact, status, expires_at, created_at,
+                                             created_by)
+        SELECT ch.action_id, p_cycle_id, ch.campaign_id, ch.rule_id, p_action_type, ch.reason, ch.previous_state,
+               ch.new_state, ch.confidence, ch.expected_impact,
+               CASE ch.mode WHEN 'autopilot' THEN 'pending' ELSE 'proposed' END,
+               CASE WHEN ch.mode <> 'autopilot'
+                    THEN now() + make_interval(hours => (SELECT s.approval_ttl_hours FROM autonomous_settings s LIMIT 1)) END,
+               now(), app_auth.actor()
+          FROM chosen ch
+        RETURNING a.*
+    ), sent AS (
+        INSERT INTO platform_changes (action_id, campaign_id, account_id, kind, from_state, to_state)
+        SELECT l.id, l.campaign_id, ch.account_id, CASE p_action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
+               l.previous_state - 'max_budget', l.new_state - 'max_budget'
+          FROM logged l JOIN chosen ch ON ch.action_id = l.id
+         WHERE l.status = 'pending'
+        RETURNING 1
+    )
+    SELECT array_agg(l.campaign_id), (SELECT count(*) FROM sent) INTO v_routed, v_sent FROM logged l;
+    IF v_sent > 0 THEN
+        PERFORM pg_notify(ao_channel('changes'), p_cycle_id::text);
+    END IF;
+    RETURN coalesce(v_routed, '{}');
+END;
+$$;
 
 
 --
--- Name: FUNCTION ao_is_clean_text(p text); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_route_connected(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_is_clean_text(p text) IS 'True when a text holds no C0 control character other than tab and newline (PostgreSQL text never holds NUL).';
+COMMENT ON FUNCTION public._ao_route_connected(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid) IS 'Routes the plan''s pauses or scales of campaigns in connected accounts by the account''s mode: observe and approve write a proposed action (expiring after settings.approval_ttl_hours), autopilot a pending action and its platform change; nothing changes on the campaign row until the platform has it. A backtest routes nothing.';
 
 
 --
@@ -3496,49 +3801,6 @@ COMMENT ON FUNCTION public.ao_account_today(p_timezone text) IS 'Today in an acc
 
 
 --
--- Name: autonomous_actions; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.autonomous_actions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    cycle_id uuid,
-    campaign_id uuid NOT NULL,
-    rule_id uuid,
-    action_type text NOT NULL,
-    reason text NOT NULL,
-    previous_state jsonb DEFAULT '{}'::jsonb NOT NULL,
-    new_state jsonb DEFAULT '{}'::jsonb NOT NULL,
-    confidence numeric DEFAULT 0 NOT NULL,
-    expected_impact jsonb DEFAULT '{}'::jsonb NOT NULL,
-    actual_impact jsonb,
-    status text DEFAULT 'pending'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    executed_at timestamp with time zone,
-    rolled_back_at timestamp with time zone,
-    rolled_back_by text,
-    rollback_reason text,
-    created_by text,
-    CONSTRAINT autonomous_actions_action_type_check CHECK ((action_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text, 'optimize'::text]))),
-    CONSTRAINT autonomous_actions_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
-    CONSTRAINT autonomous_actions_executed_at_check CHECK (((status <> ALL (ARRAY['executed'::text, 'rolled_back'::text])) OR (executed_at IS NOT NULL))),
-    CONSTRAINT autonomous_actions_rollback_fields_check CHECK (
-CASE
-    WHEN (status = 'rolled_back'::text) THEN (rolled_back_at IS NOT NULL)
-    ELSE ((rolled_back_at IS NULL) AND (rolled_back_by IS NULL) AND (rollback_reason IS NULL))
-END),
-    CONSTRAINT autonomous_actions_rollback_reason_check CHECK (((length(rollback_reason) <= 1000) AND public.ao_is_clean_text(rollback_reason))),
-    CONSTRAINT autonomous_actions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'executed'::text, 'rolled_back'::text, 'failed'::text])))
-);
-
-
---
--- Name: CONSTRAINT autonomous_actions_rollback_reason_check ON autonomous_actions; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON CONSTRAINT autonomous_actions_rollback_reason_check ON public.autonomous_actions IS '{"field": "reason", "message": "must be at most 1,000 characters without control characters"}';
-
-
---
 -- Name: ao_action_document(public.autonomous_actions); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3553,7 +3815,12 @@ CREATE FUNCTION public.ao_action_document(a public.autonomous_actions) RETURNS j
         'new_state', a.new_state, 'confidence', a.confidence, 'expected_impact', a.expected_impact,
         'actual_impact', a.actual_impact, 'status', a.status, 'created_at', a.created_at,
         'executed_at', a.executed_at, 'rolled_back_at', a.rolled_back_at, 'rolled_back_by', a.rolled_back_by,
-        'rollback_reason', a.rollback_reason, 'created_by', a.created_by)
+        'rollback_reason', a.rollback_reason, 'created_by', a.created_by, 'expires_at', a.expires_at,
+        'decided_at', a.decided_at, 'decided_by', a.decided_by, 'status_reason', a.status_reason,
+        'platform_change', (SELECT jsonb_build_object('id', pc.id, 'purpose', pc.purpose, 'state', pc.state,
+                                                      'attempts', pc.attempts, 'last_answer', pc.last_answer)
+                              FROM platform_changes pc WHERE pc.action_id = a.id
+                             ORDER BY pc.created_at DESC, pc.id DESC LIMIT 1))
 $$;
 
 
@@ -3561,7 +3828,7 @@ $$;
 -- Name: FUNCTION ao_action_document(a public.autonomous_actions); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_action_document(a public.autonomous_actions) IS 'An action as GET /actions/{id} returns it (with its campaign title and rule name), for the events that report it.';
+COMMENT ON FUNCTION public.ao_action_document(a public.autonomous_actions) IS 'An action as GET /actions/{id} returns it (with its campaign title, rule name and latest platform change), for the events that report it.';
 
 
 --
@@ -3628,7 +3895,7 @@ CREATE FUNCTION public.ao_channels() RETURNS TABLE(kind text, channel text)
     LANGUAGE sql IMMUTABLE
     AS $$
     VALUES ('posts', 'ao_posts'), ('metrics', 'ao_metrics'), ('webhooks', 'ao_webhooks'),
-           ('backtests', 'ao_backtests'), ('syncs', 'ao_syncs')
+           ('backtests', 'ao_backtests'), ('syncs', 'ao_syncs'), ('changes', 'ao_changes')
 $$;
 
 
@@ -3636,7 +3903,7 @@ $$;
 -- Name: FUNCTION ao_channels(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for.';
+COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for, platform changes to send.';
 
 
 --
@@ -3743,9 +4010,10 @@ COMMENT ON FUNCTION public.ao_duration(p interval) IS 'A duration in words for p
 CREATE FUNCTION public.ao_event_types() RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-    SELECT ARRAY['action.executed', 'action.rolled_back', 'cycle.failed', 'cycle.held', 'cycle.limited',
-                 'rule.error', 'opportunity.opened', 'post.failed', 'post.unknown', 'social_account.expired',
-                 'ad_account.error']
+    SELECT ARRAY['action.executed', 'action.rolled_back', 'action.proposed', 'cycle.failed', 'cycle.held',
+                 'cycle.limited', 'rule.error', 'opportunity.opened', 'post.failed', 'post.unknown',
+                 'social_account.expired', 'ad_account.error', 'platform_change.conflict',
+                 'platform_change.failed']
 $$;
 
 
@@ -3789,13 +4057,19 @@ CREATE FUNCTION public.ao_events_from_actions() RETURNS trigger
     AS $$
 BEGIN
     -- no document is built for an event nobody wants (a cycle writes tens of thousands of actions)
-    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back') THEN
+    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back')
+       AND NOT ao_webhook_wanted('action.proposed') THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM _ao_emit_all('action.executed',
-            (SELECT array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) FROM new_rows n
-              WHERE n.status = 'executed'));
+        PERFORM _ao_emit_all(t.type, t.docs)
+           FROM (SELECT 'action.' || n.status AS type, array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) AS docs
+                   FROM new_rows n
+                  WHERE n.status = 'executed'
+                     OR (n.status = 'proposed'  -- announced with its links in approve mode; observe only records
+                         AND EXISTS (SELECT 1 FROM campaigns c JOIN ad_accounts acct ON acct.id = c.account_id
+                                      WHERE c.id = n.campaign_id AND acct.mode = 'approve'))
+                  GROUP BY n.status) t;
     ELSE
         PERFORM _ao_emit_all(t.type, t.docs)
            FROM (SELECT CASE n.status WHEN 'executed' THEN 'action.executed' ELSE 'action.rolled_back' END AS type,
@@ -3813,7 +4087,7 @@ $$;
 -- Name: FUNCTION ao_events_from_actions(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_events_from_actions() IS 'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back.';
+COMMENT ON FUNCTION public.ao_events_from_actions() IS 'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back, action.proposed for each proposed to a person in an account in approve mode (the sender adds its signed approve and reject links; observe mode only records its proposals).';
 
 
 --
@@ -3864,6 +4138,30 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_events_from_opportunities() IS 'Statement trigger on optimization_opportunities: opportunity.opened for each opportunity raised.';
+
+
+--
+-- Name: ao_events_from_platform_changes(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_events_from_platform_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_emit_all('platform_change.' || n.state, array_agg(ao_platform_change_document(n) ORDER BY n.id))
+       FROM new_rows n JOIN old_rows o ON o.id = n.id
+      WHERE n.state IN ('conflict', 'failed') AND n.state IS DISTINCT FROM o.state
+      GROUP BY n.state;
+    RETURN NULL;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_events_from_platform_changes(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_events_from_platform_changes() IS 'Statement trigger on platform_changes: platform_change.conflict when a person changed the campaign on its platform (nothing was overwritten), platform_change.failed when the platform refused the change.';
 
 
 --
@@ -4079,6 +4377,30 @@ CREATE FUNCTION public.ao_pct(p numeric) RETURNS text
 --
 
 COMMENT ON FUNCTION public.ao_pct(p numeric) IS 'A rate as a percentage with two decimals, for descriptions.';
+
+
+--
+-- Name: ao_platform_change_document(public.platform_changes); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_platform_change_document(pc public.platform_changes) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'id', pc.id, 'action_id', pc.action_id, 'purpose', pc.purpose, 'campaign_id', pc.campaign_id,
+        'campaign_title', (SELECT c.title FROM campaigns c WHERE c.id = pc.campaign_id),
+        'account_id', pc.account_id, 'kind', pc.kind, 'from_state', pc.from_state, 'to_state', pc.to_state,
+        'seen_state', pc.seen_state, 'state', pc.state, 'attempts', pc.attempts,
+        'next_attempt_at', pc.next_attempt_at, 'last_answer', pc.last_answer, 'created_at', pc.created_at,
+        'finished_at', pc.finished_at)
+$$;
+
+
+--
+-- Name: FUNCTION ao_platform_change_document(pc public.platform_changes); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_platform_change_document(pc public.platform_changes) IS 'A platform change as GET /platform-changes returns it, for the events that report it.';
 
 
 --
@@ -4443,6 +4765,32 @@ COMMENT ON FUNCTION public.ao_webhook_wanted(p_type text) IS 'True when an activ
 
 
 --
+-- Name: approve_action(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.approve_action(p_action_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_action autonomous_actions := _ao_proposal(p_action_id);
+BEGIN
+    UPDATE autonomous_actions SET status = 'pending', decided_at = now(), decided_by = app_auth.actor()
+     WHERE id = p_action_id
+    RETURNING * INTO v_action;
+    PERFORM _ao_change_for(v_action, (SELECT c.account_id FROM campaigns c WHERE c.id = v_action.campaign_id), 'apply');
+    RETURN ao_action_document(v_action);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION approve_action(p_action_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.approve_action(p_action_id uuid) IS 'A person approves a proposed pause or scale: the action is pending and its platform change goes to the outbox (applied once, whoever approves it twice). AO409 for one approved, applied, rejected or expired already.';
+
+
+--
 -- Name: auto_pause_campaign(uuid[], uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4533,22 +4881,28 @@ BEGIN
     END IF;
     IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.rule_id, NEW.action_type, NEW.reason,
         NEW.previous_state, NEW.new_state, NEW.confidence, NEW.expected_impact, NEW.created_at,
-        NEW.created_by)
+        NEW.created_by, NEW.expires_at)
        IS DISTINCT FROM
        (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.rule_id, OLD.action_type, OLD.reason,
         OLD.previous_state, OLD.new_state, OLD.confidence, OLD.expected_impact, OLD.created_at,
-        OLD.created_by) THEN
-        RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact and rollback fields may change'
+        OLD.created_by, OLD.expires_at) THEN
+        RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact, the decision, the status reason and rollback fields may change'
             USING ERRCODE = 'restrict_violation';
     END IF;
+    -- a proposal waits for a person; pending waits for its platform change
     IF NEW.status IS DISTINCT FROM OLD.status AND NOT (
-           (OLD.status = 'pending' AND NEW.status IN ('executed', 'failed'))
+           (OLD.status = 'proposed' AND NEW.status IN ('pending', 'rejected', 'expired', 'failed'))
+        OR (OLD.status = 'pending' AND NEW.status IN ('executed', 'failed'))
         OR (OLD.status = 'executed' AND NEW.status = 'rolled_back')) THEN
         RAISE EXCEPTION 'autonomous_actions status may not move from % to %', OLD.status, NEW.status
             USING ERRCODE = 'restrict_violation';
     END IF;
     IF OLD.executed_at IS NOT NULL AND NEW.executed_at IS DISTINCT FROM OLD.executed_at THEN
         RAISE EXCEPTION 'autonomous_actions executed_at is written once' USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF (OLD.decided_at IS NOT NULL AND (NEW.decided_at, NEW.decided_by) IS DISTINCT FROM (OLD.decided_at, OLD.decided_by))
+       OR (OLD.status_reason IS NOT NULL AND NEW.status_reason IS DISTINCT FROM OLD.status_reason) THEN
+        RAISE EXCEPTION 'autonomous_actions decision and status reason are written once' USING ERRCODE = 'restrict_violation';
     END IF;
     IF OLD.actual_impact IS NOT NULL AND NEW.actual_impact IS DISTINCT FROM OLD.actual_impact THEN
         RAISE EXCEPTION 'autonomous_actions actual_impact is written once' USING ERRCODE = 'restrict_violation';
@@ -4567,7 +4921,7 @@ $$;
 -- Name: FUNCTION autonomous_actions_append_only(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_actions_append_only() IS 'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
+COMMENT ON FUNCTION public.autonomous_actions_append_only() IS 'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (proposed→pending|rejected|expired|failed, pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact, the decision (decided_at, decided_by), the status reason or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
 
 
 --
@@ -5104,6 +5458,45 @@ COMMENT ON FUNCTION public.claim_due_posts(p_limit integer, p_stale_after interv
 
 
 --
+-- Name: claim_platform_changes(text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_platform_changes(p_worker text, p_limit integer, p_lease_seconds integer) RETURNS TABLE(change_id uuid, action_id uuid, purpose text, kind text, from_state jsonb, to_state jsonb, objects jsonb, attempts integer, campaign_id uuid, campaign_external_id text, account_id uuid, platform text, account_external_id text, currency text, is_sandbox boolean, credentials_encrypted bytea)
+    LANGUAGE sql
+    AS $$
+    WITH due AS (
+        SELECT pc.id
+          FROM platform_changes pc
+          JOIN ad_accounts a ON a.id = pc.account_id AND a.status = 'active'
+         WHERE ((pc.state IN ('pending', 'unknown') AND pc.next_attempt_at <= now())
+                OR (pc.state = 'applying' AND pc.claimed_until < now()))
+         ORDER BY pc.next_attempt_at, pc.id
+         LIMIT p_limit
+           FOR UPDATE OF pc SKIP LOCKED
+    ), claimed AS (
+        UPDATE platform_changes pc
+           SET state = 'applying', attempts = pc.attempts + 1, claimed_by = p_worker,
+               claimed_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE pc.id = due.id
+        RETURNING pc.*
+    )
+    SELECT c.id, c.action_id, c.purpose, c.kind, c.from_state, c.to_state, c.objects, c.attempts, c.campaign_id,
+           k.external_id, a.id, a.platform, a.external_id, a.currency, a.is_sandbox, a.credentials_encrypted
+      FROM claimed c
+      JOIN campaigns k ON k.id = c.campaign_id
+      JOIN ad_accounts a ON a.id = c.account_id
+$$;
+
+
+--
+-- Name: FUNCTION claim_platform_changes(p_worker text, p_limit integer, p_lease_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.claim_platform_changes(p_worker text, p_limit integer, p_lease_seconds integer) IS 'Claims up to p_limit due platform changes of active accounts (pending or unknown and due, or applying with a lapsed lease), SKIP LOCKED, with a lease; with what the sender needs to read and write the campaign on its platform.';
+
+
+--
 -- Name: claim_webhook_deliveries(integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5488,6 +5881,28 @@ COMMENT ON FUNCTION public.execute_backtest(p_id uuid) IS 'Runs one backtest (re
 
 
 --
+-- Name: expire_proposals(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_proposals() RETURNS integer
+    LANGUAGE sql
+    AS $$
+    WITH expired AS (
+        UPDATE autonomous_actions SET status = 'expired', status_reason = 'no one decided before it expired'
+         WHERE status = 'proposed' AND expires_at <= now()
+        RETURNING 1)
+    SELECT count(*)::integer FROM expired
+$$;
+
+
+--
+-- Name: FUNCTION expire_proposals(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.expire_proposals() IS 'Marks the proposals whose time ran out as expired (the sender does it on each pass); how many.';
+
+
+--
 -- Name: fail_ad_account_sync(uuid, text, boolean, integer, integer, numeric); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5520,6 +5935,74 @@ $$;
 --
 
 COMMENT ON FUNCTION public.fail_ad_account_sync(p_sync_id uuid, p_error text, p_credentials_refused boolean, p_retry_seconds integer, p_requests integer, p_throttled_seconds numeric) IS 'Closes a sync as failed with the platform''s words (nothing it read is kept): the account keeps the error and is tried again after p_retry_seconds, or, when the platform refused its credentials, is marked error (ad_account.error) until they are rotated.';
+
+
+--
+-- Name: finish_platform_change(uuid, text, text, jsonb, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.finish_platform_change(p_change_id uuid, p_worker text, p_outcome text, p_seen jsonb, p_answer text, p_retry_seconds integer DEFAULT 60) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_change platform_changes := _ao_claimed_change(p_change_id, p_worker);
+    v_answer text := left(p_answer, 2000);
+BEGIN
+    IF p_outcome NOT IN ('applied', 'conflict', 'failed', 'unknown', 'retry') THEN
+        PERFORM ao_raise_422('outcome', 'must be applied, conflict, failed, unknown or retry');
+    END IF;
+    IF p_outcome IN ('unknown', 'retry') THEN
+        UPDATE platform_changes
+           SET state = CASE p_outcome WHEN 'unknown' THEN 'unknown' ELSE 'pending' END, last_answer = v_answer,
+               next_attempt_at = now() + make_interval(secs => greatest(p_retry_seconds, 1)),
+               claimed_by = NULL, claimed_until = NULL
+         WHERE id = p_change_id
+        RETURNING * INTO v_change;
+        RETURN ao_platform_change_document(v_change);
+    END IF;
+
+    UPDATE platform_changes
+       SET state = p_outcome, seen_state = p_seen, last_answer = v_answer, finished_at = now(),
+           claimed_by = NULL, claimed_until = NULL
+     WHERE id = p_change_id
+    RETURNING * INTO v_change;
+    -- The local row follows the platform: what it has after the write, or what a person left there.
+    IF p_outcome IN ('applied', 'conflict') THEN
+        UPDATE campaigns c
+           SET status = coalesce(p_seen ->> 'status', c.status),
+               daily_budget = coalesce((p_seen ->> 'daily_budget')::numeric, c.daily_budget),
+               max_budget = CASE WHEN c.max_budget < (p_seen ->> 'daily_budget')::numeric
+                                 THEN (p_seen ->> 'daily_budget')::numeric ELSE c.max_budget END,
+               platform_status = coalesce(p_seen ->> 'platform_status', c.platform_status),
+               platform_daily_budget = coalesce((p_seen ->> 'daily_budget')::numeric, c.platform_daily_budget),
+               platform_seen_at = now()
+         WHERE c.id = v_change.campaign_id;
+    END IF;
+    IF v_change.purpose = 'apply' THEN
+        UPDATE autonomous_actions
+           SET status = CASE p_outcome WHEN 'applied' THEN 'executed' ELSE 'failed' END,
+               executed_at = CASE p_outcome WHEN 'applied' THEN now() END,
+               status_reason = CASE p_outcome
+                   WHEN 'conflict' THEN left('not applied: the campaign was changed on its platform since the engine last saw it ('
+                                             || coalesce(p_seen::text, '?') || '); nothing was overwritten', 2000)
+                   WHEN 'failed' THEN left('the platform refused the change: ' || coalesce(v_answer, 'no reason given'), 2000) END
+         WHERE id = v_change.action_id AND status = 'pending';
+    ELSIF p_outcome = 'applied' THEN
+        UPDATE autonomous_actions
+           SET status = 'rolled_back', rolled_back_at = now(), rolled_back_by = coalesce(v_change.requested_by, 'unknown'),
+               rollback_reason = coalesce(v_change.reason, 'rolled back')
+         WHERE id = v_change.action_id AND status = 'executed';
+    END IF;
+    RETURN ao_platform_change_document(v_change);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION finish_platform_change(p_change_id uuid, p_worker text, p_outcome text, p_seen jsonb, p_answer text, p_retry_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.finish_platform_change(p_change_id uuid, p_worker text, p_outcome text, p_seen jsonb, p_answer text, p_retry_seconds integer) IS 'Records what the sender found: applied (the action executed, or rolled back, and the campaign as the platform now has it), conflict (a person changed it: nothing overwritten, the action failed saying so, the campaign follows the platform), failed (the platform refused: the action failed with its words, the campaign as it was), unknown (no answer: the next attempt reads first) or retry (nothing was written: try again later).';
 
 
 --
@@ -5868,6 +6351,27 @@ COMMENT ON FUNCTION public.preview_rule(p_rule jsonb) IS 'A scoped dry run of on
 
 
 --
+-- Name: recent_budget_writes(text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recent_budget_writes(p_object_ids text[]) RETURNS TABLE(object_id text, writes bigint, oldest timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT w.object_id, count(*), min(w.sent_at)
+      FROM platform_writes w
+     WHERE w.object_id = ANY (p_object_ids) AND w.field = 'daily_budget' AND w.sent_at > now() - interval '1 hour'
+     GROUP BY w.object_id
+$$;
+
+
+--
+-- Name: FUNCTION recent_budget_writes(p_object_ids text[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.recent_budget_writes(p_object_ids text[]) IS 'The budget writes of the last hour per object: Meta allows 4 per ad set per hour, the sender waits for the 5th.';
+
+
+--
 -- Name: record_ad_account_sync(uuid, jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5901,19 +6405,20 @@ BEGIN
 
     WITH read AS (
         SELECT n.external_id, left(btrim(n.title), 500) AS title, n.status, n.platform_status,
-               round(n.daily_budget, 2) AS daily_budget
+               round(n.daily_budget, 2) AS daily_budget, coalesce(n.budget_shared, false) AS budget_shared
           FROM jsonb_to_recordset(p_read->'campaigns') AS n(external_id text, title text, status text,
-                                                             platform_status text, daily_budget numeric)
+                                                             platform_status text, daily_budget numeric,
+                                                             budget_shared boolean)
     ), first_days AS (
         SELECT r.external_id, min(r.day) AS day
           FROM jsonb_to_recordset(p_read->'rows') AS r(external_id text, day date)
          GROUP BY r.external_id
     ), upserted AS (
         INSERT INTO campaigns AS c (account_id, external_id, title, status, daily_budget, started_at,
-                                    platform_status, platform_daily_budget, platform_seen_at)
+                                    platform_status, platform_daily_budget, platform_budget_shared, platform_seen_at)
         SELECT v_account.id, n.external_id, n.title, n.status, coalesce(n.daily_budget, 0),
                (SELECT p.period_start FROM ao_account_period(f.day, NULL, v_account.timezone) p),
-               n.platform_status, n.daily_budget, now()
+               n.platform_status, n.daily_budget, n.budget_shared, now()
           FROM read n LEFT JOIN first_days f ON f.external_id = n.external_id
          ORDER BY n.external_id
         ON CONFLICT (account_id, external_id) DO UPDATE
@@ -5923,7 +6428,8 @@ BEGIN
                                  THEN EXCLUDED.platform_daily_budget ELSE c.max_budget END,
                started_at = coalesce(c.started_at, EXCLUDED.started_at),
                platform_status = EXCLUDED.platform_status,
-               platform_daily_budget = EXCLUDED.platform_daily_budget, platform_seen_at = now()
+               platform_daily_budget = EXCLUDED.platform_daily_budget,
+               platform_budget_shared = EXCLUDED.platform_budget_shared, platform_seen_at = now()
         RETURNING 1
     )
     SELECT count(*) INTO v_campaigns FROM upserted;
@@ -6047,6 +6553,30 @@ COMMENT ON FUNCTION public.record_backtest_stopped(p_id uuid, p_limit_seconds in
 
 
 --
+-- Name: record_platform_write(uuid, text, jsonb, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_platform_write(p_change_id uuid, p_worker text, p_objects jsonb, p_object_id text, p_field text, p_value text, p_lease_seconds integer) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM _ao_claimed_change(p_change_id, p_worker);
+    UPDATE platform_changes
+       SET objects = coalesce(p_objects, objects), claimed_until = now() + make_interval(secs => p_lease_seconds)
+     WHERE id = p_change_id;
+    INSERT INTO platform_writes (change_id, object_id, field, value) VALUES (p_change_id, p_object_id, p_field, p_value);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION record_platform_write(p_change_id uuid, p_worker text, p_objects jsonb, p_object_id text, p_field text, p_value text, p_lease_seconds integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_platform_write(p_change_id uuid, p_worker text, p_objects jsonb, p_object_id text, p_field text, p_value text, p_lease_seconds integer) IS 'Records, before it is sent, a write the sender is about to make (and the per-object plan of the change, so a sender that takes it over after a crash resumes it object by object), and renews the sender''s lease for it; AO409 when another sender took the change over (then this one must not write).';
+
+
+--
 -- Name: record_post_accepted(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6101,6 +6631,33 @@ $$;
 --
 
 COMMENT ON FUNCTION public.record_webhook_attempt(p_delivery_id uuid, p_attempt integer, p_status_code integer, p_latency_ms integer, p_excerpt text, p_error text, p_delivered boolean, p_retry_at timestamp with time zone) IS 'Logs an attempt (status code, latency, the first 1 KB of the answer) and moves its delivery on: delivered, pending again at the retry time, or failed after its 24-hour window; a stale attempt only logs.';
+
+
+--
+-- Name: reject_action(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reject_action(p_action_id uuid, p_reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_action autonomous_actions := _ao_proposal(p_action_id);
+BEGIN
+    UPDATE autonomous_actions
+       SET status = 'rejected', decided_at = now(), decided_by = app_auth.actor(),
+           status_reason = left(coalesce(nullif(btrim(p_reason), ''), 'rejected'), 2000)
+     WHERE id = p_action_id
+    RETURNING * INTO v_action;
+    RETURN ao_action_document(v_action);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION reject_action(p_action_id uuid, p_reason text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.reject_action(p_action_id uuid, p_reason text) IS 'A person rejects a proposed pause or scale: nothing changes anywhere, the action records who, when and why.';
 
 
 --
@@ -6225,6 +6782,8 @@ DECLARE
     v_action autonomous_actions%ROWTYPE;
     v_campaign campaigns%ROWTYPE;
     v_schedule campaign_schedules%ROWTYPE;
+    v_account_id uuid;
+    v_sent text;
 BEGIN
     -- Row locks in the one order (15_cycle.sql): the campaign before its action.
     PERFORM 1 FROM campaigns c WHERE c.id = (SELECT a.campaign_id FROM autonomous_actions a WHERE a.id = p_action_id)
@@ -6257,6 +6816,20 @@ BEGIN
                 v_campaign.status, v_campaign.daily_budget, v_action.new_state ->> 'status', v_action.new_state ->> 'daily_budget'
                 USING ERRCODE = 'AO409';
         END IF;
+        -- A connected campaign is rolled back on its platform first, through the outbox, with the same
+        -- checks as any change there: the action is rolled back once the platform has the old values.
+        SELECT a.id INTO v_account_id FROM ad_accounts a WHERE a.id = v_campaign.account_id AND a.platform <> 'manual';
+        IF v_account_id IS NOT NULL THEN
+            SELECT pc.state INTO v_sent FROM platform_changes pc WHERE pc.action_id = p_action_id AND pc.purpose = 'rollback';
+            IF FOUND THEN
+                RAISE EXCEPTION 'a rollback of this action was sent to its platform already (it is %)', v_sent
+                    USING ERRCODE = 'AO409';
+            END IF;
+            PERFORM _ao_change_for(v_action, v_account_id, 'rollback', app_auth.actor(), coalesce(p_reason, 'rolled back'));
+            RETURN to_jsonb(v_action) || jsonb_build_object(
+                'platform_change', (SELECT ao_platform_change_document(pc) FROM platform_changes pc
+                                     WHERE pc.action_id = p_action_id AND pc.purpose = 'rollback'));
+        END IF;
         UPDATE campaigns
            SET status = v_action.previous_state ->> 'status',
                daily_budget = (v_action.previous_state ->> 'daily_budget')::numeric,
@@ -6280,7 +6853,7 @@ $$;
 -- Name: FUNCTION rollback_autonomous_action(p_action_id uuid, p_reason text, p_force boolean); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.rollback_autonomous_action(p_action_id uuid, p_reason text, p_force boolean) IS 'A person overrules the machine: restores the campaign''s status and daily budget from previous_state (or cancels a still-pending post), marks the action rolled_back with who, when and why. Refuses (AO409) an action not executed, already rolled back, an optimize action, or a campaign changed since (unless forced).';
+COMMENT ON FUNCTION public.rollback_autonomous_action(p_action_id uuid, p_reason text, p_force boolean) IS 'A person overrules the machine: restores the campaign''s status and daily budget from previous_state (or cancels a still-pending post), marks the action rolled_back with who, when and why; for a campaign of a connected account the old values go to its platform through the outbox first, and the action is rolled back once they are applied. Refuses (AO409) an action not executed, already rolled back (or its rollback sent), an optimize action, or a campaign changed since (unless forced).';
 
 
 --
@@ -6971,6 +7544,7 @@ CREATE TABLE public.campaigns (
     platform_status text,
     platform_daily_budget numeric(14,2),
     platform_seen_at timestamp with time zone,
+    platform_budget_shared boolean DEFAULT false NOT NULL,
     CONSTRAINT campaigns_cta_label_check CHECK (((length(cta_label) <= 100) AND public.ao_is_clean_text(cta_label))),
     CONSTRAINT campaigns_daily_budget_check CHECK (public.ao_is_money(daily_budget)),
     CONSTRAINT campaigns_description_check CHECK (((length(description) <= 10000) AND public.ao_is_clean_text(description))),
@@ -7173,6 +7747,43 @@ CREATE TABLE public.metric_trigger_queue (
     queued_at timestamp with time zone DEFAULT now() NOT NULL,
     evaluated_at timestamp with time zone,
     CONSTRAINT metric_trigger_queue_version_check CHECK (((evaluated_version >= 0) AND (evaluated_version <= version)))
+);
+
+
+--
+-- Name: platform_writes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.platform_writes (
+    id bigint NOT NULL,
+    change_id uuid NOT NULL,
+    object_id text NOT NULL,
+    field text NOT NULL,
+    value text NOT NULL,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT platform_writes_field_check CHECK ((field = ANY (ARRAY['status'::text, 'daily_budget'::text]))),
+    CONSTRAINT platform_writes_object_id_check CHECK (((length(object_id) >= 1) AND (length(object_id) <= 200)))
+);
+
+
+--
+-- Name: TABLE platform_writes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.platform_writes IS 'Each write sent to an ad platform (object, field, value), recorded before it is sent. Append-only.';
+
+
+--
+-- Name: platform_writes_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.platform_writes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.platform_writes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 
@@ -7457,6 +8068,37 @@ ALTER TABLE ONLY public.optimization_opportunities
 
 
 --
+-- Name: platform_changes platform_changes_action_purpose_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_changes
+    ADD CONSTRAINT platform_changes_action_purpose_key UNIQUE (action_id, purpose);
+
+
+--
+-- Name: CONSTRAINT platform_changes_action_purpose_key ON platform_changes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT platform_changes_action_purpose_key ON public.platform_changes IS '{"field": "action_id", "message": "this action already has its platform change"}';
+
+
+--
+-- Name: platform_changes platform_changes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_changes
+    ADD CONSTRAINT platform_changes_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: platform_writes platform_writes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_writes
+    ADD CONSTRAINT platform_writes_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -7593,6 +8235,20 @@ CREATE INDEX autonomous_actions_impact_due_idx ON public.autonomous_actions USIN
 
 
 --
+-- Name: autonomous_actions_open_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX autonomous_actions_open_idx ON public.autonomous_actions USING btree (campaign_id) WHERE (status = ANY (ARRAY['proposed'::text, 'pending'::text]));
+
+
+--
+-- Name: autonomous_actions_proposed_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX autonomous_actions_proposed_idx ON public.autonomous_actions USING btree (expires_at) WHERE (status = 'proposed'::text);
+
+
+--
 -- Name: autonomous_actions_status_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7723,6 +8379,41 @@ CREATE UNIQUE INDEX optimization_opportunities_live_key ON public.optimization_o
 --
 
 CREATE INDEX optimization_opportunities_status_idx ON public.optimization_opportunities USING btree (status, detected_at DESC, id DESC);
+
+
+--
+-- Name: platform_changes_account_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX platform_changes_account_idx ON public.platform_changes USING btree (account_id, created_at DESC, id DESC);
+
+
+--
+-- Name: platform_changes_campaign_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX platform_changes_campaign_idx ON public.platform_changes USING btree (campaign_id);
+
+
+--
+-- Name: platform_changes_due_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX platform_changes_due_idx ON public.platform_changes USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'applying'::text, 'unknown'::text]));
+
+
+--
+-- Name: platform_writes_change_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX platform_writes_change_idx ON public.platform_writes USING btree (change_id);
+
+
+--
+-- Name: platform_writes_object_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX platform_writes_object_idx ON public.platform_writes USING btree (object_id, field, sent_at);
 
 
 --
@@ -8081,6 +8772,40 @@ CREATE TRIGGER optimization_opportunities_touch BEFORE UPDATE ON public.optimiza
 
 
 --
+-- Name: platform_changes platform_changes_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER platform_changes_events AFTER UPDATE ON public.platform_changes REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ao_events_from_platform_changes();
+
+ALTER TABLE public.platform_changes ENABLE ALWAYS TRIGGER platform_changes_events;
+
+
+--
+-- Name: platform_changes platform_changes_refuse_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER platform_changes_refuse_delete BEFORE DELETE ON public.platform_changes FOR EACH ROW EXECUTE FUNCTION public.ao_refuse_change('DELETE');
+
+ALTER TABLE public.platform_changes ENABLE ALWAYS TRIGGER platform_changes_refuse_delete;
+
+
+--
+-- Name: platform_changes platform_changes_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER platform_changes_touch BEFORE UPDATE ON public.platform_changes FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: platform_writes platform_writes_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER platform_writes_append_only BEFORE DELETE OR UPDATE ON public.platform_writes FOR EACH ROW EXECUTE FUNCTION public.ao_refuse_change('an update or a delete');
+
+ALTER TABLE public.platform_writes ENABLE ALWAYS TRIGGER platform_writes_append_only;
+
+
+--
 -- Name: social_accounts social_accounts_events; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -8212,6 +8937,38 @@ ALTER TABLE ONLY public.metric_revisions
 
 ALTER TABLE ONLY public.metric_trigger_queue
     ADD CONSTRAINT metric_trigger_queue_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: platform_changes platform_changes_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_changes
+    ADD CONSTRAINT platform_changes_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ad_accounts(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: platform_changes platform_changes_action_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_changes
+    ADD CONSTRAINT platform_changes_action_id_fkey FOREIGN KEY (action_id) REFERENCES public.autonomous_actions(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: platform_changes platform_changes_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_changes
+    ADD CONSTRAINT platform_changes_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: platform_writes platform_writes_change_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.platform_writes
+    ADD CONSTRAINT platform_writes_change_id_fkey FOREIGN KEY (change_id) REFERENCES public.platform_changes(id) ON DELETE RESTRICT;
 
 
 --
@@ -8437,6 +9194,32 @@ CREATE POLICY optimization_opportunities_privileged ON public.optimization_oppor
 
 
 --
+-- Name: platform_changes; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.platform_changes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: platform_changes platform_changes_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY platform_changes_privileged ON public.platform_changes TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: platform_writes; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.platform_writes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: platform_writes platform_writes_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY platform_writes_privileged ON public.platform_writes TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
 -- Name: schema_functions; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -8535,6 +9318,20 @@ GRANT USAGE ON SCHEMA public TO ao_app;
 
 
 --
+-- Name: TABLE autonomous_actions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_actions TO ao_app;
+
+
+--
+-- Name: TABLE platform_changes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.platform_changes TO ao_app;
+
+
+--
 -- Name: TABLE autonomous_settings; Type: ACL; Schema: public; Owner: -
 --
 
@@ -8560,13 +9357,6 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.ad_account_syncs TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.ad_accounts TO ao_app;
-
-
---
--- Name: TABLE autonomous_actions; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.autonomous_actions TO ao_app;
 
 
 --
@@ -8651,6 +9441,13 @@ GRANT SELECT,INSERT ON TABLE public.metric_revisions TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.metric_trigger_queue TO ao_app;
+
+
+--
+-- Name: TABLE platform_writes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE public.platform_writes TO ao_app;
 
 
 --

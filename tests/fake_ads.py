@@ -41,22 +41,25 @@ def ads_fixture(name: str) -> tuple[int, Any]:
 @dataclass
 class Fault:
     """Answer the next ``times`` requests whose path contains ``path`` with fixture ``name`` (or with
-    ``answer``, a status and body of the test's own; or, for ``slow``, normally but ``seconds`` late)."""
+    ``answer``, a status and body of the test's own; or, for ``slow``, normally but ``seconds`` late).
+    With ``after_write``, a matching write is carried out and only its answer replaced (it took, the
+    client cannot tell)."""
 
     path: str
     name: str = ""
     times: int = 1
     seconds: float = 0.0
     answer: tuple[int, Any] | None = None
+    after_write: bool = False
 
     def response(self) -> Response:
         status, body = self.answer or ads_fixture(self.name)
         return JSONResponse(body, status_code=status)
 
 
-def _take(faults: list[Fault], path: str) -> Fault | None:
+def _take(faults: list[Fault], path: str, after_write: bool = False) -> Fault | None:
     for fault in faults:
-        if fault.path in path and fault.times > 0:
+        if fault.path in path and fault.times > 0 and fault.after_write == after_write:
             fault.times -= 1
             return fault
     return None
@@ -83,8 +86,24 @@ class FakeMeta:
             return None
         return fault.response()
 
-    def app(self) -> Starlette:
-        return self.graph.app()
+    def app(self) -> Any:
+        inner = self.graph.app()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            fault = None
+            if scope["type"] == "http" and scope["method"] == "POST":
+                fault = _take(self.faults, scope["path"], after_write=True)
+            if fault is None:
+                await inner(scope, receive, send)
+                return
+
+            async def swallow(message: Any) -> None:
+                return None
+
+            await inner(scope, receive, swallow)
+            await fault.response()(scope, receive, send)
+
+        return app
 
     @property
     def calls(self) -> list[tuple[str, str]]:
@@ -172,6 +191,13 @@ class FakeGoogle:
         self.requests: list[dict[str, Any]] = []
         self.tokens: set[str] = set()
         self.expire_tokens = False  # every access token is reported expired
+        self.writes: list[dict[str, Any]] = []  # every mutate asked for
+        self.applied: list[dict[str, Any]] = []  # every mutate that took
+        self.min_budget_micros = 10_000
+        self.writes_per_second = (
+            0  # 0: no limit; past it RESOURCE_EXHAUSTED, its retryDelay to wait
+        )
+        self.write_times: list[float] = []
 
     async def token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))
@@ -234,6 +260,7 @@ class FakeGoogle:
                 }
             ]
         if "metrics." not in query:
+            only = re.search(r"WHERE campaign.id = (\d+)", query)
             return [
                 {
                     "campaign": {
@@ -243,13 +270,14 @@ class FakeGoogle:
                         "status": k.get("status", "ENABLED"),
                     },
                     "campaignBudget": {
-                        "resourceName": f"customers/{c.id}/campaignBudgets/{k['id']}",
+                        "resourceName": self._budget_name(c, k),
                         "amountMicros": str(k["budget_micros"]),
-                        "explicitlyShared": False,
-                        "referenceCount": "1",
+                        "explicitlyShared": bool(k.get("shared")),
+                        "referenceCount": "2" if k.get("shared") else "1",
                     },
                 }
                 for k in c.campaigns
+                if only is None or k["id"] == only.group(1)
             ]
         between = re.search(r"BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'", query)
         on = re.search(r"segments.date = '(\d{4}-\d{2}-\d{2})'", query)
@@ -297,6 +325,45 @@ class FakeGoogle:
             day += timedelta(days=1)
         return rows
 
+    @staticmethod
+    def _budget_name(c: GoogleCustomer, k: dict[str, Any]) -> str:
+        return f"customers/{c.id}/campaignBudgets/{k.get('budget_id', k['id'])}"
+
+    async def mutate(self, request: Request) -> Response:
+        """``campaigns:mutate`` (status) and ``campaignBudgets:mutate`` (amountMicros), as the fixtures."""
+        body = json.loads(await request.body())
+        resource = request.path_params["resource"]
+        self.writes.append({"resource": resource, "body": body})
+        fault = _take(self.faults, request.url.path)
+        if fault is not None:
+            return fault.response()
+        now = time.monotonic()
+        self.write_times = [t for t in self.write_times if t > now - 1]
+        if self.writes_per_second and len(self.write_times) >= self.writes_per_second:
+            status, answer = ads_fixture("google_error_quota_exhausted")
+            quota = answer["error"]["details"][0]["errors"][0]["details"]["quotaErrorDetails"]
+            quota["retryDelay"] = f"{max(self.write_times[0] + 1 - now, 0.01):.3f}s"
+            return JSONResponse(answer, status_code=status)
+        self.write_times.append(now)
+        customer = self.customers[request.path_params["cid"]]
+        results = []
+        for op in body.get("operations", []):
+            update = op["update"]
+            name = update["resourceName"]
+            if resource == "campaigns":
+                k = next(k for k in customer.campaigns if name.endswith(f"/campaigns/{k['id']}"))
+                k["status"] = update["status"]
+            else:
+                if int(update["amountMicros"]) < self.min_budget_micros:
+                    status, answer = ads_fixture("google_error_budget_below_minimum")
+                    return JSONResponse(answer, status_code=status)
+                for k in customer.campaigns:
+                    if self._budget_name(customer, k) == name:
+                        k["budget_micros"] = int(update["amountMicros"])
+            results.append({"resourceName": name})
+        self.applied.append({"resource": resource, "body": body})
+        return JSONResponse({"results": results})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -305,6 +372,9 @@ class FakeGoogle:
                     "/{version}/customers/{cid}/googleAds:searchStream",
                     self.stream,
                     methods=["POST"],
+                ),
+                Route(
+                    "/{version}/customers/{cid}/{resource}:mutate", self.mutate, methods=["POST"]
                 ),
             ]
         )

@@ -186,6 +186,15 @@ async def test_each_channel_wakes_its_loop(db, db_url, kind):
                 " VALUES ('meta', 'act_7', 'Sandbox', 'USD', 'UTC', true) RETURNING id"
             )
             await db.execute("SELECT request_ad_account_sync($1, 'api', 'test')", account)
+        elif kind == "changes":
+            # a campaign of an account in autopilot crossing Critical ROI Pause: its change is sent
+            account = await db.fetchval(
+                "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, is_sandbox, mode)"
+                " VALUES ('meta', 'act_7', 'Sandbox', 'USD', 'UTC', true, 'autopilot') RETURNING id"
+            )
+            loser = await campaign(db, spend=200, revenue=20)
+            await db.execute("UPDATE campaigns SET account_id = $1 WHERE id = $2", account, loser)
+            await db.execute("SELECT evaluate_metric_triggers()")
         else:
             await db.execute("SELECT create_backtest(now() - interval '2 days', now())")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -496,3 +497,64 @@ async def test_ad_accounts_tab_syncs_the_sandbox_and_makes_a_manual_account(site
     # the campaigns tab names each campaign's account
     await page.click("button[data-tab=campaigns]")
     await page.wait_for_selector("#campaign-rows td:has-text('Sandbox (demo data)')")
+
+
+async def test_observe_mode_on_the_sandbox_queues_proposals_and_approving_one_applies_it(
+    site, db, settings
+):
+    from app.background.changes import send_due
+    from app.core.crypto import TokenCipher
+    from app.db.pool import create_pool
+    from app.platforms import sandbox
+    from app.services.apply import Sender
+    from app.services.sync import sync_once
+
+    url, page = site
+    assert await demo.connect_sandbox(db)  # observe mode
+    cipher = TokenCipher(settings.encryption_key())
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        synced = await sync_once(pool, settings, cipher, worker="test")
+        assert synced is not None and synced["status"] == "succeeded", synced
+        await _api(url, "/cycles", "POST", {})
+        proposed = (await _api(url, "/actions?status=proposed&limit=100"))["items"]
+        assert proposed, "the sandbox's campaigns gave no proposal"
+        first = proposed[0]
+        await _open(page, url)
+        await page.click("button[data-tab=actions]")
+        queue = page.locator("#approval-rows tr")
+        await queue.first.wait_for()
+        assert await queue.count() == len(proposed)
+        row = page.locator(f"#action-rows tr[data-id='{first['id']}']")
+        assert (await row.locator(".status").inner_text()) == "proposed"
+        assert (await row.locator(".platform").inner_text()) == "not sent"
+        await page.screenshot(path=str(SCREENSHOTS / "approvals.png"))
+        await page.locator(
+            f"#approval-rows tr[data-id='{first['id']}'] button[data-approve]"
+        ).click()
+        await page.wait_for_selector("#notice:has-text('Approved')")
+        await page.wait_for_function(
+            f"document.querySelector(\"#action-rows tr[data-id='{first['id']}'] .status\")?.textContent === 'pending'"
+        )
+        assert await page.locator(f"#approval-rows tr[data-id='{first['id']}']").count() == 0
+        # the worker's sender applies it to the sandbox platform
+        report = await send_due(pool, settings, cipher, Sender(pool, "test"))
+        assert report.outcomes == {"applied": 1}, report
+        external = (await _api(url, f"/campaigns/{first['campaign_id']}"))["external_id"]
+        graph = sandbox(Decimal(str(settings.demo_value_per_conversion)))
+        campaign = next(c for c in graph.accounts["act_0"].campaigns if c.id == external)
+        if first["action_type"] == "pause":
+            assert campaign.status == "PAUSED"
+        else:
+            adsets = {a["id"] for a in campaign.adsets}
+            assert adsets and adsets <= {n for n, _ in graph.applied}  # each ad set scaled
+        await page.click("button[data-tab=overview]")
+        await page.click("button[data-tab=actions]")
+        await page.wait_for_function(
+            f"document.querySelector(\"#action-rows tr[data-id='{first['id']}'] .platform\")?.textContent === 'applied'"
+        )
+        assert (
+            await page.locator(f"#action-rows tr[data-id='{first['id']}'] .status").inner_text()
+        ) == "executed"
+    finally:
+        await pool.close()

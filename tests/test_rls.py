@@ -28,9 +28,11 @@ TABLES = [
     "ad_accounts",
     "ad_account_syncs",
     "metric_revisions",
+    "platform_changes",
+    "platform_writes",
 ]
 # Append-only for the API role: rows are added, never changed (nor deleted).
-INSERT_ONLY = {"metric_revisions"}
+INSERT_ONLY = {"metric_revisions", "platform_writes"}
 NON_ADMIN_CLAIMS = [
     {},
     {"role": "authenticated", "sub": "u1"},
@@ -126,6 +128,19 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         " VALUES ($1, now(), now() + interval '1 day', 0, 0, 0)",
         ids["campaign"],
     )
+    ids["change"] = str(
+        await db.fetchval(
+            "INSERT INTO platform_changes (action_id, campaign_id, account_id, kind, from_state, to_state)"
+            " VALUES ($1, $2, $3, 'status', '{}', '{}') RETURNING id",
+            ids["action"],
+            ids["campaign"],
+            ids["ad_account"],
+        )
+    )
+    await db.execute(
+        "INSERT INTO platform_writes (change_id, object_id, field, value) VALUES ($1, 'c1', 'status', 'paused')",
+        ids["change"],
+    )
     return ids
 
 
@@ -216,6 +231,16 @@ INSERTS = {
         " VALUES ($1::uuid, now() - interval '2 days', now() - interval '1 day', 1, 2, 3)",
         ("campaign",),
     ),
+    "platform_changes": (
+        "INSERT INTO platform_changes (action_id, purpose, campaign_id, account_id, kind, from_state, to_state)"
+        " VALUES ($1::uuid, 'rollback', $2::uuid, $3::uuid, 'status', '{}', '{}')",
+        ("action", "campaign", "ad_account"),
+    ),
+    "platform_writes": (
+        "INSERT INTO platform_writes (change_id, object_id, field, value)"
+        " VALUES ($1::uuid, 'c2', 'daily_budget', '10')",
+        ("change",),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -239,6 +264,8 @@ UPDATES = {
     "ad_accounts": "UPDATE ad_accounts SET name = name",
     "ad_account_syncs": "UPDATE ad_account_syncs SET requests = requests",
     "metric_revisions": "UPDATE metric_revisions SET spend = spend",
+    "platform_changes": "UPDATE platform_changes SET attempts = attempts",
+    "platform_writes": "UPDATE platform_writes SET value = value",
 }
 
 

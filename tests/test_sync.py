@@ -678,11 +678,16 @@ async def test_trigger_rules_act_on_synced_rows_as_they_land(api, db, sync, meta
         " WHERE q.evaluated_version < q.version ORDER BY 1"
     )
     assert [q["external_id"] for q in queued] == ["120330000000000001", "120330000000000002"]
-    summary = await db.fetchval("SELECT evaluate_metric_triggers()")
-    assert summary["paused"] == 1
+    await db.fetchval("SELECT evaluate_metric_triggers()")
+    # a new connected account observes: the pause is proposed, the campaign runs on as its platform has it
+    action = await db.fetchrow(
+        "SELECT a.action_type, a.status FROM autonomous_actions a JOIN campaigns c ON c.id = a.campaign_id"
+        " WHERE c.external_id = '120330000000000002'"
+    )
+    assert (action["action_type"], action["status"]) == ("pause", "proposed")
     assert (
         await db.fetchval("SELECT status FROM campaigns WHERE external_id = '120330000000000002'")
-        == "paused"
+        == "active"
     )
 
 

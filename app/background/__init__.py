@@ -18,6 +18,7 @@ from collections.abc import Callable
 import asyncpg
 
 from app.background.backtests import runner_pass
+from app.background.changes import CHANGE_POLL_SECONDS, change_pass
 from app.background.cron import CronLoop, cycle_trigger, scheduled_cycle
 from app.background.loop import Loop, PassReport, Wakeups
 from app.background.posts import build_publisher, dispatch_once
@@ -37,6 +38,7 @@ CHANNELS = {
     "webhooks": "ao_webhooks",
     "backtests": "ao_backtests",
     "syncs": "ao_syncs",
+    "changes": "ao_changes",
 }
 # Every background loop, in the order they start.
 LOOPS = (
@@ -46,6 +48,7 @@ LOOPS = (
     "webhook sender",
     "backtest runner",
     "ad account sync",
+    "platform change sender",
 )
 TRIGGER_POLL_SECONDS = 5.0
 # Webhook retries come due by time, not by notification: the short poll picks them up.
@@ -101,6 +104,12 @@ def build_loops(
             sync_pass(pool, settings, cipher),
             CHANNELS["syncs"],
             SYNC_POLL_SECONDS,
+        ),
+        Loop(
+            "platform change sender",
+            change_pass(pool, settings, cipher),
+            CHANNELS["changes"],
+            CHANGE_POLL_SECONDS,
         ),
     ]
     assert tuple(loop.name for loop in loops) == LOOPS

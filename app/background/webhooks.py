@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.core.guarded_fetch import FetchRefused, GuardedFetcher
 from app.db import queries
+from app.services.approvals import with_links
 from app.services.event_messages import render
 
 log = logging.getLogger("app.background.webhooks")
@@ -76,11 +77,14 @@ class WebhookSender:
         started = time.perf_counter()
         try:
             secret = self.cipher.decrypt(row["secret_encrypted"])
+            payload = row["payload"]
+            if row["event_type"] == "action.proposed":
+                payload = with_links(self.settings.jwt_key(), self.settings.base_url, payload)
             content, headers = render(
                 row["format"],
                 row["event_id"],
                 row["event_type"],
-                row["payload"],
+                payload,
                 secret,
                 datetime.now(UTC),
             )

@@ -15,3 +15,7 @@ TRIGGER_LISTENER: Claims = {"role": "service_role", "sub": "autonomous-ops-trigg
 MEDIA: Claims = {"role": "service_role", "sub": "autonomous-ops-media"}
 # The ad account syncs: they write what the platforms report.
 SYNC: Claims = {"role": "service_role", "sub": "autonomous-ops-sync"}
+# The platform change sender: it records what the platforms did with the engine's changes.
+SENDER: Claims = {"role": "service_role", "sub": "autonomous-ops-sender"}
+# A person deciding on a proposal through a signed link (the link is the credential).
+APPROVAL_LINK: Claims = {"role": "service_role", "sub": "approval link"}

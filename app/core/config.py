@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     sync_lookback_days: int = Field(default=7, ge=1, le=28)
     sync_backfill_days: int = Field(default=90, ge=1, le=1096)
     sync_lease_seconds: int = Field(default=300, ge=30, le=3600)
+    # A platform change's sender holds it this long; past it, another sender takes it and reads first.
+    change_lease_seconds: int = Field(default=300, ge=5, le=3600)
     manual_account_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     x_api_url: str = "https://api.x.com"
     public_base_url: str | None = None

@@ -119,7 +119,12 @@ FROM autonomous_daily($1)
 ACTION_COLUMNS = """
 a.id, a.cycle_id, a.campaign_id, c.title AS campaign_title, a.rule_id, r.name AS rule_name, a.action_type,
 a.reason, a.previous_state, a.new_state, a.confidence, a.expected_impact, a.actual_impact, a.status,
-a.created_at, a.executed_at, a.rolled_back_at, a.rolled_back_by, a.rollback_reason, a.created_by
+a.created_at, a.executed_at, a.rolled_back_at, a.rolled_back_by, a.rollback_reason, a.created_by,
+a.expires_at, a.decided_at, a.decided_by, a.status_reason,
+(SELECT jsonb_build_object('id', pc.id, 'purpose', pc.purpose, 'state', pc.state, 'attempts', pc.attempts,
+                           'last_answer', pc.last_answer)
+   FROM platform_changes pc WHERE pc.action_id = a.id
+  ORDER BY pc.created_at DESC, pc.id DESC LIMIT 1) AS platform_change
 """
 
 ACTION_LIST = f"""
@@ -145,6 +150,10 @@ WHERE a.id = $1
 """
 
 ACTION_ROLLBACK = "SELECT rollback_autonomous_action($1, $2, $3)"
+
+ACTION_APPROVE = "SELECT approve_action($1)"
+
+ACTION_REJECT = "SELECT reject_action($1, $2)"
 
 # -- Rules -------------------------------------------------------------------------------------------
 
@@ -344,6 +353,27 @@ SYNC_RENEW = "SELECT renew_ad_account_lease($1, $2)"
 SYNC_RECORD = "SELECT record_ad_account_sync($1, $2::text::jsonb, $3)"
 
 SYNC_FAIL = "SELECT * FROM fail_ad_account_sync($1, $2, $3, $4, $5, $6)"
+
+# -- Platform changes (the outbox of writes to the ad platforms) ---------------------------------------
+
+PLATFORM_CHANGES_CLAIM = "SELECT * FROM claim_platform_changes($1, $2, $3)"
+
+PLATFORM_WRITE_RECORD = "SELECT record_platform_write($1, $2, $3::text::jsonb, $4, $5, $6, $7)"
+
+PLATFORM_CHANGE_FINISH = "SELECT finish_platform_change($1, $2, $3, $4::text::jsonb, $5, $6)"
+
+RECENT_BUDGET_WRITES = "SELECT * FROM recent_budget_writes($1)"
+
+PROPOSALS_EXPIRE = "SELECT expire_proposals()"
+
+PLATFORM_CHANGE_LIST = """
+SELECT ao_platform_change_document(pc) AS change
+FROM platform_changes pc
+WHERE ($1::text IS NULL OR pc.state = $1) AND ($2::uuid IS NULL OR pc.account_id = $2)
+  AND ($3::timestamptz IS NULL OR (pc.created_at, pc.id) < ($3, $4::uuid))
+ORDER BY pc.created_at DESC, pc.id DESC
+LIMIT $5
+"""
 
 # -- Schedules and their social posts ----------------------------------------------------------------
 

@@ -9,7 +9,20 @@ from pydantic import BaseModel, Field
 from app.models.common import Flag, NonBlank1000, StrictModel
 
 ActionType = Literal["pause", "scale", "post", "optimize"]
-ActionStatus = Literal["pending", "executed", "rolled_back", "failed"]
+ActionStatus = Literal[
+    "proposed", "pending", "executed", "rolled_back", "failed", "rejected", "expired"
+]
+ChangeState = Literal["pending", "applying", "applied", "failed", "conflict", "unknown"]
+
+
+class ActionPlatformChange(BaseModel):
+    """Where an action of a connected campaign stands on its platform (its latest change)."""
+
+    id: uuid.UUID
+    purpose: Literal["apply", "rollback"]
+    state: ChangeState
+    attempts: int
+    last_answer: str | None
 
 
 class ActionPublic(BaseModel):
@@ -35,6 +48,18 @@ class ActionPublic(BaseModel):
     rolled_back_by: str | None = None
     rollback_reason: str | None = None
     created_by: str | None = None
+    expires_at: datetime | None = Field(
+        default=None, description="a proposal's deadline: past it, it expires undecided"
+    )
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, description="who approved or rejected it")
+    status_reason: str | None = Field(
+        default=None,
+        description="why it failed, was rejected or expired (the platform's words, a conflict)",
+    )
+    platform_change: ActionPlatformChange | None = Field(
+        default=None, description="for a campaign of a connected account: its platform change"
+    )
 
 
 class ActionsPublic(BaseModel):
@@ -45,3 +70,7 @@ class ActionsPublic(BaseModel):
 class RollbackRequest(StrictModel):
     reason: NonBlank1000 | None = None
     force: Flag = False
+
+
+class RejectRequest(StrictModel):
+    reason: NonBlank1000 | None = None

@@ -74,6 +74,9 @@ class AutonomousSettingsBase(BaseModel):
     max_pause_spend_share: OpenRatio
     max_daily_budget_increase_pct: Percent
     max_total_daily_budget: MinSpend | None
+    approval_ttl_hours: Annotated[int, Field(strict=True, ge=1, le=720)] = Field(
+        description="hours a proposed change of a connected campaign waits for a person before it expires"
+    )
 
 
 class AutonomousSettingsPublic(AutonomousSettingsBase):

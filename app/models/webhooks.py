@@ -11,6 +11,7 @@ from app.models.ad_accounts import AdAccountPublic
 from app.models.common import Flag, StrictModel, Text1000, Url
 from app.models.cycles import CyclePublic
 from app.models.opportunities import OpportunityPublic
+from app.models.platform_changes import PlatformChangePublic, ProposedAction
 from app.models.social import PostPublic, SocialAccountPublic
 
 # The event types an endpoint may subscribe to: the database's ao_event_types() (a test holds the two
@@ -18,6 +19,7 @@ from app.models.social import PostPublic, SocialAccountPublic
 EventType = Literal[
     "action.executed",
     "action.rolled_back",
+    "action.proposed",
     "cycle.failed",
     "cycle.held",
     "cycle.limited",
@@ -27,6 +29,8 @@ EventType = Literal[
     "post.unknown",
     "social_account.expired",
     "ad_account.error",
+    "platform_change.conflict",
+    "platform_change.failed",
 ]
 TEST_EVENT = "webhook.test"
 WebhookFormat = Literal["standard", "slack"]
@@ -149,6 +153,9 @@ EVENT_DATA: dict[str, type[BaseModel]] = {
     "post.unknown": PostEvent,
     "social_account.expired": SocialAccountPublic,
     "ad_account.error": AdAccountPublic,
+    "action.proposed": ProposedAction,
+    "platform_change.conflict": PlatformChangePublic,
+    "platform_change.failed": PlatformChangePublic,
     TEST_EVENT: TestEvent,
 }
 

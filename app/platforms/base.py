@@ -36,6 +36,7 @@ class PlatformCampaign:
     status: str  # active | paused | completed
     platform_status: str  # the platform's own word (ACTIVE, PAUSED, ENABLED, REMOVED, ...)
     daily_budget: Decimal | None  # None: no daily budget (a lifetime one, or none at all)
+    budget_shared: bool = False  # a Google budget other campaigns share: never changed for one
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,27 @@ class InsightRow:
     conversions: int
     spend: Decimal
     revenue: Decimal
+
+
+@dataclass(frozen=True)
+class BudgetObject:
+    """Where (part of) a campaign's daily budget lives on its platform: the campaign itself, one of its
+    Meta ad sets, or its Google campaign budget (a resource name)."""
+
+    id: str
+    level: str  # campaign | adset | campaign_budget
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class CampaignState:
+    """A campaign as its platform has it now: what a change is checked against before it is written."""
+
+    status: str  # active | paused | completed
+    platform_status: str
+    daily_budget: Decimal | None  # the sum of its budget objects; None: no daily budget
+    budgets: tuple[BudgetObject, ...] = ()
+    shared: bool = False  # a Google budget other campaigns share
 
 
 class PlatformError(Exception):
@@ -76,6 +98,14 @@ class MalformedAnswer(PlatformError):
 
 class Unreachable(PlatformError):
     """No answer came (refused, reset, timed out): a read may be tried again."""
+
+
+class WriteRefused(PlatformError):
+    """The platform refused a write with an answer that proves nothing changed (its own words)."""
+
+
+class OutcomeUnknown(PlatformError):
+    """A write was sent and no answer says whether it took: never sent again without reading first."""
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -117,6 +147,22 @@ class PlatformClient(Protocol):
     async def insights(self, since: date, until: date, hourly_day: date | None) -> list[InsightRow]:
         """Daily rows for ``since``..``until`` (the account's days; none when ``until`` < ``since``)
         and, when ``hourly_day`` is given, that day's rows per hour."""
+        ...
+
+    async def read_campaign(self, external_id: str) -> CampaignState: ...
+
+    async def set_status(self, external_id: str, status: str) -> None:
+        """Pause (``paused``) or resume (``active``) a campaign."""
+        ...
+
+    async def set_budget(self, budget: BudgetObject, amount: Decimal) -> None: ...
+
+    def status_word(self, status: str) -> str:
+        """The platform's word for the engine's ``active`` or ``paused``."""
+        ...
+
+    def budget_step(self) -> Decimal:
+        """The smallest unit a budget is set in (a cent, or one unit of a zero-decimal currency)."""
         ...
 
 

@@ -24,13 +24,18 @@ from urllib.parse import urlencode
 from app.core.guarded_fetch import GuardedFetcher
 from app.platforms.base import (
     AccountInfo,
+    BudgetObject,
+    CampaignState,
     CredentialsRefused,
     InsightRow,
     MalformedAnswer,
+    OutcomeUnknown,
     Pace,
     PlatformCampaign,
     PlatformError,
+    Throttled,
     Unreachable,
+    WriteRefused,
     count_of,
     day_of,
     decimal_of,
@@ -81,7 +86,9 @@ class GoogleAdsClient:
     ) -> None:
         self.fetcher = fetcher
         self.pace = pace
-        self.stream_url = f"{api_url.rstrip('/')}/{version}/customers/{customer_id(account_id)}/googleAds:searchStream"
+        self.customer = customer_id(account_id)
+        self.customer_url = f"{api_url.rstrip('/')}/{version}/customers/{self.customer}"
+        self.stream_url = f"{self.customer_url}/googleAds:searchStream"
         self.token_url = token_url
         self._grant = {
             "grant_type": "refresh_token",
@@ -197,6 +204,7 @@ class GoogleAdsClient:
             budget = row.get("campaignBudget")
             amount = budget.get("amountMicros") if isinstance(budget, dict) else None
             status = str(campaign.get("status") or "UNKNOWN")
+            shared = _shared(budget)
             found.append(
                 PlatformCampaign(
                     cid,
@@ -206,9 +214,107 @@ class GoogleAdsClient:
                     None
                     if amount is None
                     else decimal_of(amount, f"campaign {cid} amount_micros") / MICROS,
+                    shared,
                 )
             )
         return found
+
+    async def read_campaign(self, external_id: str) -> CampaignState:
+        if not external_id.isdigit():
+            raise MalformedAnswer(f"{external_id[:40]!r} is not a Google campaign id")
+        query = (
+            f"{CAMPAIGNS_QUERY}, campaign_budget.resource_name WHERE campaign.id = {external_id}"
+        )
+        rows = await self._stream(query)
+        if not rows:
+            raise WriteRefused(
+                f"Google Ads has no campaign {external_id} in customer {self.customer}"
+            )
+        campaign = _object(rows[0], "campaign", "a Google campaign row")
+        budget = rows[0].get("campaignBudget")
+        status = str(campaign.get("status") or "UNKNOWN")
+        budgets: tuple[BudgetObject, ...] = ()
+        if isinstance(budget, dict) and budget.get("amountMicros") is not None:
+            amount = (
+                decimal_of(budget["amountMicros"], f"campaign {external_id} amount_micros") / MICROS
+            )
+            budgets = (
+                BudgetObject(str(budget.get("resourceName") or ""), "campaign_budget", amount),
+            )
+        total = budgets[0].amount if budgets else None
+        return CampaignState(STATUS.get(status, "paused"), status, total, budgets, _shared(budget))
+
+    async def set_status(self, external_id: str, status: str) -> None:
+        word = self.status_word(status)
+        resource = f"customers/{self.customer}/campaigns/{external_id}"
+        await self._mutate("campaigns", "status", {"resourceName": resource, "status": word})
+
+    async def set_budget(self, budget: BudgetObject, amount: Decimal) -> None:
+        micros = str(int((amount * MICROS).to_integral_value()))
+        await self._mutate(
+            "campaignBudgets", "amountMicros", {"resourceName": budget.id, "amountMicros": micros}
+        )
+
+    def status_word(self, status: str) -> str:
+        return {"paused": "PAUSED", "active": "ENABLED"}[status]
+
+    def budget_step(self) -> Decimal:
+        return Decimal("0.01")
+
+    async def _mutate(self, resource: str, mask: str, update: dict[str, Any]) -> None:
+        """One mutate: tried again only on a quota answer (nothing changed); no answer, a 5xx or an
+        internal error is an unknown outcome."""
+        body = json.dumps({"operations": [{"updateMask": mask, "update": update}]}).encode()
+        for attempt in range(1, ATTEMPTS + 1):
+            token = self._access_token or await self._refresh()
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "developer-token": self.developer_token,
+                "Content-Type": "application/json",
+            }
+            if self.login_customer_id:
+                headers["login-customer-id"] = self.login_customer_id
+            try:
+                answer, reply = await fetch_json(
+                    self.fetcher,
+                    self.pace,
+                    f"{self.customer_url}/{resource}:mutate",
+                    method="POST",
+                    headers=headers,
+                    content=body,
+                    what="the Google Ads API",
+                )
+            except Unreachable as exc:
+                raise OutcomeUnknown(f"the write got no answer ({exc})") from None
+            error = _error_of(reply)
+            if error is None and answer.status_code == 200:
+                if isinstance(reply, dict) and reply.get("partialFailureError"):
+                    raise WriteRefused(
+                        f"Google Ads refused the change: {reply['partialFailureError']}"
+                    )
+                return
+            if error is None or answer.status_code >= 500:
+                raise OutcomeUnknown(f"the write was answered {answer.status_code}")
+            status, codes, words, delay = error
+            if "OAUTH_TOKEN_EXPIRED" in codes and attempt == 1:
+                await self._refresh()
+                continue
+            if status in REFUSED or codes & {"OAUTH_TOKEN_EXPIRED", "USER_PERMISSION_DENIED"}:
+                raise CredentialsRefused(f"Google refused the credentials: {words}")
+            if status in THROTTLING or codes & THROTTLING:
+                wait = delay or DEFAULT_RETRY_SECONDS * attempt
+                if attempt == ATTEMPTS:
+                    raise Throttled(f"Google kept throttling the write ({status})", wait)
+                await self.pace.wait(wait, f"Google throttled the customer ({status})")
+                continue
+            if status in PASSING:
+                raise OutcomeUnknown(
+                    f"Google answered the write with a passing error: {words} ({status})"
+                )
+            raise WriteRefused(
+                f"Google Ads refused the change: {words} ({', '.join(sorted(codes)) or status})"
+            )
+        raise PlatformError("the Google Ads API kept throttling the write")
 
     async def insights(self, since: date, until: date, hourly_day: date | None) -> list[InsightRow]:
         rows: list[InsightRow] = []
@@ -222,6 +328,17 @@ class GoogleAdsClient:
                 _insight(r, hourly_day, hourly_day, hourly=True) for r in await self._stream(query)
             ]
         return rows
+
+
+def _shared(budget: Any) -> bool:
+    """A budget other campaigns share (explicitly, or by reference)."""
+    if not isinstance(budget, dict):
+        return False
+    try:
+        references = int(str(budget.get("referenceCount") or "1"))
+    except ValueError:
+        references = 1
+    return budget.get("explicitlyShared") is True or references > 1
 
 
 def _error_of(body: Any) -> tuple[str, set[str], str, float] | None:

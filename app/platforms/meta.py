@@ -26,13 +26,18 @@ from urllib.parse import quote, urlencode
 from app.core.guarded_fetch import Fetched, GuardedFetcher
 from app.platforms.base import (
     AccountInfo,
+    BudgetObject,
+    CampaignState,
     CredentialsRefused,
     InsightRow,
     MalformedAnswer,
+    OutcomeUnknown,
     Pace,
     PlatformCampaign,
     PlatformError,
+    Throttled,
     Unreachable,
+    WriteRefused,
     count_of,
     day_of,
     decimal_of,
@@ -125,8 +130,12 @@ class MetaClient:
 
     # -- requests -------------------------------------------------------------------------------------
 
-    async def _call(self, url: str, *, form: dict[str, str] | None = None) -> dict[str, Any]:
-        """One Graph call, paced by the usage headers, with the backoffs and the platform's words."""
+    async def _call(
+        self, url: str, *, form: dict[str, str] | None = None, write: bool = False
+    ) -> dict[str, Any]:
+        """One Graph call, paced by the usage headers, with the backoffs and the platform's words. A
+        write is tried again only on an answer that proves nothing changed (a throttling code); no
+        answer, a 5xx or a transient error after a write is an unknown outcome."""
         headers = dict(self.headers)
         if form is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -143,7 +152,9 @@ class MetaClient:
                     content=content,
                     what="the Meta Graph API",
                 )
-            except Unreachable:
+            except Unreachable as exc:
+                if write:
+                    raise OutcomeUnknown(f"the write got no answer ({exc})") from None
                 if last:
                     raise
                 await self.pace.retry(2.0**attempt, "the Meta Graph API did not answer")
@@ -151,8 +162,12 @@ class MetaClient:
             highest, regain = usage_of(answer.headers)
             error = body.get("error") if isinstance(body, dict) else None
             if isinstance(error, dict):
+                if write:
+                    self._refuse_write(error, answer)
                 await self._back_off(error, answer, attempt, regain)
                 continue
+            if write and answer.status_code >= 500:
+                raise OutcomeUnknown(f"the write was answered {answer.status_code}")
             if answer.status_code >= 500 and not last:
                 await self.pace.retry(
                     2.0**attempt, f"the Meta Graph API answered {answer.status_code}"
@@ -165,6 +180,25 @@ class MetaClient:
             await self._slow_down(highest, regain)
             return body
         raise PlatformError("the Meta Graph API kept failing")
+
+    def _refuse_write(self, error: dict[str, Any], answer: Fetched) -> None:
+        """A write's error: a refusal that proves nothing changed (raised), or a throttling (returns, to
+        be waited out and tried again)."""
+        code = error.get("code")
+        words = str(error.get("error_user_msg") or error.get("message") or "an error")[:500]
+        subcode = error.get("error_subcode")
+        if code in THROTTLING_CODES:
+            return
+        if code in CREDENTIAL_CODES:
+            raise CredentialsRefused(f"Meta refused the credentials: {words} (code {code})")
+        if error.get("is_transient") or code in TRANSIENT_CODES or answer.status_code >= 500:
+            raise OutcomeUnknown(
+                f"Meta answered the write with a passing error: {words} (code {code})"
+            )
+        raise WriteRefused(
+            f"Meta refused the change: {words} (code {code}"
+            + (f", subcode {subcode})" if subcode else ")")
+        )
 
     async def _slow_down(self, highest: float, regain: float) -> None:
         if regain > 0:
@@ -188,12 +222,12 @@ class MetaClient:
             error.get("is_transient") or code in TRANSIENT_CODES or answer.status_code >= 500
         ):
             raise PlatformError(f"Meta: {words} (code {code})")
+        wait = regain or THROTTLE_BACKOFF_SECONDS * 2 ** (attempt - 1)
         if attempt == ATTEMPTS:
-            raise PlatformError(
-                f"Meta kept {'throttling' if throttled else 'failing'}: {words} (code {code})"
-            )
+            if throttled:
+                raise Throttled(f"Meta kept throttling: {words} (code {code})", wait)
+            raise PlatformError(f"Meta kept failing: {words} (code {code})")
         if throttled:
-            wait = regain or THROTTLE_BACKOFF_SECONDS * 2 ** (attempt - 1)
             await self.pace.wait(wait, f"Meta throttled the account (code {code})")
         else:
             await self.pace.retry(2.0**attempt, f"Meta failed for a moment: {words} (code {code})")
@@ -353,11 +387,64 @@ class MetaClient:
             revenue=_value(row.get("action_values"), kind, f"{what} action_values"),
         )
 
+    # -- writing: read first, then one object at a time ------------------------------------------------
+
+    async def read_campaign(self, external_id: str) -> CampaignState:
+        row = await self._call(
+            self._url(
+                external_id, {"fields": "id,status,effective_status,daily_budget,lifetime_budget"}
+            )
+        )
+        what = f"campaign {external_id}"
+        budgets: tuple[BudgetObject, ...] = ()
+        if row.get("daily_budget") not in (None, "", "0"):
+            budgets = (
+                BudgetObject(external_id, "campaign", self._money(row["daily_budget"], what)),
+            )
+        elif row.get("lifetime_budget") in (None, "", "0"):
+            adsets = await self._pages(
+                self._url(
+                    f"{external_id}/adsets", {"fields": "id,status,daily_budget", "limit": PAGE}
+                )
+            )
+            budgets = tuple(
+                BudgetObject(
+                    str(a.get("id")), "adset", self._money(a["daily_budget"], f"{what} ad set")
+                )
+                for a in adsets
+                if a.get("status") == "ACTIVE" and a.get("daily_budget") not in (None, "")
+            )
+        total = sum((b.amount for b in budgets), Decimal(0)) if budgets else None
+        return CampaignState(_status(row), str(row.get("status") or "UNKNOWN"), total, budgets)
+
+    async def set_status(self, external_id: str, status: str) -> None:
+        word = self.status_word(status)
+        await self._write(external_id, {"status": word})
+
+    async def set_budget(self, budget: BudgetObject, amount: Decimal) -> None:
+        await self._write(budget.id, {"daily_budget": _minor(amount, self.currency)})
+
+    def status_word(self, status: str) -> str:
+        return {"paused": "PAUSED", "active": "ACTIVE"}[status]
+
+    def budget_step(self) -> Decimal:
+        return Decimal(1) / minor_units_offset(self.currency)
+
+    async def _write(self, object_id: str, form: dict[str, str]) -> None:
+        answer = await self._call(f"{self.base}/{object_id}", form=form, write=True)
+        if answer.get("success") is not True:
+            raise OutcomeUnknown(f"Meta answered the write without success: {str(answer)[:200]}")
+
     def _purchase_type(self, actions: Any, what: str) -> str | None:
         if actions is not None and not isinstance(actions, list):
             raise MalformedAnswer(f"{what} actions is not a list")
         present = {a.get("action_type") for a in actions or [] if isinstance(a, dict)}
         return next((t for t in self.purchase_types if t in present), None)
+
+
+def _minor(amount: Decimal, currency: str) -> str:
+    """An amount as the Graph API takes a budget: whole minor units of the account's currency."""
+    return str(int((amount * minor_units_offset(currency)).to_integral_value()))
 
 
 def _value(entries: Any, kind: str | None, what: str) -> Decimal:

@@ -14,9 +14,11 @@ from its fourth day on), so a sync shows late attribution and the revisions it l
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -101,6 +103,11 @@ class MetaGraph:
         self.calls: list[tuple[str, str]] = []
         self.runs: dict[str, dict[str, Any]] = {}
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        self.writes: list[tuple[str, dict[str, str]]] = []  # every write asked for
+        self.applied: list[tuple[str, dict[str, str]]] = []  # every write that took
+        self.budget_changes: dict[str, list[float]] = {}
+        self.min_budget = 100  # minor units
+        self.write_delay = 0.0  # seconds a write is answered late (after it took)
         self._listing_ids = itertools.count(1)
         self._ids = itertools.count(6042987654321098)
 
@@ -198,6 +205,13 @@ class MetaGraph:
                     "account_status": 1,
                 }
             )
+        campaign, adset = _find(account, node)
+        if request.method == "POST":
+            return await self._write(node, campaign, adset, await self._params(request))
+        if campaign is not None:
+            return self._json(_campaign_body(campaign))
+        if adset is not None:
+            return self._json(_adset_body(adset))
         run = self.runs.get(node)
         if run is None:
             return self._error(
@@ -209,6 +223,55 @@ class MetaGraph:
         return self._json(
             {"id": node, "async_status": status, "async_percent_completion": 100 if done else 50}
         )
+
+    async def _write(
+        self,
+        node: str,
+        campaign: GraphCampaign | None,
+        adset: dict[str, Any] | None,
+        form: dict[str, str],
+    ) -> Response:
+        """``POST /{campaign_id}`` or ``/{adset_id}``: status or daily_budget (minor units), as Meta
+        takes them; a budget below the minimum and a 5th ad-set budget change in an hour refused."""
+        self.writes.append((node, dict(form)))
+        if campaign is None and adset is None:
+            return self._error(
+                400, 100, f"Unsupported post request. Object with ID '{node}' does not exist", 33
+            )
+        if "status" in form:
+            if form["status"] not in ("ACTIVE", "PAUSED") or campaign is None:
+                return self._error(400, 100, "Invalid parameter: status")
+            campaign.status = form["status"]
+        if "daily_budget" in form:
+            budget = int(form["daily_budget"]) if form["daily_budget"].isdigit() else -1
+            if budget < self.min_budget:
+                return self._json(
+                    {
+                        "error": {
+                            "message": "Invalid parameter",
+                            "type": "OAuthException",
+                            "code": 100,
+                            "error_subcode": 1885272,
+                            "error_user_title": "Budget Too Low",
+                            "error_user_msg": f"The minimum daily budget is {self.min_budget} in the account's minor units.",
+                        }
+                    },
+                    400,
+                )
+            if adset is not None:
+                hour = [t for t in self.budget_changes.get(node, []) if t > time.monotonic() - 3600]
+                if len(hour) >= 4:
+                    return self._error(400, 17, "(#17) User request limit reached", 2446079)
+                self.budget_changes[node] = [*hour, time.monotonic()]
+                adset["daily_budget"] = budget
+            elif campaign is not None and campaign.daily_budget is not None:
+                campaign.daily_budget = budget
+            else:
+                return self._error(400, 100, "the budget of this campaign is on its ad sets")
+        self.applied.append((node, dict(form)))
+        if self.write_delay:
+            await asyncio.sleep(self.write_delay)
+        return self._json({"success": True})
 
     async def _edge(self, request: Request) -> Response:
         refused, account = await self._guard(request)
@@ -231,17 +294,22 @@ class MetaGraph:
             )
         campaign = next((c for c in account.campaigns if c.id == node), None)
         if campaign is not None and edge == "adsets":
-            return self._page(
-                request,
-                lambda: [
-                    {
-                        k: (str(v) if k == "daily_budget" and v is not None else v)
-                        for k, v in a.items()
-                    }
-                    for a in campaign.adsets
-                ],
-            )
+            return self._page(request, lambda: [_adset_body(a) for a in campaign.adsets])
         return self._error(400, 100, f"Unsupported request: /{node}/{edge}", 33)
+
+
+def _find(account: GraphAccount, node: str) -> tuple[GraphCampaign | None, dict[str, Any] | None]:
+    for c in account.campaigns:
+        if c.id == node:
+            return c, None
+        for a in c.adsets:
+            if str(a.get("id")) == node:
+                return None, a
+    return None, None
+
+
+def _adset_body(adset: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if k == "daily_budget" and v is not None else v) for k, v in adset.items()}
 
 
 def _cursor(listing: str, offset: int) -> str:

@@ -124,6 +124,17 @@ SLACK_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
         f":key: The {d['platform']} account {d['account_id']} needs reconnecting: "
         "the platform refused its token"
     ),
+    "action.proposed": lambda d: (
+        f":raised_hand: Proposed: {d['action_type']} “{_title(d)}” — {d.get('reason')}. "
+        f"<{d.get('approve_url')}|Approve> · <{d.get('reject_url')}|Reject> (expires {d.get('expires_at')})"
+    ),
+    "platform_change.conflict": lambda d: (
+        f":warning: Not applied to “{_title(d)}”: it was changed on its platform since the engine saw it "
+        f"(now {d.get('seen_state')}); nothing was overwritten"
+    ),
+    "platform_change.failed": lambda d: (
+        f":x: The platform refused the {d.get('kind')} change of “{_title(d)}”: {d.get('last_answer')}"
+    ),
     "ad_account.error": lambda d: (
         f":rotating_light: The {d['platform']} ad account {d['name']} ({d['external_id']}) stopped "
         f"syncing: {d.get('last_error')}"

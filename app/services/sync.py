@@ -126,6 +126,7 @@ async def read_for_sync(
                 "status": c.status,
                 "platform_status": c.platform_status,
                 "daily_budget": None if c.daily_budget is None else _money(c.daily_budget),
+                "budget_shared": c.budget_shared,
             }
             for c in campaigns
         ],

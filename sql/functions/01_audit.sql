@@ -10,22 +10,28 @@ BEGIN
     END IF;
     IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.rule_id, NEW.action_type, NEW.reason,
         NEW.previous_state, NEW.new_state, NEW.confidence, NEW.expected_impact, NEW.created_at,
-        NEW.created_by)
+        NEW.created_by, NEW.expires_at)
        IS DISTINCT FROM
        (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.rule_id, OLD.action_type, OLD.reason,
         OLD.previous_state, OLD.new_state, OLD.confidence, OLD.expected_impact, OLD.created_at,
-        OLD.created_by) THEN
-        RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact and rollback fields may change'
+        OLD.created_by, OLD.expires_at) THEN
+        RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact, the decision, the status reason and rollback fields may change'
             USING ERRCODE = 'restrict_violation';
     END IF;
+    -- a proposal waits for a person; pending waits for its platform change
     IF NEW.status IS DISTINCT FROM OLD.status AND NOT (
-           (OLD.status = 'pending' AND NEW.status IN ('executed', 'failed'))
+           (OLD.status = 'proposed' AND NEW.status IN ('pending', 'rejected', 'expired', 'failed'))
+        OR (OLD.status = 'pending' AND NEW.status IN ('executed', 'failed'))
         OR (OLD.status = 'executed' AND NEW.status = 'rolled_back')) THEN
         RAISE EXCEPTION 'autonomous_actions status may not move from % to %', OLD.status, NEW.status
             USING ERRCODE = 'restrict_violation';
     END IF;
     IF OLD.executed_at IS NOT NULL AND NEW.executed_at IS DISTINCT FROM OLD.executed_at THEN
         RAISE EXCEPTION 'autonomous_actions executed_at is written once' USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF (OLD.decided_at IS NOT NULL AND (NEW.decided_at, NEW.decided_by) IS DISTINCT FROM (OLD.decided_at, OLD.decided_by))
+       OR (OLD.status_reason IS NOT NULL AND NEW.status_reason IS DISTINCT FROM OLD.status_reason) THEN
+        RAISE EXCEPTION 'autonomous_actions decision and status reason are written once' USING ERRCODE = 'restrict_violation';
     END IF;
     IF OLD.actual_impact IS NOT NULL AND NEW.actual_impact IS DISTINCT FROM OLD.actual_impact THEN
         RAISE EXCEPTION 'autonomous_actions actual_impact is written once' USING ERRCODE = 'restrict_violation';
@@ -39,7 +45,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION autonomous_actions_append_only() IS
-    'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
+    'Guards the audit trail: refuses DELETE/TRUNCATE for everyone and any UPDATE other than moving status forward (proposed→pending|rejected|expired|failed, pending→executed|failed, executed→rolled_back) and filling executed_at, actual_impact, the decision (decided_at, decided_by), the status reason or the rollback fields once each (the rollback fields only with status rolled_back, a CHECK).';
 
 CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -109,10 +109,10 @@ COMMENT ON FUNCTION ao_duration(interval) IS
 CREATE OR REPLACE FUNCTION ao_channels() RETURNS TABLE (kind text, channel text)
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('posts', 'ao_posts'), ('metrics', 'ao_metrics'), ('webhooks', 'ao_webhooks'),
-           ('backtests', 'ao_backtests'), ('syncs', 'ao_syncs')
+           ('backtests', 'ao_backtests'), ('syncs', 'ao_syncs'), ('changes', 'ao_changes')
 $$;
 COMMENT ON FUNCTION ao_channels() IS
-    'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for.';
+    'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for, platform changes to send.';
 
 CREATE OR REPLACE FUNCTION ao_channel(p_kind text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT channel FROM ao_channels() WHERE kind = p_kind $$;

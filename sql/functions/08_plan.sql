@@ -125,6 +125,20 @@ BEGIN
          WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
          GROUP BY a.campaign_id, a.action_type
     ),
+    -- a change waiting for a person or for its platform, and a Google budget other campaigns share
+    -- (live only: a backtest has no platform)
+    awaiting AS (
+        SELECT DISTINCT a.campaign_id
+          FROM autonomous_actions a
+         WHERE NOT %3$L AND a.status IN ('proposed', 'pending') AND a.action_type IN ('pause', 'scale')
+           AND a.campaign_id IN (SELECT d.campaign_id FROM _ao_decisions d)
+    ),
+    shared AS (
+        SELECT c.id AS campaign_id
+          FROM campaigns c
+         WHERE NOT %3$L AND c.platform_budget_shared
+           AND c.id IN (SELECT d.campaign_id FROM _ao_decisions d WHERE d.action_type = 'scale')
+    ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
           FROM campaign_schedules cs CROSS JOIN cfg
@@ -138,6 +152,8 @@ BEGIN
                WHEN d.action_type = 'pause' AND d.spend_lifetime < d.min_spend THEN 'below_min_spend'
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
+               WHEN d.action_type IN ('pause', 'scale') AND awaiting.campaign_id IS NOT NULL THEN 'awaiting_decision'
+               WHEN d.action_type = 'scale' AND shared.campaign_id IS NOT NULL THEN 'shared_budget'
                WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
                WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
@@ -148,12 +164,14 @@ BEGIN
       LEFT JOIN last_same ON last_same.campaign_id = d.campaign_id AND last_same.action_type = d.action_type
       LEFT JOIN quiet ON quiet.campaign_id = d.campaign_id AND quiet.action_type = d.action_type
       LEFT JOIN last_schedule ON d.action_type = 'post' AND last_schedule.campaign_id = d.campaign_id
+      LEFT JOIN awaiting ON awaiting.campaign_id = d.campaign_id
+      LEFT JOIN shared ON shared.campaign_id = d.campaign_id
     $q$, ao_state_table('actions'), ao_now(), ao_replaying());
     ANALYZE _ao_guarded (campaign_id, action_type, held_code);
 END;
 $$;
 COMMENT ON FUNCTION _ao_guard_decisions() IS
-    'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
+    'The guardrails that hold whatever a rule says, first that applies: confidence below the floor, spend below min_spend, already at max_budget (capped), no budget to scale, a change of the campaign waiting for a person or its platform, a Google budget shared with other campaigns, a person''s rollback (quiet period), the rule''s cooldown, post spacing, no usable social account. Each refusal is a held_code.';
 
 CREATE OR REPLACE FUNCTION _ao_build_plan(p_trigger_only boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql

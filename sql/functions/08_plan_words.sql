@@ -11,6 +11,8 @@ LANGUAGE sql STABLE AS $$
             format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
         WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
+        WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
+        WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
         WHEN 'rollback_quiet' THEN
             format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)

@@ -45,12 +45,15 @@ SET work_mem = '32MB' AS $$
 DECLARE
     v_count integer;
     v_actor text := app_auth.actor();
+    v_routed uuid[];
 BEGIN
     IF p_action_type IS NULL OR p_action_type NOT IN ('pause', 'scale') THEN
         RAISE EXCEPTION 'no such planned action type: %', p_action_type;
     END IF;
     PERFORM _ao_require_plan(p_cycle_id);
     PERFORM _ao_lock_planned();
+    -- A connected campaign's change goes to its platform first (25_platform_changes.sql).
+    v_routed := _ao_route_connected(p_action_type, p_campaign_ids, p_cycle_id);
     -- The live campaigns and audit trail, or in a backtest the replay's (ao_state_table's whitelist);
     -- an action is stamped with the decisions' clock, the replayed moment in a backtest.
     EXECUTE format($q$
@@ -58,6 +61,7 @@ BEGIN
         SELECT * FROM _ao_plan p
          WHERE p.action_type = $1 AND p.held_code IS NULL
            AND ($2::uuid[] IS NULL OR p.campaign_id = ANY ($2))
+           AND p.campaign_id <> ALL ($5)
     ), applied AS (
         -- RETURNING carries the plan row along, so the audit insert needs no second join.
         UPDATE %1$I c
@@ -82,12 +86,12 @@ BEGIN
          -- a scale leaves the status alone, so the status trigger does not fire for it
          CASE p_action_type WHEN 'pause' THEN $s$status = 'paused'$s$ ELSE 'daily_budget = chosen.new_budget' END)
     INTO v_count
-    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor;
+    USING p_action_type, p_campaign_ids, p_cycle_id, v_actor, v_routed;
     RETURN v_count;
 END;
 $$;
 COMMENT ON FUNCTION _ao_apply_planned(text, uuid[], uuid) IS
-    'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows; a campaign that changed since it was planned is left alone.';
+    'Carries out the plan''s unblocked pause or scale decisions and writes their executed audit rows (a campaign of a connected account gets a proposed or pending action instead, by its account''s mode); a campaign that changed since it was planned is left alone. Returns how many were carried out here.';
 
 CREATE OR REPLACE FUNCTION auto_pause_campaign(p_campaign_ids uuid[] DEFAULT NULL, p_cycle_id uuid DEFAULT NULL)
 RETURNS integer

@@ -8,6 +8,8 @@ DECLARE
     v_action autonomous_actions%ROWTYPE;
     v_campaign campaigns%ROWTYPE;
     v_schedule campaign_schedules%ROWTYPE;
+    v_account_id uuid;
+    v_sent text;
 BEGIN
     -- Row locks in the one order (15_cycle.sql): the campaign before its action.
     PERFORM 1 FROM campaigns c WHERE c.id = (SELECT a.campaign_id FROM autonomous_actions a WHERE a.id = p_action_id)
@@ -40,6 +42,20 @@ BEGIN
                 v_campaign.status, v_campaign.daily_budget, v_action.new_state ->> 'status', v_action.new_state ->> 'daily_budget'
                 USING ERRCODE = 'AO409';
         END IF;
+        -- A connected campaign is rolled back on its platform first, through the outbox, with the same
+        -- checks as any change there: the action is rolled back once the platform has the old values.
+        SELECT a.id INTO v_account_id FROM ad_accounts a WHERE a.id = v_campaign.account_id AND a.platform <> 'manual';
+        IF v_account_id IS NOT NULL THEN
+            SELECT pc.state INTO v_sent FROM platform_changes pc WHERE pc.action_id = p_action_id AND pc.purpose = 'rollback';
+            IF FOUND THEN
+                RAISE EXCEPTION 'a rollback of this action was sent to its platform already (it is %)', v_sent
+                    USING ERRCODE = 'AO409';
+            END IF;
+            PERFORM _ao_change_for(v_action, v_account_id, 'rollback', app_auth.actor(), coalesce(p_reason, 'rolled back'));
+            RETURN to_jsonb(v_action) || jsonb_build_object(
+                'platform_change', (SELECT ao_platform_change_document(pc) FROM platform_changes pc
+                                     WHERE pc.action_id = p_action_id AND pc.purpose = 'rollback'));
+        END IF;
         UPDATE campaigns
            SET status = v_action.previous_state ->> 'status',
                daily_budget = (v_action.previous_state ->> 'daily_budget')::numeric,
@@ -58,4 +74,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION rollback_autonomous_action(uuid, text, boolean) IS
-    'A person overrules the machine: restores the campaign''s status and daily budget from previous_state (or cancels a still-pending post), marks the action rolled_back with who, when and why. Refuses (AO409) an action not executed, already rolled back, an optimize action, or a campaign changed since (unless forced).';
+    'A person overrules the machine: restores the campaign''s status and daily budget from previous_state (or cancels a still-pending post), marks the action rolled_back with who, when and why; for a campaign of a connected account the old values go to its platform through the outbox first, and the action is rolled back once they are applied. Refuses (AO409) an action not executed, already rolled back (or its rollback sent), an optimize action, or a campaign changed since (unless forced).';

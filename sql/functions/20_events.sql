@@ -18,10 +18,15 @@ LANGUAGE sql STABLE AS $$
         'new_state', a.new_state, 'confidence', a.confidence, 'expected_impact', a.expected_impact,
         'actual_impact', a.actual_impact, 'status', a.status, 'created_at', a.created_at,
         'executed_at', a.executed_at, 'rolled_back_at', a.rolled_back_at, 'rolled_back_by', a.rolled_back_by,
-        'rollback_reason', a.rollback_reason, 'created_by', a.created_by)
+        'rollback_reason', a.rollback_reason, 'created_by', a.created_by, 'expires_at', a.expires_at,
+        'decided_at', a.decided_at, 'decided_by', a.decided_by, 'status_reason', a.status_reason,
+        'platform_change', (SELECT jsonb_build_object('id', pc.id, 'purpose', pc.purpose, 'state', pc.state,
+                                                      'attempts', pc.attempts, 'last_answer', pc.last_answer)
+                              FROM platform_changes pc WHERE pc.action_id = a.id
+                             ORDER BY pc.created_at DESC, pc.id DESC LIMIT 1))
 $$;
 COMMENT ON FUNCTION ao_action_document(autonomous_actions) IS
-    'An action as GET /actions/{id} returns it (with its campaign title and rule name), for the events that report it.';
+    'An action as GET /actions/{id} returns it (with its campaign title, rule name and latest platform change), for the events that report it.';
 
 CREATE OR REPLACE FUNCTION ao_opportunity_document(o optimization_opportunities) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -116,13 +121,19 @@ CREATE OR REPLACE FUNCTION ao_events_from_actions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     -- no document is built for an event nobody wants (a cycle writes tens of thousands of actions)
-    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back') THEN
+    IF NOT ao_webhook_wanted('action.executed') AND NOT ao_webhook_wanted('action.rolled_back')
+       AND NOT ao_webhook_wanted('action.proposed') THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        PERFORM _ao_emit_all('action.executed',
-            (SELECT array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) FROM new_rows n
-              WHERE n.status = 'executed'));
+        PERFORM _ao_emit_all(t.type, t.docs)
+           FROM (SELECT 'action.' || n.status AS type, array_agg(ao_action_document(n) ORDER BY n.created_at, n.id) AS docs
+                   FROM new_rows n
+                  WHERE n.status = 'executed'
+                     OR (n.status = 'proposed'  -- announced with its links in approve mode; observe only records
+                         AND EXISTS (SELECT 1 FROM campaigns c JOIN ad_accounts acct ON acct.id = c.account_id
+                                      WHERE c.id = n.campaign_id AND acct.mode = 'approve'))
+                  GROUP BY n.status) t;
     ELSE
         PERFORM _ao_emit_all(t.type, t.docs)
            FROM (SELECT CASE n.status WHEN 'executed' THEN 'action.executed' ELSE 'action.rolled_back' END AS type,
@@ -135,7 +146,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION ao_events_from_actions() IS
-    'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back.';
+    'Statement trigger on autonomous_actions: action.executed for each action written as executed (or moved to it), action.rolled_back for each rolled back, action.proposed for each proposed to a person in an account in approve mode (the sender adds its signed approve and reject links; observe mode only records its proposals).';
 
 CREATE OR REPLACE FUNCTION ao_events_from_opportunities() RETURNS trigger
 LANGUAGE plpgsql AS $$

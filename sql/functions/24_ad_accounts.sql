@@ -292,19 +292,20 @@ BEGIN
 
     WITH read AS (
         SELECT n.external_id, left(btrim(n.title), 500) AS title, n.status, n.platform_status,
-               round(n.daily_budget, 2) AS daily_budget
+               round(n.daily_budget, 2) AS daily_budget, coalesce(n.budget_shared, false) AS budget_shared
           FROM jsonb_to_recordset(p_read->'campaigns') AS n(external_id text, title text, status text,
-                                                             platform_status text, daily_budget numeric)
+                                                             platform_status text, daily_budget numeric,
+                                                             budget_shared boolean)
     ), first_days AS (
         SELECT r.external_id, min(r.day) AS day
           FROM jsonb_to_recordset(p_read->'rows') AS r(external_id text, day date)
          GROUP BY r.external_id
     ), upserted AS (
         INSERT INTO campaigns AS c (account_id, external_id, title, status, daily_budget, started_at,
-                                    platform_status, platform_daily_budget, platform_seen_at)
+                                    platform_status, platform_daily_budget, platform_budget_shared, platform_seen_at)
         SELECT v_account.id, n.external_id, n.title, n.status, coalesce(n.daily_budget, 0),
                (SELECT p.period_start FROM ao_account_period(f.day, NULL, v_account.timezone) p),
-               n.platform_status, n.daily_budget, now()
+               n.platform_status, n.daily_budget, n.budget_shared, now()
           FROM read n LEFT JOIN first_days f ON f.external_id = n.external_id
          ORDER BY n.external_id
         ON CONFLICT (account_id, external_id) DO UPDATE
@@ -314,7 +315,8 @@ BEGIN
                                  THEN EXCLUDED.platform_daily_budget ELSE c.max_budget END,
                started_at = coalesce(c.started_at, EXCLUDED.started_at),
                platform_status = EXCLUDED.platform_status,
-               platform_daily_budget = EXCLUDED.platform_daily_budget, platform_seen_at = now()
+               platform_daily_budget = EXCLUDED.platform_daily_budget,
+               platform_budget_shared = EXCLUDED.platform_budget_shared, platform_seen_at = now()
         RETURNING 1
     )
     SELECT count(*) INTO v_campaigns FROM upserted;

@@ -14,6 +14,7 @@ from app.models.actions import (
     ActionsPublic,
     ActionStatus,
     ActionType,
+    RejectRequest,
     RollbackRequest,
 )
 from app.models.common import KeysetCursor, Limit, decode_cursor, page_of
@@ -55,9 +56,29 @@ async def get_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
 async def rollback_action(
     conn: ConnDep, action_id: uuid.UUID, body: RollbackRequest | None = None
 ) -> ActionPublic:
-    """Restore the campaign's status and budget (or cancel a pending post); 409 when refused."""
+    """Restore the campaign's status and budget (or cancel a pending post); 409 when refused. For a
+    campaign of a connected account the old values go to its platform first (the action shows its
+    `platform_change`), and the action is rolled back once the platform has them."""
     body = body or RollbackRequest()
     await in_savepoint(
         conn, lambda: conn.fetchval(queries.ACTION_ROLLBACK, action_id, body.reason, body.force)
     )
+    return await _fetch(conn, action_id)
+
+
+@router.post("/{action_id:uuid}/approve", response_model=ActionPublic, responses=problems(409))
+async def approve_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+    """Approve a proposed pause or scale: it goes to its platform at once (once, however many times it
+    is approved). 409 saying why for one approved, applied, rejected or expired already."""
+    await in_savepoint(conn, lambda: conn.fetchval(queries.ACTION_APPROVE, action_id))
+    return await _fetch(conn, action_id)
+
+
+@router.post("/{action_id:uuid}/reject", response_model=ActionPublic, responses=problems(409))
+async def reject_action(
+    conn: ConnDep, action_id: uuid.UUID, body: RejectRequest | None = None
+) -> ActionPublic:
+    """Reject a proposed pause or scale: nothing changes anywhere; 409 as for approving."""
+    body = body or RejectRequest()
+    await in_savepoint(conn, lambda: conn.fetchval(queries.ACTION_REJECT, action_id, body.reason))
     return await _fetch(conn, action_id)
