@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench-maturity bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,4 +66,7 @@ bench-sync: $(VENV)/.installed-dev
 bench-apply: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_apply.py
 
-bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply
+bench-maturity: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_maturity.py
+
+bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench-maturity

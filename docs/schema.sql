@@ -715,7 +715,7 @@ BEGIN
         SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*,
                least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
           FROM matches m CROSS JOIN cfg
-         ORDER BY m.campaign_id, m.rule_type = 'post', m.confidence >= m.confidence_floor DESC,
+         ORDER BY m.campaign_id, m.rule_type = 'post', m.immature, m.confidence >= m.confidence_floor DESC,
                   m.priority DESC, m.rule_name
     )
     SELECT c.*, c.rule_type AS action_type, s.title, s.external_id, s.daily_budget, s.max_budget,
@@ -1018,8 +1018,11 @@ DECLARE
     v_n text;
 BEGIN
     IF v_dir <> 0 AND v_metric IN ('roi', 'cpa', 'cpc') THEN
-        -- Var(ln ratio) ≈ 1 / (n + 1); float8, as numeric ln() and sqrt() cost far more
-        v_n := format('s.%s_%s', CASE v_metric WHEN 'cpc' THEN 'clicks' ELSE 'conversions' END, v_window);
+        -- Var(ln ratio) ≈ 1 / (n + 1), n the conversions as reported: a young day's nowcast (reported ÷
+        -- F) rests on the conversions seen so far, not on those it expects; float8, as numeric ln() and
+        -- sqrt() cost far more
+        v_n := format('s.%s_%s', CASE v_metric WHEN 'cpc' THEN 'clicks' ELSE 'conversions' END, v_window)
+               || CASE WHEN v_metric = 'cpc' THEN '' ELSE '_reported' END;
         RETURN format('coalesce(ao_norm_cdf(%s * (ln(greatest(%s, 0.01)::float8) - ln(greatest(%L::float8, 0.01))) * sqrt((%s + 1)::float8)), 0)',
                       v_dir, v_expr, v_v, v_n);
     ELSIF v_dir <> 0 AND v_metric IN ('ctr', 'conversion_rate') AND v_v > 0 AND v_v < 1 THEN
@@ -1037,7 +1040,7 @@ $$;
 -- Name: FUNCTION _ao_condition_confidence(p_node jsonb, p_comparison text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_condition_confidence(p_node jsonb, p_comparison text) IS 'The SQL expression of the probability that a (validated) condition truly holds for a campaign: log-normal with Poisson counts for ROI, CPA and CPC, the Wilson score test for CTR and conversion rate, 1 or 0 for facts.';
+COMMENT ON FUNCTION public._ao_condition_confidence(p_node jsonb, p_comparison text) IS 'The SQL expression of the probability that a (validated) condition truly holds for a campaign: log-normal with Poisson counts for ROI, CPA and CPC (the conversions as reported: fewer behind a young day than its nowcast shows), the Wilson score test for CTR and conversion rate, 1 or 0 for facts.';
 
 
 --
@@ -1165,6 +1168,37 @@ COMMENT ON FUNCTION public.ao_is_money(p numeric) IS 'True for an amount of mone
 
 
 --
+-- Name: ao_maturity_curve_problem(numeric[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_maturity_curve_problem(p_curve numeric[]) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p_curve IS NULL OR cardinality(p_curve) = 0 THEN ARRAY['', 'must hold at least one share (the last is 1)']
+        WHEN cardinality(p_curve) > 28 THEN ARRAY['28', 'must be at most 28 days long']
+        WHEN array_ndims(p_curve) > 1 THEN ARRAY['', 'must be a list of shares']
+        ELSE (SELECT ARRAY[(i - 1)::text, CASE
+                            WHEN v IS NULL THEN 'must be a share, not null'
+                            WHEN v <= 0 OR v > 1 THEN 'must be a share above 0 and at most 1'
+                            WHEN v < prev THEN format('must not be below the share before it (%s)', prev)
+                            ELSE 'the last share must be 1 (all of a day reported)' END]
+                FROM (SELECT v, i, lag(v) OVER (ORDER BY i) AS prev
+                        FROM unnest(p_curve) WITH ORDINALITY AS u(v, i)) s
+               WHERE v IS NULL OR v <= 0 OR v > 1 OR v < prev OR (i = cardinality(p_curve) AND v <> 1)
+               ORDER BY i LIMIT 1)
+    END
+$$;
+
+
+--
+-- Name: FUNCTION ao_maturity_curve_problem(p_curve numeric[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_maturity_curve_problem(p_curve numeric[]) IS 'Why a maturity curve is refused, as {position (0-based), words}, or NULL: 1 to 28 shares in (0, 1], never decreasing, the last 1.';
+
+
+--
 -- Name: autonomous_settings; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1201,6 +1235,8 @@ CREATE TABLE public.autonomous_settings (
     max_daily_budget_increase_pct numeric DEFAULT 50 NOT NULL,
     max_total_daily_budget numeric,
     approval_ttl_hours integer DEFAULT 24 NOT NULL,
+    maturity_default_curve numeric[] DEFAULT '{0.6,0.8,0.9,0.95,1}'::numeric[] NOT NULL,
+    maturity_min_days integer DEFAULT 14 NOT NULL,
     CONSTRAINT autonomous_settings_approval_ttl_hours_check CHECK (((approval_ttl_hours >= 1) AND (approval_ttl_hours <= 720))),
     CONSTRAINT autonomous_settings_audience_high_ctr_check CHECK (((audience_high_ctr >= (0)::numeric) AND (audience_high_ctr <= (1)::numeric))),
     CONSTRAINT autonomous_settings_audience_high_ctr_step_check CHECK (public.ao_is_meaningful((audience_high_ctr - (0)::numeric))),
@@ -1230,6 +1266,8 @@ CREATE TABLE public.autonomous_settings (
     CONSTRAINT autonomous_settings_low_conversion_max_rate_check CHECK (((low_conversion_max_rate >= (0)::numeric) AND (low_conversion_max_rate <= (1)::numeric))),
     CONSTRAINT autonomous_settings_low_conversion_max_rate_step_check CHECK (public.ao_is_meaningful((low_conversion_max_rate - (0)::numeric))),
     CONSTRAINT autonomous_settings_low_conversion_min_clicks_check CHECK ((low_conversion_min_clicks > 0)),
+    CONSTRAINT autonomous_settings_maturity_default_curve_check CHECK ((public.ao_maturity_curve_problem(maturity_default_curve) IS NULL)),
+    CONSTRAINT autonomous_settings_maturity_min_days_check CHECK (((maturity_min_days >= 1) AND (maturity_min_days <= 365))),
     CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_check CHECK (((max_daily_budget_increase_pct > (0)::numeric) AND (max_daily_budget_increase_pct <= (1000)::numeric))),
     CONSTRAINT autonomous_settings_max_daily_budget_increase_pct_step_check CHECK (public.ao_is_meaningful((max_daily_budget_increase_pct - (0)::numeric))),
     CONSTRAINT autonomous_settings_max_pause_spend_share_check CHECK (((max_pause_spend_share > (0)::numeric) AND (max_pause_spend_share <= (1)::numeric))),
@@ -1350,6 +1388,20 @@ COMMENT ON CONSTRAINT autonomous_settings_high_traffic_rate_ratio_step_check ON 
 --
 
 COMMENT ON CONSTRAINT autonomous_settings_low_conversion_max_rate_step_check ON public.autonomous_settings IS '{"field": "low_conversion_max_rate", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_maturity_default_curve_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_maturity_default_curve_check ON public.autonomous_settings IS '{"field": "maturity_default_curve", "message": "must be 1 to 28 shares in (0, 1], never decreasing, the last 1"}';
+
+
+--
+-- Name: CONSTRAINT autonomous_settings_maturity_min_days_check ON autonomous_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_settings_maturity_min_days_check ON public.autonomous_settings IS '{"field": "maturity_min_days", "message": "must be a whole number of days from 1 to 365"}';
 
 
 --
@@ -1933,6 +1985,9 @@ CREATE FUNCTION public._ao_evaluate_rules(p_rule_types text[] DEFAULT NULL::text
     AS $_$
 DECLARE
     r autonomous_rules%ROWTYPE;
+    v_young boolean := EXISTS (SELECT 1 FROM ad_accounts WHERE platform <> 'manual');
+    v_match text;
+    v_confidence text;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NULL THEN
         PERFORM _ao_prepare_stats();
@@ -1941,7 +1996,8 @@ BEGIN
     PERFORM _ao_drop_work_table('_ao_rule_errors');
     CREATE TEMP TABLE _ao_matches (
         campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
-        min_confidence numeric, cooldown_hours integer, confidence numeric) ON COMMIT DROP;
+        min_confidence numeric, cooldown_hours integer, confidence numeric,
+        immature boolean NOT NULL DEFAULT false, maturity_note text) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
 
     -- The live rules, or a backtest's (the relation from ao_state_table's whitelist).
@@ -1953,12 +2009,29 @@ BEGIN
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
             PERFORM describe_rule_conditions(r.conditions);
+            v_match := compile_rule_conditions(r.conditions);
+            v_confidence := compile_rule_confidence(r.conditions);
+            IF r.reading = 'as_reported' THEN
+                v_match := ao_as_reported(v_match);
+                v_confidence := ao_as_reported(v_confidence);
+            END IF;
             EXECUTE format(
                 'INSERT INTO _ao_matches
                  SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
                    FROM _ao_stats s WHERE %s',
-                compile_rule_confidence(r.conditions), compile_rule_conditions(r.conditions))
+                v_confidence, v_match)
             USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            -- A pause the figures as reported would make but the young days read as they will show do
+            -- not: held back with immature_data and the share of what is expected so far.
+            IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
+                EXECUTE format(
+                    'INSERT INTO _ao_matches
+                     SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
+                            round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
+                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)',
+                    ao_as_reported(v_confidence), ao_maturity_note_sql(r.conditions), ao_as_reported(v_match), v_match)
+                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO _ao_rule_errors VALUES (r.id, r.name, SQLERRM);
             RAISE WARNING 'rule "%" (%) skipped in this evaluation: %', r.name, r.id, SQLERRM;
@@ -2092,6 +2165,7 @@ BEGIN
     SELECT d.*, NULL::numeric AS limited_from, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
            last_schedule.created_at AS last_schedule_at,
            CASE
+               WHEN d.immature THEN 'immature_data'
                WHEN d.confidence < d.confidence_floor THEN 'below_confidence'
                WHEN d.action_type = 'pause' AND d.spend_lifetime < d.min_spend THEN 'below_min_spend'
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'
@@ -2139,6 +2213,9 @@ CREATE FUNCTION public._ao_held_reason(g anyelement) RETURNS text
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
         WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
         WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
+        WHEN 'immature_data' THEN
+            format('its recent days are young: %s; %s would pause it on what has arrived, not on what the days will show',
+                   nullif(g.maturity_note, ''), g.rule_name)
         WHEN 'rollback_quiet' THEN
             format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)
@@ -2474,6 +2551,9 @@ DECLARE
     v_sums text;
     v_columns text;
     v_rows text;
+    v_reported text;
+    v_young text;
+    v_matured text;
     v_now timestamptz := ao_now();
     v_as_of timestamptz := ao_as_of();
 BEGIN
@@ -2522,8 +2602,14 @@ BEGIN
                       (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
                          FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', '
                              ORDER BY w.f, w.w)
-              FROM windows w)
-      INTO v_sums, v_columns;
+              FROM windows w),
+           -- conversions and revenue as reported, beside the matured figures the young days' adjustment makes
+           (SELECT string_agg(format('%s AS %s_%s_reported',
+                      (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
+                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', '
+                             ORDER BY w.f, w.w)
+              FROM windows w WHERE w.f IN ('conversions', 'revenue'))
+      INTO v_sums, v_columns, v_reported;
     -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id (the
     -- half's condition is the one %s left for a second format).
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
@@ -2557,13 +2643,79 @@ BEGIN
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
                c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s,
+               c.conversions::numeric AS conversions_lifetime_reported, c.revenue AS revenue_lifetime_reported%6$s,
                false AS paused_in_cycle
         FROM %3$I c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN v_reported IS NOT NULL THEN ', ' || v_reported ELSE '' END)
     USING p_campaign_ids;
+    -- Young days of connected accounts read as what they will show: each day's conversions and revenue
+    -- divided by its account's F(age) (sql/functions/26_maturity.sql), added to every window that holds
+    -- it and to the lifetime totals; the reported figures stay beside them (the confidence's sample).
+    -- In a backtest's replay a day reads as its syncs knew it at the replayed moment (its last revision
+    -- seen by then; spend as stored), both as reported and, divided by F, as it would show. Manual
+    -- accounts read as reported.
+    IF EXISTS (SELECT 1 FROM ad_accounts WHERE platform <> 'manual') THEN
+        WITH n AS (
+            SELECT f, w FROM _ao_needed_sums() n(f, w) WHERE f IN ('conversions', 'revenue')
+            UNION SELECT f, 'lifetime' FROM unnest(ARRAY['conversions', 'revenue']) f
+        ), edges AS (
+            SELECT n.*, CASE n.w
+                WHEN 'lifetime' THEN ''
+                WHEN 'prev_7d' THEN format('FILTER (WHERE y.period_end > %L::timestamptz AND y.period_end <= %L::timestamptz)',
+                                           v_now - interval '14 days', v_now - interval '7 days')
+                ELSE format('FILTER (WHERE y.period_end > %L::timestamptz)',
+                            v_now - CASE n.w WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                             WHEN 'last_7d' THEN interval '7 days' WHEN 'last_14d' THEN interval '14 days'
+                                             ELSE interval '30 days' END) END AS filter
+              FROM n
+        )
+        SELECT string_agg(format('%1$s_%2$s = s.%1$s_%2$s + coalesce(y.%1$s_%2$s, 0), '
+                                 '%1$s_%2$s_reported = s.%1$s_%2$s_reported + coalesce(y.%1$s_%2$s_r, 0)', f, w), ', '),
+               string_agg(format('sum(y.add_%1$s) %3$s AS %1$s_%2$s, sum(y.seen_%1$s) %3$s AS %1$s_%2$s_r', f, w, filter), ', ')
+          INTO v_matured, v_young
+          FROM edges;
+        EXECUTE format($q$
+            UPDATE _ao_stats s SET %1$s
+              FROM (SELECT y.campaign_id, %2$s
+                      FROM (SELECT m.campaign_id, m.period_end,
+                                   k.conversions - m.conversions AS seen_conversions,
+                                   k.revenue - m.revenue AS seen_revenue,
+                                   k.conversions / f.conversions - m.conversions AS add_conversions,
+                                   k.revenue / f.revenue - m.revenue AS add_revenue
+                              FROM campaign_metrics m
+                              JOIN _ao_stats st ON st.campaign_id = m.campaign_id
+                              JOIN campaigns c ON c.id = m.campaign_id
+                              JOIN ao_maturity_curves() mc ON mc.account_id = c.account_id
+                              CROSS JOIN LATERAL (
+                                  SELECT greatest(floor(extract(epoch FROM %3$L::timestamptz - m.period_end) / 86400), 0)::int + 1 AS i) age
+                              CROSS JOIN LATERAL (
+                                  SELECT mc.conversions[least(age.i, cardinality(mc.conversions))] AS conversions,
+                                         mc.revenue[least(age.i, cardinality(mc.revenue))] AS revenue) f
+                              %4$s
+                             WHERE m.period_end > %3$L::timestamptz - make_interval(days => %6$s) %5$s) y
+                     GROUP BY y.campaign_id) y
+             WHERE s.campaign_id = y.campaign_id
+        $q$, v_matured, v_young, v_now,
+             CASE WHEN ao_replaying()
+                  THEN $k$CROSS JOIN LATERAL (
+                          SELECT coalesce(r.conversions, m.conversions)::numeric AS conversions, coalesce(r.revenue, m.revenue) AS revenue
+                            FROM (SELECT 1) one
+                            LEFT JOIN LATERAL (SELECT r.conversions, r.revenue FROM metric_revisions r
+                                                WHERE r.campaign_id = m.campaign_id AND r.period_start = m.period_start
+                                                  AND r.observed_at <= ao_now()
+                                                ORDER BY r.observed_at DESC LIMIT 1) r ON true) k$k$
+                  ELSE 'CROSS JOIN LATERAL (SELECT m.conversions::numeric AS conversions, m.revenue) k' END,
+             CASE WHEN ao_replaying() THEN format('AND m.period_end <= %L::timestamptz', v_now)
+                  ELSE 'AND (f.conversions < 1 OR f.revenue < 1)' END,
+             -- the days a curve still reads as young (a replay: what syncs can still revise, 28 days)
+             CASE WHEN ao_replaying() THEN 28
+                  ELSE (SELECT coalesce(max(greatest(cardinality(mc.conversions), cardinality(mc.revenue))), 1)
+                          FROM ao_maturity_curves() mc) END);
+    END IF;
     -- Each step plans its joins on what a work table really holds, never on a guess.
     ANALYZE _ao_stats (campaign_id);
 END;
@@ -2574,7 +2726,7 @@ $_$;
 -- Name: FUNCTION _ao_prepare_stats(p_campaign_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';
 
 
 --
@@ -2773,33 +2925,45 @@ CREATE FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_
     AS $$
 DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
-    v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
-    v_at timestamptz;
-    v_step jsonb;
-    v_limited jsonb[] := '{}';
     v_result jsonb;
+    v_other jsonb;
+    v_readings text[];
+    v_given text[];
+    v_passes integer := 1;
+    v_totals jsonb := '{}';
+    v_kept jsonb;
 BEGIN
     PERFORM _ao_replay_prepare_rules(p_rules);
     PERFORM _ao_replay_prepare_settings(p_settings);
     PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
     PERFORM set_config('ao.replay', p_id::text, true);
-    FOR k IN 1 .. v_steps LOOP
-        IF EXISTS (SELECT 1 FROM backtests WHERE id = p_id AND status = 'cancelled') THEN
-            RAISE EXCEPTION 'backtest % was cancelled', p_id USING ERRCODE = 'AOCNL';
+    SELECT array_agg(DISTINCT coalesce(reading, 'matured')) INTO v_given FROM _ao_replay_rules;
+    IF EXISTS (SELECT 1 FROM metric_revisions r JOIN _ao_replay_campaigns c ON c.id = r.campaign_id
+                WHERE r.period_end > p_from AND r.period_start < p_to) THEN
+        v_readings := ARRAY(SELECT x FROM unnest(ARRAY['matured', 'as_reported']) x
+                             WHERE cardinality(v_given) > 1 OR x <> ALL (v_given));
+        v_passes := 1 + cardinality(v_readings);
+    END IF;
+    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps,
+                                    _ao_replay_pass(p_id, p_from, p_to, p_step, 1, v_passes));
+    IF v_passes > 1 THEN
+        IF cardinality(v_given) = 1 THEN
+            v_totals := jsonb_build_object(v_given[1], v_result -> 'totals');
         END IF;
-        v_at := least(p_from + k * v_interval, p_to);
-        v_step := _ao_replay_step(p_id, v_at);
-        IF (v_step -> 'limits' ->> 'held')::boolean
-           OR (v_step -> 'limits' ->> 'pauses_held')::int + (v_step -> 'limits' ->> 'scales_held')::int
-              + (v_step -> 'limits' ->> 'scales_partial')::int > 0 THEN
-            v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
-        END IF;
-        IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
-            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps
-                USING ERRCODE = 'AOPRG', DETAIL = jsonb_build_object('backtest_id', p_id, 'step', k, 'steps', v_steps)::text;
-        END IF;
-    END LOOP;
-    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
+        v_kept := (SELECT jsonb_object_agg(id, reading) FROM _ao_replay_rules);
+        FOR k IN 1 .. cardinality(v_readings) LOOP
+            -- the same replay from its start, every rule reading the young days one way
+            TRUNCATE _ao_replay_actions;
+            UPDATE _ao_replay_campaigns SET status = 'active', daily_budget = base_budget;
+            UPDATE _ao_replay_rules SET reading = v_readings[k];
+            ANALYZE _ao_replay_actions;
+            v_other := _ao_backtest_result(p_from, p_to, p_step, v_steps,
+                                           _ao_replay_pass(p_id, p_from, p_to, p_step, k + 1, v_passes));
+            v_totals := v_totals || jsonb_build_object(v_readings[k], v_other -> 'totals');
+        END LOOP;
+        UPDATE _ao_replay_rules r SET reading = v_kept ->> r.id::text;
+        v_result := v_result || jsonb_build_object('readings', v_totals);
+    END IF;
     PERFORM set_config('ao.replay', '', true);
     PERFORM set_config('ao.as_of', '', true);
     RETURN v_result;
@@ -2815,7 +2979,53 @@ $$;
 -- Name: FUNCTION _ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read.';
+COMMENT ON FUNCTION public._ao_replay(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_rules jsonb, p_settings jsonb) IS 'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read. Over a history with revisions each day reads as its syncs knew it at each step, and the replay is run again for the other reading of young days (readings: the totals of both).';
+
+
+--
+-- Name: _ao_replay_pass(uuid, timestamp with time zone, timestamp with time zone, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_replay_pass(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_pass integer, p_passes integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET jit TO 'off'
+    AS $$
+DECLARE
+    v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
+    v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
+    v_at timestamptz;
+    v_step jsonb;
+    v_limited jsonb[] := '{}';
+    v_done integer;
+BEGIN
+    FOR k IN 1 .. v_steps LOOP
+        IF EXISTS (SELECT 1 FROM backtests WHERE id = p_id AND status = 'cancelled') THEN
+            RAISE EXCEPTION 'backtest % was cancelled', p_id USING ERRCODE = 'AOCNL';
+        END IF;
+        v_at := least(p_from + k * v_interval, p_to);
+        v_step := _ao_replay_step(p_id, v_at);
+        IF (v_step -> 'limits' ->> 'held')::boolean
+           OR (v_step -> 'limits' ->> 'pauses_held')::int + (v_step -> 'limits' ->> 'scales_held')::int
+              + (v_step -> 'limits' ->> 'scales_partial')::int > 0 THEN
+            v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
+        END IF;
+        IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
+            v_done := (p_pass - 1) * v_steps + k;
+            RAISE NOTICE 'backtest % step %/%', p_id, v_done, v_steps * p_passes
+                USING ERRCODE = 'AOPRG',
+                      DETAIL = jsonb_build_object('backtest_id', p_id, 'step', v_done, 'steps', v_steps * p_passes)::text;
+        END IF;
+    END LOOP;
+    RETURN to_jsonb(v_limited);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_replay_pass(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_pass integer, p_passes integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_replay_pass(p_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_pass integer, p_passes integer) IS 'Replays every step once (pass p_pass of p_passes, for the progress it reports), stopping when the backtest is cancelled; returns the steps at which a limit held something.';
 
 
 --
@@ -3197,6 +3407,7 @@ CREATE TABLE public.autonomous_rules (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     evaluation_type text DEFAULT 'schedule'::text NOT NULL,
+    reading text DEFAULT 'matured'::text NOT NULL,
     CONSTRAINT autonomous_rules_action_check CHECK (((jsonb_typeof(action) = 'object'::text) AND ((action ->> 'type'::text) = rule_type))),
     CONSTRAINT autonomous_rules_conditions_check CHECK ((jsonb_typeof(conditions) = 'object'::text)),
     CONSTRAINT autonomous_rules_cooldown_hours_check CHECK (((cooldown_hours >= 0) AND (cooldown_hours <= 8760))),
@@ -3206,6 +3417,7 @@ CREATE TABLE public.autonomous_rules (
     CONSTRAINT autonomous_rules_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
     CONSTRAINT autonomous_rules_name_text_check CHECK (public.ao_is_clean_text(name)),
     CONSTRAINT autonomous_rules_priority_check CHECK (((priority >= 0) AND (priority <= 1000))),
+    CONSTRAINT autonomous_rules_reading_check CHECK ((reading = ANY (ARRAY['matured'::text, 'as_reported'::text]))),
     CONSTRAINT autonomous_rules_rule_type_check CHECK ((rule_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text])))
 );
 
@@ -3239,6 +3451,13 @@ COMMENT ON CONSTRAINT autonomous_rules_name_text_check ON public.autonomous_rule
 
 
 --
+-- Name: CONSTRAINT autonomous_rules_reading_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_reading_check ON public.autonomous_rules IS '{"field": "reading", "message": "must be matured (young days read as they will show) or as_reported"}';
+
+
+--
 -- Name: _ao_rule_from_body(jsonb, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3247,7 +3466,7 @@ CREATE FUNCTION public._ao_rule_from_body(p_body jsonb, p_name text, p_created_b
     AS $$
     SELECT jsonb_populate_record(NULL::autonomous_rules,
                jsonb_build_object('priority', 50, 'min_confidence', 0, 'cooldown_hours', 24,
-                                  'evaluation_type', 'schedule')
+                                  'evaluation_type', 'schedule', 'reading', 'matured')
                -- the body's fields, a null one left at its default
                || coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(p_body) e
                              WHERE jsonb_typeof(e.value) <> 'null'), '{}')
@@ -3764,6 +3983,30 @@ COMMENT ON FUNCTION public.ad_accounts_validate() IS 'Refuses an ad account whos
 
 
 --
+-- Name: ao_account_maturity(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_account_maturity(p_account_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object('account_id', c.account_id, 'source', c.source, 'conversions', c.conversions,
+                              'revenue', c.revenue, 'days', c.days, 'min_days', s.maturity_min_days,
+                              'clamped', c.clamped, 'note', c.note, 'learned_at', c.learned_at,
+                              'learned', (SELECT jsonb_build_object('conversions', m.conversions, 'revenue', m.revenue)
+                                            FROM account_maturity m WHERE m.account_id = c.account_id))
+      FROM ao_maturity_curves() c CROSS JOIN ao_settings() s
+     WHERE c.account_id = p_account_id
+$$;
+
+
+--
+-- Name: FUNCTION ao_account_maturity(p_account_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_account_maturity(p_account_id uuid) IS 'An account''s maturity curve as GET /ad-accounts/{id}/maturity shows it (NULL for a manual account).';
+
+
+--
 -- Name: ao_account_period(date, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3869,6 +4112,25 @@ CREATE FUNCTION public.ao_as_of() RETURNS timestamp with time zone
 --
 
 COMMENT ON FUNCTION public.ao_as_of() IS 'The moment a backtest replays the decisions at (ao.as_of, transaction-local), or NULL in a live cycle.';
+
+
+--
+-- Name: ao_as_reported(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_as_reported(p_sql text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT regexp_replace(p_sql, '\ms\.(conversions|revenue)_(lifetime|last_24h|last_48h|last_7d|prev_7d|last_14d|last_30d)(?!_reported)\M',
+                          's.\1_\2_reported', 'g')
+$$;
+
+
+--
+-- Name: FUNCTION ao_as_reported(p_sql text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_as_reported(p_sql text) IS 'A compiled rule''s SQL over the conversions and revenue as reported so far (a rule with reading as_reported), instead of the young days read as they will show.';
 
 
 --
@@ -4253,6 +4515,64 @@ CREATE FUNCTION public.ao_manual_account_id() RETURNS uuid
 --
 
 COMMENT ON FUNCTION public.ao_manual_account_id() IS 'The manual account campaigns go to when none is named (created by migration 017).';
+
+
+--
+-- Name: ao_maturity_curves(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_maturity_curves() RETURNS TABLE(account_id uuid, source text, conversions numeric[], revenue numeric[], days integer, clamped boolean, note text, learned_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.id,
+           CASE WHEN m.days >= s.maturity_min_days AND cardinality(m.conversions) > 1 THEN 'learned' ELSE 'default' END,
+           CASE WHEN m.days >= s.maturity_min_days AND cardinality(m.conversions) > 1 THEN m.conversions ELSE d.curve END,
+           CASE WHEN m.days >= s.maturity_min_days AND cardinality(m.revenue) > 1 THEN m.revenue ELSE d.curve END,
+           coalesce(m.days, 0), coalesce(m.clamped, false), m.note, m.learned_at
+      FROM ad_accounts a
+      CROSS JOIN ao_settings() s
+      -- shares to 4 places, as a learned curve has them (a share written from a float is not exact)
+      CROSS JOIN LATERAL (SELECT array_agg(round(v, 4) ORDER BY i) AS curve
+                            FROM unnest(s.maturity_default_curve) WITH ORDINALITY u(v, i)) d
+      LEFT JOIN account_maturity m ON m.account_id = a.id
+     WHERE a.platform <> 'manual'
+$$;
+
+
+--
+-- Name: FUNCTION ao_maturity_curves(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_maturity_curves() IS 'The maturity curve each connected account''s young days are read with: learned (once it has maturity_min_days days) or the settings'' default.';
+
+
+--
+-- Name: ao_maturity_note_sql(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_maturity_note_sql(p_conditions jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+    SELECT coalesce((
+        SELECT format($f$format('%s: %%s %%%% of %s expected so far', round(100 * s.%s_%s_reported / NULLIF(s.%s_%s, 0)))$f$,
+                      CASE w WHEN 'last_24h' THEN 'last 24 h' WHEN 'last_48h' THEN 'last 48 h' WHEN 'last_7d' THEN 'last 7 days'
+                             WHEN 'last_14d' THEN 'last 14 days' WHEN 'last_30d' THEN 'last 30 days'
+                             WHEN 'prev_7d' THEN 'the 7 days before' ELSE 'lifetime' END,
+                      f, f, w, f, w)
+          FROM (SELECT coalesce(leaf ->> 'window', 'lifetime') AS w,
+                       CASE leaf ->> 'metric' WHEN 'revenue' THEN 'revenue' ELSE 'conversions' END AS f
+                  FROM jsonb_path_query(p_conditions, 'strict $.**?(@.metric != null)') leaf
+                 WHERE leaf ->> 'metric' IN ('roi', 'revenue', 'conversions', 'cpa', 'conversion_rate')) l
+         ORDER BY array_position(ARRAY['last_24h', 'last_48h', 'last_7d', 'last_14d', 'last_30d', 'prev_7d', 'lifetime'], w)
+         LIMIT 1), '''''')
+$_$;
+
+
+--
+-- Name: FUNCTION ao_maturity_note_sql(p_conditions jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_maturity_note_sql(p_conditions jsonb) IS 'The SQL expression of a rule''s words on young data: in the shortest window its conversions or revenue conditions read, the share of what is expected that has been reported so far.';
 
 
 --
@@ -6217,6 +6537,103 @@ COMMENT ON FUNCTION public.ingest_campaign_metrics(p_rows jsonb) IS 'Upserts a b
 
 
 --
+-- Name: account_maturity; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.account_maturity (
+    account_id uuid NOT NULL,
+    conversions numeric[] NOT NULL,
+    revenue numeric[] NOT NULL,
+    days integer NOT NULL,
+    clamped boolean DEFAULT false NOT NULL,
+    note text,
+    learned_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT account_maturity_days_check CHECK ((days >= 0)),
+    CONSTRAINT account_maturity_note_check CHECK ((length(note) <= 500))
+);
+
+
+--
+-- Name: TABLE account_maturity; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.account_maturity IS 'The maturity curve learned for each connected ad account from what its syncs saw of each day (metric_revisions): the share of the final conversions and revenue reported k whole days after the day ended; clamped (and saying so) where revisions contradict themselves.';
+
+
+--
+-- Name: learn_account_maturity(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.learn_account_maturity(p_account_id uuid, p_lookback_days integer) RETURNS public.account_maturity
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_row account_maturity;
+BEGIN
+    WITH rev AS (
+        SELECT r.campaign_id, r.period_start, r.conversions, r.revenue, r.observed_at,
+               greatest(floor(extract(epoch FROM r.observed_at - r.period_end) / 86400), 0)::int AS age
+          FROM metric_revisions r
+          JOIN campaigns c ON c.id = r.campaign_id AND c.account_id = p_account_id
+         WHERE r.period_end <= now() - make_interval(days => p_lookback_days)
+           AND r.period_end > now() - make_interval(days => p_lookback_days + 90)
+           AND r.period_end - r.period_start BETWEEN interval '23 hours' AND interval '25 hours'
+    ), ranked AS (
+        SELECT rev.*,
+               lead(age) OVER (PARTITION BY campaign_id, period_start ORDER BY observed_at) AS next_age,
+               min(age) OVER (PARTITION BY campaign_id, period_start) AS first_age,
+               row_number() OVER (PARTITION BY campaign_id, period_start ORDER BY observed_at DESC) AS newest
+          FROM rev
+    ), days AS (
+        SELECT campaign_id, period_start, conversions AS final_conversions, revenue AS final_revenue
+          FROM ranked WHERE newest = 1 AND first_age = 0
+    ), known AS (  -- each report stands for the ages from its own to the next report's
+        SELECT r.campaign_id, r.period_start, k, r.conversions, r.revenue
+          FROM ranked r
+          CROSS JOIN LATERAL generate_series(r.age, least(coalesce(r.next_age - 1, p_lookback_days - 1),
+                                                          p_lookback_days - 1)) k
+         WHERE r.first_age = 0
+    ), raw AS (
+        SELECT k.k,
+               sum(k.conversions)::numeric / nullif(sum(d.final_conversions), 0) AS conversions,
+               sum(k.revenue) / nullif(sum(d.final_revenue), 0) AS revenue
+          FROM known k JOIN days d USING (campaign_id, period_start)
+         GROUP BY k.k
+    ), curve AS (  -- clamped: the running maximum, at most 1
+        SELECT k, conversions AS raw_conversions, revenue AS raw_revenue,
+               least(max(conversions) OVER (ORDER BY k), 1) AS conversions,
+               least(max(revenue) OVER (ORDER BY k), 1) AS revenue
+          FROM raw
+    )
+    INSERT INTO account_maturity AS m (account_id, conversions, revenue, days, clamped, note, learned_at)
+    SELECT p_account_id,
+           coalesce(array_agg(round(c.conversions, 4) ORDER BY c.k) FILTER (WHERE c.conversions IS NOT NULL), '{}') || 1::numeric,
+           coalesce(array_agg(round(c.revenue, 4) ORDER BY c.k) FILTER (WHERE c.revenue IS NOT NULL), '{}') || 1::numeric,
+           (SELECT count(DISTINCT period_start) FROM days),
+           coalesce(bool_or(c.raw_conversions > c.conversions OR c.raw_revenue > c.revenue
+                            OR c.raw_conversions < c.conversions OR c.raw_revenue < c.revenue), false),
+           CASE WHEN bool_or(c.raw_conversions > c.conversions OR c.raw_revenue > c.revenue
+                             OR c.raw_conversions < c.conversions OR c.raw_revenue < c.revenue)
+                THEN 'clamped: some days'' final figures were below an earlier report (conversions removed), so the curve is kept from falling or passing 1' END,
+           now()
+      FROM curve c
+    ON CONFLICT (account_id) DO UPDATE
+       SET conversions = excluded.conversions, revenue = excluded.revenue, days = excluded.days,
+           clamped = excluded.clamped, note = excluded.note, learned_at = excluded.learned_at
+    RETURNING m.* INTO v_row;
+    RETURN v_row;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION learn_account_maturity(p_account_id uuid, p_lookback_days integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.learn_account_maturity(p_account_id uuid, p_lookback_days integer) IS 'Learns an account''s maturity curve from its revisions of the last 90 final days (run by each sync, in its transaction): F(k) for k below the lookback, then 1; clamped where revisions contradict themselves.';
+
+
+--
 -- Name: measure_action_impact(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -7161,11 +7578,23 @@ CREATE FUNCTION public.update_autonomous_settings(p_changes jsonb) RETURNS publi
 DECLARE
     v_key text;
     v_row autonomous_settings;
+    v_problem text[];
 BEGIN
     SELECT k INTO v_key FROM jsonb_object_keys(p_changes) k
      WHERE k <> ALL (autonomous_setting_names()) LIMIT 1;
     IF v_key IS NOT NULL THEN
         PERFORM ao_raise_422(left(v_key, 100), 'not a setting');
+    END IF;
+    -- a curve refused is named at its position (the table's check would name only the column)
+    IF jsonb_typeof(p_changes -> 'maturity_default_curve') = 'array'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_changes -> 'maturity_default_curve') e
+                        WHERE jsonb_typeof(e) <> 'number') THEN
+        SELECT ao_maturity_curve_problem(ARRAY(SELECT e::text::numeric FROM jsonb_array_elements(
+                   p_changes -> 'maturity_default_curve') e)) INTO v_problem;
+        IF v_problem IS NOT NULL THEN
+            PERFORM ao_raise_422('maturity_default_curve' || CASE WHEN v_problem[1] <> '' THEN '[' || v_problem[1] || ']' ELSE '' END,
+                                 v_problem[2]);
+        END IF;
     END IF;
     -- Column names come from the catalogue (the keys were checked against it), values from the
     -- record jsonb_populate_record types; an empty change still records who looked.
@@ -7188,7 +7617,7 @@ $_$;
 -- Name: FUNCTION update_autonomous_settings(p_changes jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.update_autonomous_settings(p_changes jsonb) IS 'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule.';
+COMMENT ON FUNCTION public.update_autonomous_settings(p_changes jsonb) IS 'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, and a maturity curve that breaks its rules, naming the position.';
 
 
 --
@@ -7900,6 +8329,14 @@ CREATE TABLE public.webhook_events (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT webhook_events_type_check CHECK (((type = ANY (public.ao_event_types())) OR (type = 'webhook.test'::text)))
 );
+
+
+--
+-- Name: account_maturity account_maturity_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_maturity
+    ADD CONSTRAINT account_maturity_pkey PRIMARY KEY (account_id);
 
 
 --
@@ -8861,6 +9298,14 @@ ALTER TABLE public.webhook_events ENABLE ALWAYS TRIGGER webhook_events_fan_out;
 
 
 --
+-- Name: account_maturity account_maturity_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_maturity
+    ADD CONSTRAINT account_maturity_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ad_accounts(id) ON DELETE RESTRICT;
+
+
+--
 -- Name: ad_account_syncs ad_account_syncs_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9009,6 +9454,19 @@ ALTER TABLE ONLY public.webhook_deliveries
 
 ALTER TABLE ONLY public.webhook_deliveries
     ADD CONSTRAINT webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.webhook_events(id) ON DELETE RESTRICT;
+
+
+--
+-- Name: account_maturity; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.account_maturity ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_maturity account_maturity_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY account_maturity_privileged ON public.account_maturity TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
 
 
 --
@@ -9385,6 +9843,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.social_posts TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.social_accounts TO ao_app;
+
+
+--
+-- Name: TABLE account_maturity; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.account_maturity TO ao_app;
 
 
 --

@@ -24,9 +24,12 @@ FIELDS = (
 
 async def _confidence(db: asyncpg.Connection, condition: dict, **figures: float) -> float:
     expr = await db.fetchval("SELECT compile_rule_confidence($1::jsonb)", {"all": [condition]})
-    cols = ", ".join(f"${i + 1}::numeric AS {f}" for i, f in enumerate(FIELDS))
+    # the conversions as reported are the sample; unless a test says otherwise, all of them arrived
+    figures.setdefault("conversions_lifetime_reported", figures.get("conversions_lifetime", 0))
+    fields = (*FIELDS, "conversions_lifetime_reported")
+    cols = ", ".join(f"${i + 1}::numeric AS {f}" for i, f in enumerate(fields))
     value = await db.fetchval(
-        f"SELECT ({expr})::float8 FROM (SELECT {cols}) s", *[figures.get(f, 0) for f in FIELDS]
+        f"SELECT ({expr})::float8 FROM (SELECT {cols}) s", *[figures.get(f, 0) for f in fields]
     )
     return float(value)
 

@@ -363,6 +363,17 @@ async def test_a_changed_setting_persists_after_a_reload(site):
     await page.click("button[data-tab=settings]")
     await page.wait_for_function("document.querySelector('#set-min_spend')?.value === '75'")
     assert (await _api(url, "/settings"))["min_spend"] == 75
+    # the maturity curve, a list of shares
+    await page.fill("#set-maturity_default_curve", "0.5, 0.8, 1")
+    await page.click("#settings-save")
+    await page.wait_for_function(
+        "document.querySelector('#notice').textContent.includes('maturity_default_curve')"
+    )
+    assert (await _api(url, "/settings"))["maturity_default_curve"] == [0.5, 0.8, 1]
+    await page.fill("#set-maturity_default_curve", "0.5, 0.4, 1")  # falls: refused at the field
+    await page.click("#settings-save")
+    await page.locator('.field-error[data-for="maturity_default_curve"]').wait_for()
+    await page.fill("#set-maturity_default_curve", "0.5, 0.8, 1")
     await page.fill("#set-max_scale_factor", "50")  # out of range: the server's words at the field
     await page.click("#settings-save")
     await page.locator('.field-error[data-for="max_scale_factor"]').wait_for()
@@ -475,6 +486,9 @@ async def test_ad_accounts_tab_syncs_the_sandbox_and_makes_a_manual_account(site
             "[...document.querySelectorAll('#sync-rows td.status')].every(td => td.textContent === 'succeeded')"
         )
         assert await page.locator("#sync-rows tr").count() == 2
+        # how complete its recent days are: the default curve until it has days of its own
+        await page.wait_for_selector("#maturity-text:has-text('The default curve')")
+        assert await page.get_attribute("#chart-maturity", "data-points") == "5"
         # the mode, changed in place, persists
         await row.locator("select[data-account-mode]").select_option("approve")
         await page.wait_for_selector("#notice:has-text('Mode set to approve')")
@@ -525,6 +539,8 @@ async def test_observe_mode_on_the_sandbox_queues_proposals_and_approving_one_ap
         queue = page.locator("#approval-rows tr")
         await queue.first.wait_for()
         assert await queue.count() == len(proposed)
+        # the audit trail, filtered to the proposals (a cycle writes many actions at one moment)
+        await page.select_option("#action-status", "proposed")
         row = page.locator(f"#action-rows tr[data-id='{first['id']}']")
         assert (await row.locator(".status").inner_text()) == "proposed"
         assert (await row.locator(".platform").inner_text()) == "not sent"
@@ -533,6 +549,7 @@ async def test_observe_mode_on_the_sandbox_queues_proposals_and_approving_one_ap
             f"#approval-rows tr[data-id='{first['id']}'] button[data-approve]"
         ).click()
         await page.wait_for_selector("#notice:has-text('Approved')")
+        await page.select_option("#action-status", "pending")
         await page.wait_for_function(
             f"document.querySelector(\"#action-rows tr[data-id='{first['id']}'] .status\")?.textContent === 'pending'"
         )
@@ -548,8 +565,8 @@ async def test_observe_mode_on_the_sandbox_queues_proposals_and_approving_one_ap
         else:
             adsets = {a["id"] for a in campaign.adsets}
             assert adsets and adsets <= {n for n, _ in graph.applied}  # each ad set scaled
-        await page.click("button[data-tab=overview]")
-        await page.click("button[data-tab=actions]")
+        await page.select_option("#action-type", first["action_type"])
+        await page.select_option("#action-status", "executed")
         await page.wait_for_function(
             f"document.querySelector(\"#action-rows tr[data-id='{first['id']}'] .platform\")?.textContent === 'applied'"
         )

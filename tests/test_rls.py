@@ -30,6 +30,7 @@ TABLES = [
     "metric_revisions",
     "platform_changes",
     "platform_writes",
+    "account_maturity",
 ]
 # Append-only for the API role: rows are added, never changed (nor deleted).
 INSERT_ONLY = {"metric_revisions", "platform_writes"}
@@ -141,6 +142,10 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         "INSERT INTO platform_writes (change_id, object_id, field, value) VALUES ($1, 'c1', 'status', 'paused')",
         ids["change"],
     )
+    await db.execute(
+        "INSERT INTO account_maturity (account_id, conversions, revenue, days) VALUES ($1, '{1}', '{1}', 0)",
+        ids["ad_account"],
+    )
     return ids
 
 
@@ -241,6 +246,11 @@ INSERTS = {
         " VALUES ($1::uuid, 'c2', 'daily_budget', '10')",
         ("change",),
     ),
+    "account_maturity": (
+        "INSERT INTO account_maturity (account_id, conversions, revenue, days)"
+        " VALUES ($1::uuid, '{0.5, 1}', '{0.5, 1}', 3) ON CONFLICT (account_id) DO UPDATE SET days = 3",
+        ("ad_account",),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -266,6 +276,7 @@ UPDATES = {
     "metric_revisions": "UPDATE metric_revisions SET spend = spend",
     "platform_changes": "UPDATE platform_changes SET attempts = attempts",
     "platform_writes": "UPDATE platform_writes SET value = value",
+    "account_maturity": "UPDATE account_maturity SET days = days",
 }
 
 

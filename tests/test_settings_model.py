@@ -12,10 +12,27 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 
 from app.models.settings import AutonomousSettingsBase, AutonomousSettingsUpdate
 
+CURVES: list[Any] = [
+    [1],
+    [0.6, 0.8, 0.9, 0.95, 1],
+    [0.5, 0.5, 1],
+    [0.5, 0.4, 1],  # falls
+    [0.5, 0.9],  # does not end at 1
+    [0, 1],
+    [1e-9, 1],
+    [0.5, 1.0000001],
+    [],
+    [0.5] * 27 + [1],
+    [0.5] * 28 + [1],  # 29 days
+]
 
-def _probes(model: type[BaseModel], name: str) -> list[float | int]:
-    """Values at and around each bound the model states for a setting, and one inside."""
+
+def _probes(model: type[BaseModel], name: str) -> list[Any]:
+    """Values at and around each bound the model states for a setting, and one inside (for a curve:
+    curves good and bad)."""
     info = model.model_fields[name]
+    if getattr(info.annotation, "__origin__", None) is list:
+        return CURVES
     integer = info.annotation is int
     step = 1 if integer else 1e-9
     values: list[float | int] = [0, 1, 2]

@@ -160,7 +160,7 @@ ACTION_REJECT = "SELECT reject_action($1, $2)"
 RULE_COLUMNS = """
 id, name, description, rule_type, priority, is_active, is_builtin, conditions,
 describe_rule_conditions(conditions) AS conditions_text, action, min_confidence, cooldown_hours,
-evaluation_type, created_by, updated_by, created_at, updated_at
+evaluation_type, reading, created_by, updated_by, created_at, updated_at
 """
 
 RULE_LIST = f"""
@@ -174,8 +174,8 @@ RULE_GET = f"SELECT {RULE_COLUMNS} FROM autonomous_rules WHERE id = $1"
 
 RULE_INSERT = """
 INSERT INTO autonomous_rules (name, description, rule_type, priority, is_active, conditions, action,
-                              min_confidence, cooldown_hours, evaluation_type, created_by, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, app_auth.actor(), app_auth.actor())
+                              min_confidence, cooldown_hours, evaluation_type, reading, created_by, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, app_auth.actor(), app_auth.actor())
 RETURNING id
 """
 
@@ -190,6 +190,7 @@ UPDATE autonomous_rules SET
     min_confidence = CASE WHEN $2::jsonb ? 'min_confidence' THEN ($2->>'min_confidence')::numeric ELSE min_confidence END,
     cooldown_hours = CASE WHEN $2::jsonb ? 'cooldown_hours' THEN ($2->>'cooldown_hours')::integer ELSE cooldown_hours END,
     evaluation_type = CASE WHEN $2::jsonb ? 'evaluation_type' THEN $2->>'evaluation_type' ELSE evaluation_type END,
+    reading        = CASE WHEN $2::jsonb ? 'reading'        THEN $2->>'reading'                ELSE reading END,
     updated_by     = app_auth.actor()
 WHERE id = $1
 RETURNING id
@@ -351,6 +352,10 @@ SYNC_CLAIM = "SELECT * FROM claim_ad_account_sync($1, $2, $3)"
 SYNC_RENEW = "SELECT renew_ad_account_lease($1, $2)"
 
 SYNC_RECORD = "SELECT record_ad_account_sync($1, $2::text::jsonb, $3)"
+
+MATURITY_LEARN = "SELECT learn_account_maturity($1, $2)"
+
+AD_ACCOUNT_MATURITY = "SELECT ao_account_maturity($1)"
 
 SYNC_FAIL = "SELECT * FROM fail_ad_account_sync($1, $2, $3, $4, $5, $6)"
 

@@ -198,3 +198,30 @@ class AdAccountSyncPublic(BaseModel):
 class AdAccountSyncsPublic(BaseModel):
     items: list[AdAccountSyncPublic]
     next_cursor: str | None = None
+
+
+class MaturityShares(BaseModel):
+    conversions: list[float]
+    revenue: list[float]
+
+
+class AccountMaturityPublic(BaseModel):
+    """An account's maturity curve: F(k), the share of a day's final figures reported k whole days
+    after it ended (the last is 1)."""
+
+    account_id: uuid.UUID
+    source: Literal["learned", "default"] = Field(
+        description="learned from the account's revisions, or the settings' default until it has min_days days"
+    )
+    conversions: list[float]
+    revenue: list[float]
+    days: int = Field(description="the final days the learned curve comes from")
+    min_days: int
+    clamped: bool = Field(
+        description="revisions contradicted themselves: the curve was kept from falling or passing 1"
+    )
+    note: str | None = None
+    learned_at: datetime | None = None
+    learned: MaturityShares | None = Field(
+        default=None, description="the learned curve, shown even while the default is used"
+    )

@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.common import Moment, Name200, StrictModel, Text2000
-from app.models.rules import Action, Conditions, Confidence, Cooldown, Priority
+from app.models.rules import (
+    READING_DESCRIPTION,
+    Action,
+    Conditions,
+    Confidence,
+    Cooldown,
+    Priority,
+    Reading,
+)
 
 BacktestStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 BacktestStep = Literal["day", "hour"]
@@ -24,6 +32,7 @@ class RuleBody(StrictModel):
     action: Action
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
+    reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
 
 
 SettingValue = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
@@ -61,7 +70,9 @@ class BacktestPublic(BaseModel):
     steps_total: int
     progress: float = Field(description="0 to 1")
     result: dict[str, Any] | None = Field(
-        description="when succeeded: totals, per rule, decisions (first 5,000), daily timeline"
+        description="when succeeded: totals, per rule, decisions (first 5,000), daily timeline; over a"
+        " history with revisions, readings: the totals (regrets included) with young days read as they"
+        " will show (matured) and as reported"
     )
     error: str | None
     created_by: str | None

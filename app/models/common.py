@@ -176,7 +176,7 @@ def offset_page(rows: list[Any], limit: int, offset: int, model: type[BaseModel]
 
 # The codes a guardrail or a limit holds a decision back with (sql/functions/08_plan*.sql).
 HELD_CODES = (
-    "below_confidence, below_min_spend, capped, no_budget_to_scale, awaiting_decision, shared_budget, "
+    "below_confidence, below_min_spend, capped, no_budget_to_scale, immature_data, awaiting_decision, shared_budget, "
     "rollback_quiet, cooldown, post_spacing, no_account, paused_in_cycle, data_outage, pause_limit or "
     "budget_limit"
 )

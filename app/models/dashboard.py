@@ -9,7 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.models.common import HeldCode, Name200, StrictModel
-from app.models.rules import Action, Conditions, Confidence, Cooldown, Priority
+from app.models.rules import (
+    READING_DESCRIPTION,
+    Action,
+    Conditions,
+    Confidence,
+    Cooldown,
+    Priority,
+    Reading,
+)
 
 Bucket = Literal["day", "hour"]
 
@@ -66,6 +74,7 @@ class RulePreviewRequest(StrictModel):
     action: Action
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
+    reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
 
 
 class RulePreviewItem(HeldCode):

@@ -18,6 +18,11 @@ EvaluationType = Literal["schedule", "trigger"]
 EVALUATION_DESCRIPTION = (
     "schedule: evaluated by cycles; trigger: also as soon as new metrics for a campaign arrive"
 )
+Reading = Literal["matured", "as_reported"]
+READING_DESCRIPTION = (
+    "matured: the young days of connected accounts read as they will show once late conversions"
+    " arrive (reported ÷ the account's maturity curve); as_reported: as reported so far"
+)
 Priority = Annotated[int, Field(strict=True, ge=0, le=1000)]
 Confidence = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Cooldown = Annotated[int, Field(strict=True, ge=0, le=8760)]
@@ -107,6 +112,7 @@ class RuleCreate(StrictModel):
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
     evaluation_type: EvaluationType = Field(default="schedule", description=EVALUATION_DESCRIPTION)
+    reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
 
 
 class RuleUpdate(StrictModel):
@@ -121,6 +127,7 @@ class RuleUpdate(StrictModel):
     min_confidence: Confidence | MISSING = MISSING
     cooldown_hours: Cooldown | MISSING = MISSING
     evaluation_type: EvaluationType | MISSING = MISSING
+    reading: Reading | MISSING = MISSING
     rule_type: SkipJsonSchema[Any] = Field(default=None, exclude=True)
 
     @field_validator("rule_type", mode="before")
@@ -143,6 +150,7 @@ class RulePublic(BaseModel):
     min_confidence: float
     cooldown_hours: int
     evaluation_type: EvaluationType
+    reading: Reading
     created_by: str | None
     updated_by: str | None
     created_at: datetime

@@ -45,6 +45,30 @@ OpenRatio = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)
 Percent = Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False), _steps_from(0)]
 
 
+def _maturity_curve(curve: list[float]) -> list[float]:
+    """Never decreasing, the last share 1 (each share's bounds are its item type's)."""
+    for i, share in enumerate(curve):
+        if i and share < curve[i - 1]:
+            raise PydanticCustomError(
+                "maturity_curve",
+                "share [{i}] ({share}) must not be below the share before it ({before})",
+                {"i": i, "share": f"{share:g}", "before": f"{curve[i - 1]:g}"},
+            )
+    if curve[-1] != 1:
+        raise PydanticCustomError(
+            "maturity_curve",
+            "the last share [{i}] must be 1 (all of a day reported), not {share}",
+            {"i": len(curve) - 1, "share": f"{curve[-1]:g}"},
+        )
+    return curve
+
+
+Share = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]
+MaturityCurve = Annotated[
+    list[Share], Field(min_length=1, max_length=28), AfterValidator(_maturity_curve)
+]
+
+
 class AutonomousSettingsBase(BaseModel):
     min_spend: MinSpend
     max_scale_factor: ScaleFactor
@@ -76,6 +100,13 @@ class AutonomousSettingsBase(BaseModel):
     max_total_daily_budget: MinSpend | None
     approval_ttl_hours: Annotated[int, Field(strict=True, ge=1, le=720)] = Field(
         description="hours a proposed change of a connected campaign waits for a person before it expires"
+    )
+    maturity_default_curve: MaturityCurve = Field(
+        description="the share of a day's final conversions and revenue reported 0, 1, 2, … whole days after"
+        " it ended, for connected accounts with too few days to learn their own (never decreasing, the last 1)"
+    )
+    maturity_min_days: Annotated[int, Field(strict=True, ge=1, le=365)] = Field(
+        description="the days an account's syncs must have seen before its own maturity curve is used"
     )
 
 

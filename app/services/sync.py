@@ -179,6 +179,9 @@ async def sync_once(
                 recorded: dict[str, Any] = await conn.fetchval(
                     queries.SYNC_RECORD, sync_id, json.dumps(read), interval
                 )
+                await conn.execute(
+                    queries.MATURITY_LEARN, claimed["account_id"], settings.sync_lookback_days
+                )
         except asyncpg.PostgresError as exc:
             if (getattr(exc, "sqlstate", "") or "") not in ("AO422", "AO409"):
                 raise

@@ -17,11 +17,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_key text;
     v_row autonomous_settings;
+    v_problem text[];
 BEGIN
     SELECT k INTO v_key FROM jsonb_object_keys(p_changes) k
      WHERE k <> ALL (autonomous_setting_names()) LIMIT 1;
     IF v_key IS NOT NULL THEN
         PERFORM ao_raise_422(left(v_key, 100), 'not a setting');
+    END IF;
+    -- a curve refused is named at its position (the table's check would name only the column)
+    IF jsonb_typeof(p_changes -> 'maturity_default_curve') = 'array'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_changes -> 'maturity_default_curve') e
+                        WHERE jsonb_typeof(e) <> 'number') THEN
+        SELECT ao_maturity_curve_problem(ARRAY(SELECT e::text::numeric FROM jsonb_array_elements(
+                   p_changes -> 'maturity_default_curve') e)) INTO v_problem;
+        IF v_problem IS NOT NULL THEN
+            PERFORM ao_raise_422('maturity_default_curve' || CASE WHEN v_problem[1] <> '' THEN '[' || v_problem[1] || ']' ELSE '' END,
+                                 v_problem[2]);
+        END IF;
     END IF;
     -- Column names come from the catalogue (the keys were checked against it), values from the
     -- record jsonb_populate_record types; an empty change still records who looked.
@@ -39,7 +51,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION update_autonomous_settings(jsonb) IS
-    'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule.';
+    'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, and a maturity curve that breaks its rules, naming the position.';
 
 -- ROWS 1: there is one settings row, and the planner must not cost the joins for a thousand.
 CREATE OR REPLACE FUNCTION ao_settings() RETURNS SETOF autonomous_settings

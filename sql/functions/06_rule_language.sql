@@ -47,6 +47,35 @@ $$;
 COMMENT ON FUNCTION rule_metric_sql(text, text) IS
     'Maps a whitelisted (metric, window) to its SQL expression over the cycle''s window sums (_ao_stats); ratios are NULL when the divisor is 0, so a rule never matches on missing data.';
 
+-- A compiled rule read as reported: its conversions and revenue figures are the reported columns the
+-- window sums keep beside the matured ones (the names come from rule_metric_sql's whitelist).
+CREATE OR REPLACE FUNCTION ao_as_reported(p_sql text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT regexp_replace(p_sql, '\ms\.(conversions|revenue)_(lifetime|last_24h|last_48h|last_7d|prev_7d|last_14d|last_30d)(?!_reported)\M',
+                          's.\1_\2_reported', 'g')
+$$;
+COMMENT ON FUNCTION ao_as_reported(text) IS
+    'A compiled rule''s SQL over the conversions and revenue as reported so far (a rule with reading as_reported), instead of the young days read as they will show.';
+
+-- The windows a rule's conversions and revenue conditions read (the first its words of young data quote).
+CREATE OR REPLACE FUNCTION ao_maturity_note_sql(p_conditions jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce((
+        SELECT format($f$format('%s: %%s %%%% of %s expected so far', round(100 * s.%s_%s_reported / NULLIF(s.%s_%s, 0)))$f$,
+                      CASE w WHEN 'last_24h' THEN 'last 24 h' WHEN 'last_48h' THEN 'last 48 h' WHEN 'last_7d' THEN 'last 7 days'
+                             WHEN 'last_14d' THEN 'last 14 days' WHEN 'last_30d' THEN 'last 30 days'
+                             WHEN 'prev_7d' THEN 'the 7 days before' ELSE 'lifetime' END,
+                      f, f, w, f, w)
+          FROM (SELECT coalesce(leaf ->> 'window', 'lifetime') AS w,
+                       CASE leaf ->> 'metric' WHEN 'revenue' THEN 'revenue' ELSE 'conversions' END AS f
+                  FROM jsonb_path_query(p_conditions, 'strict $.**?(@.metric != null)') leaf
+                 WHERE leaf ->> 'metric' IN ('roi', 'revenue', 'conversions', 'cpa', 'conversion_rate')) l
+         ORDER BY array_position(ARRAY['last_24h', 'last_48h', 'last_7d', 'last_14d', 'last_30d', 'prev_7d', 'lifetime'], w)
+         LIMIT 1), '''''')
+$$;
+COMMENT ON FUNCTION ao_maturity_note_sql(jsonb) IS
+    'The SQL expression of a rule''s words on young data: in the shortest window its conversions or revenue conditions read, the share of what is expected that has been reported so far.';
+
 CREATE OR REPLACE FUNCTION _ao_compile_group(p_node jsonb, p_path text, p_depth integer, p_mode text)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -144,8 +173,11 @@ DECLARE
     v_n text;
 BEGIN
     IF v_dir <> 0 AND v_metric IN ('roi', 'cpa', 'cpc') THEN
-        -- Var(ln ratio) ≈ 1 / (n + 1); float8, as numeric ln() and sqrt() cost far more
-        v_n := format('s.%s_%s', CASE v_metric WHEN 'cpc' THEN 'clicks' ELSE 'conversions' END, v_window);
+        -- Var(ln ratio) ≈ 1 / (n + 1), n the conversions as reported: a young day's nowcast (reported ÷
+        -- F) rests on the conversions seen so far, not on those it expects; float8, as numeric ln() and
+        -- sqrt() cost far more
+        v_n := format('s.%s_%s', CASE v_metric WHEN 'cpc' THEN 'clicks' ELSE 'conversions' END, v_window)
+               || CASE WHEN v_metric = 'cpc' THEN '' ELSE '_reported' END;
         RETURN format('coalesce(ao_norm_cdf(%s * (ln(greatest(%s, 0.01)::float8) - ln(greatest(%L::float8, 0.01))) * sqrt((%s + 1)::float8)), 0)',
                       v_dir, v_expr, v_v, v_n);
     ELSIF v_dir <> 0 AND v_metric IN ('ctr', 'conversion_rate') AND v_v > 0 AND v_v < 1 THEN
@@ -158,7 +190,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_condition_confidence(jsonb, text) IS
-    'The SQL expression of the probability that a (validated) condition truly holds for a campaign: log-normal with Poisson counts for ROI, CPA and CPC, the Wilson score test for CTR and conversion rate, 1 or 0 for facts.';
+    'The SQL expression of the probability that a (validated) condition truly holds for a campaign: log-normal with Poisson counts for ROI, CPA and CPC (the conversions as reported: fewer behind a young day than its nowcast shows), the Wilson score test for CTR and conversion rate, 1 or 0 for facts.';
 
 -- The whole tree is a group, never a bare condition.
 CREATE OR REPLACE FUNCTION _ao_compile_node(p_node jsonb, p_path text, p_depth integer, p_mode text)
@@ -312,7 +344,7 @@ RETURNS autonomous_rules
 LANGUAGE sql VOLATILE AS $$
     SELECT jsonb_populate_record(NULL::autonomous_rules,
                jsonb_build_object('priority', 50, 'min_confidence', 0, 'cooldown_hours', 24,
-                                  'evaluation_type', 'schedule')
+                                  'evaluation_type', 'schedule', 'reading', 'matured')
                -- the body's fields, a null one left at its default
                || coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(p_body) e
                              WHERE jsonb_typeof(e.value) <> 'null'), '{}')

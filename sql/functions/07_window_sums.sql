@@ -53,6 +53,9 @@ DECLARE
     v_sums text;
     v_columns text;
     v_rows text;
+    v_reported text;
+    v_young text;
+    v_matured text;
     v_now timestamptz := ao_now();
     v_as_of timestamptz := ao_as_of();
 BEGIN
@@ -101,8 +104,14 @@ BEGIN
                       (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
                          FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', '
                              ORDER BY w.f, w.w)
-              FROM windows w)
-      INTO v_sums, v_columns;
+              FROM windows w),
+           -- conversions and revenue as reported, beside the matured figures the young days' adjustment makes
+           (SELECT string_agg(format('%s AS %s_%s_reported',
+                      (SELECT string_agg(format('coalesce(a.%s_b%s_%s, 0)', u.f, u.lo, u.hi), ' + ' ORDER BY u.lo)
+                         FROM used u WHERE u.f = w.f AND u.lo >= w.lo AND u.hi <= w.hi), w.f, w.w), ', '
+                             ORDER BY w.f, w.w)
+              FROM windows w WHERE w.f IN ('conversions', 'revenue'))
+      INTO v_sums, v_columns, v_reported;
     -- The window sums of one set of campaigns: all, the scoped ones, or one half of them by id (the
     -- half's condition is the one %s left for a second format).
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
@@ -136,16 +145,82 @@ BEGIN
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
                c.clicks::numeric AS clicks_lifetime, c.conversions::numeric AS conversions_lifetime,
                c.spend AS spend_lifetime, c.revenue AS revenue_lifetime, %2$s,
+               c.conversions::numeric AS conversions_lifetime_reported, c.revenue AS revenue_lifetime_reported%6$s,
                false AS paused_in_cycle
         FROM %3$I c
         LEFT JOIN a ON a.campaign_id = c.id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END)
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN v_reported IS NOT NULL THEN ', ' || v_reported ELSE '' END)
     USING p_campaign_ids;
+    -- Young days of connected accounts read as what they will show: each day's conversions and revenue
+    -- divided by its account's F(age) (sql/functions/26_maturity.sql), added to every window that holds
+    -- it and to the lifetime totals; the reported figures stay beside them (the confidence's sample).
+    -- In a backtest's replay a day reads as its syncs knew it at the replayed moment (its last revision
+    -- seen by then; spend as stored), both as reported and, divided by F, as it would show. Manual
+    -- accounts read as reported.
+    IF EXISTS (SELECT 1 FROM ad_accounts WHERE platform <> 'manual') THEN
+        WITH n AS (
+            SELECT f, w FROM _ao_needed_sums() n(f, w) WHERE f IN ('conversions', 'revenue')
+            UNION SELECT f, 'lifetime' FROM unnest(ARRAY['conversions', 'revenue']) f
+        ), edges AS (
+            SELECT n.*, CASE n.w
+                WHEN 'lifetime' THEN ''
+                WHEN 'prev_7d' THEN format('FILTER (WHERE y.period_end > %L::timestamptz AND y.period_end <= %L::timestamptz)',
+                                           v_now - interval '14 days', v_now - interval '7 days')
+                ELSE format('FILTER (WHERE y.period_end > %L::timestamptz)',
+                            v_now - CASE n.w WHEN 'last_24h' THEN interval '24 hours' WHEN 'last_48h' THEN interval '48 hours'
+                                             WHEN 'last_7d' THEN interval '7 days' WHEN 'last_14d' THEN interval '14 days'
+                                             ELSE interval '30 days' END) END AS filter
+              FROM n
+        )
+        SELECT string_agg(format('%1$s_%2$s = s.%1$s_%2$s + coalesce(y.%1$s_%2$s, 0), '
+                                 '%1$s_%2$s_reported = s.%1$s_%2$s_reported + coalesce(y.%1$s_%2$s_r, 0)', f, w), ', '),
+               string_agg(format('sum(y.add_%1$s) %3$s AS %1$s_%2$s, sum(y.seen_%1$s) %3$s AS %1$s_%2$s_r', f, w, filter), ', ')
+          INTO v_matured, v_young
+          FROM edges;
+        EXECUTE format($q$
+            UPDATE _ao_stats s SET %1$s
+              FROM (SELECT y.campaign_id, %2$s
+                      FROM (SELECT m.campaign_id, m.period_end,
+                                   k.conversions - m.conversions AS seen_conversions,
+                                   k.revenue - m.revenue AS seen_revenue,
+                                   k.conversions / f.conversions - m.conversions AS add_conversions,
+                                   k.revenue / f.revenue - m.revenue AS add_revenue
+                              FROM campaign_metrics m
+                              JOIN _ao_stats st ON st.campaign_id = m.campaign_id
+                              JOIN campaigns c ON c.id = m.campaign_id
+                              JOIN ao_maturity_curves() mc ON mc.account_id = c.account_id
+                              CROSS JOIN LATERAL (
+                                  SELECT greatest(floor(extract(epoch FROM %3$L::timestamptz - m.period_end) / 86400), 0)::int + 1 AS i) age
+                              CROSS JOIN LATERAL (
+                                  SELECT mc.conversions[least(age.i, cardinality(mc.conversions))] AS conversions,
+                                         mc.revenue[least(age.i, cardinality(mc.revenue))] AS revenue) f
+                              %4$s
+                             WHERE m.period_end > %3$L::timestamptz - make_interval(days => %6$s) %5$s) y
+                     GROUP BY y.campaign_id) y
+             WHERE s.campaign_id = y.campaign_id
+        $q$, v_matured, v_young, v_now,
+             CASE WHEN ao_replaying()
+                  THEN $k$CROSS JOIN LATERAL (
+                          SELECT coalesce(r.conversions, m.conversions)::numeric AS conversions, coalesce(r.revenue, m.revenue) AS revenue
+                            FROM (SELECT 1) one
+                            LEFT JOIN LATERAL (SELECT r.conversions, r.revenue FROM metric_revisions r
+                                                WHERE r.campaign_id = m.campaign_id AND r.period_start = m.period_start
+                                                  AND r.observed_at <= ao_now()
+                                                ORDER BY r.observed_at DESC LIMIT 1) r ON true) k$k$
+                  ELSE 'CROSS JOIN LATERAL (SELECT m.conversions::numeric AS conversions, m.revenue) k' END,
+             CASE WHEN ao_replaying() THEN format('AND m.period_end <= %L::timestamptz', v_now)
+                  ELSE 'AND (f.conversions < 1 OR f.revenue < 1)' END,
+             -- the days a curve still reads as young (a replay: what syncs can still revise, 28 days)
+             CASE WHEN ao_replaying() THEN 28
+                  ELSE (SELECT coalesce(max(greatest(cardinality(mc.conversions), cardinality(mc.revenue))), 1)
+                          FROM ao_maturity_curves() mc) END);
+    END IF;
     -- Each step plans its joins on what a work table really holds, never on a guess.
     ANALYZE _ao_stats (campaign_id);
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats(uuid[]) IS
-    'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans.';
+    'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';

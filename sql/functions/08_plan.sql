@@ -18,6 +18,9 @@ LANGUAGE plpgsql
 SET default_statistics_target = 10 AS $$
 DECLARE
     r autonomous_rules%ROWTYPE;
+    v_young boolean := EXISTS (SELECT 1 FROM ad_accounts WHERE platform <> 'manual');
+    v_match text;
+    v_confidence text;
 BEGIN
     IF to_regclass('pg_temp._ao_stats') IS NULL THEN
         PERFORM _ao_prepare_stats();
@@ -26,7 +29,8 @@ BEGIN
     PERFORM _ao_drop_work_table('_ao_rule_errors');
     CREATE TEMP TABLE _ao_matches (
         campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
-        min_confidence numeric, cooldown_hours integer, confidence numeric) ON COMMIT DROP;
+        min_confidence numeric, cooldown_hours integer, confidence numeric,
+        immature boolean NOT NULL DEFAULT false, maturity_note text) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
 
     -- The live rules, or a backtest's (the relation from ao_state_table's whitelist).
@@ -38,12 +42,29 @@ BEGIN
         BEGIN
             PERFORM validate_rule_action(r.rule_type, r.action);
             PERFORM describe_rule_conditions(r.conditions);
+            v_match := compile_rule_conditions(r.conditions);
+            v_confidence := compile_rule_confidence(r.conditions);
+            IF r.reading = 'as_reported' THEN
+                v_match := ao_as_reported(v_match);
+                v_confidence := ao_as_reported(v_confidence);
+            END IF;
             EXECUTE format(
                 'INSERT INTO _ao_matches
                  SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
                    FROM _ao_stats s WHERE %s',
-                compile_rule_confidence(r.conditions), compile_rule_conditions(r.conditions))
+                v_confidence, v_match)
             USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            -- A pause the figures as reported would make but the young days read as they will show do
+            -- not: held back with immature_data and the share of what is expected so far.
+            IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
+                EXECUTE format(
+                    'INSERT INTO _ao_matches
+                     SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
+                            round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
+                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)',
+                    ao_as_reported(v_confidence), ao_maturity_note_sql(r.conditions), ao_as_reported(v_match), v_match)
+                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO _ao_rule_errors VALUES (r.id, r.name, SQLERRM);
             RAISE WARNING 'rule "%" (%) skipped in this evaluation: %', r.name, r.id, SQLERRM;
@@ -72,7 +93,7 @@ BEGIN
         SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*,
                least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
           FROM matches m CROSS JOIN cfg
-         ORDER BY m.campaign_id, m.rule_type = 'post', m.confidence >= m.confidence_floor DESC,
+         ORDER BY m.campaign_id, m.rule_type = 'post', m.immature, m.confidence >= m.confidence_floor DESC,
                   m.priority DESC, m.rule_name
     )
     SELECT c.*, c.rule_type AS action_type, s.title, s.external_id, s.daily_budget, s.max_budget,
@@ -148,6 +169,7 @@ BEGIN
     SELECT d.*, NULL::numeric AS limited_from, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
            last_schedule.created_at AS last_schedule_at,
            CASE
+               WHEN d.immature THEN 'immature_data'
                WHEN d.confidence < d.confidence_floor THEN 'below_confidence'
                WHEN d.action_type = 'pause' AND d.spend_lifetime < d.min_spend THEN 'below_min_spend'
                WHEN d.action_type = 'scale' AND d.max_budget IS NOT NULL AND d.daily_budget >= d.max_budget THEN 'capped'

@@ -13,6 +13,9 @@ LANGUAGE sql STABLE AS $$
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
         WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
         WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
+        WHEN 'immature_data' THEN
+            format('its recent days are young: %s; %s would pause it on what has arrived, not on what the days will show',
+                   nullif(g.maturity_note, ''), g.rule_name)
         WHEN 'rollback_quiet' THEN
             format('a person rolled back a %s at %s; quiet for %s h after a rollback', g.action_type,
                    to_char(g.quiet_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), g.rollback_quiet_hours)

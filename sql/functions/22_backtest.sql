@@ -17,24 +17,18 @@ COMMENT ON FUNCTION _ao_backtest_steps(timestamptz, timestamptz, text) IS
 -- As it goes, it reports each step (about 50 of them) as a notice whose SQLSTATE is AOPRG and whose
 -- detail is {"backtest_id", "step", "steps"}: the runner turns it into progress. Before each step it
 -- looks whether a person cancelled the backtest (committed since the step before) and stops if so.
-CREATE OR REPLACE FUNCTION _ao_replay(p_id uuid, p_from timestamptz, p_to timestamptz, p_step text, p_rules jsonb,
-                                      p_settings jsonb) RETURNS jsonb
-LANGUAGE plpgsql
--- JIT would compile the big statements of every step, and a compilation cannot be interrupted: no
--- time limit or cancel could stop it
-SET jit = off AS $$
+-- One pass of the replay over every step; the steps at which a limit held something.
+CREATE OR REPLACE FUNCTION _ao_replay_pass(p_id uuid, p_from timestamptz, p_to timestamptz, p_step text,
+                                           p_pass integer, p_passes integer) RETURNS jsonb
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
     v_interval interval := CASE p_step WHEN 'hour' THEN interval '1 hour' ELSE interval '1 day' END;
     v_at timestamptz;
     v_step jsonb;
     v_limited jsonb[] := '{}';
-    v_result jsonb;
+    v_done integer;
 BEGIN
-    PERFORM _ao_replay_prepare_rules(p_rules);
-    PERFORM _ao_replay_prepare_settings(p_settings);
-    PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
-    PERFORM set_config('ao.replay', p_id::text, true);
     FOR k IN 1 .. v_steps LOOP
         IF EXISTS (SELECT 1 FROM backtests WHERE id = p_id AND status = 'cancelled') THEN
             RAISE EXCEPTION 'backtest % was cancelled', p_id USING ERRCODE = 'AOCNL';
@@ -47,11 +41,68 @@ BEGIN
             v_limited := v_limited || (jsonb_build_object('at', v_at) || (v_step -> 'limits'));
         END IF;
         IF k = v_steps OR k % greatest(v_steps / 50, 1) = 0 THEN
-            RAISE NOTICE 'backtest % step %/%', p_id, k, v_steps
-                USING ERRCODE = 'AOPRG', DETAIL = jsonb_build_object('backtest_id', p_id, 'step', k, 'steps', v_steps)::text;
+            v_done := (p_pass - 1) * v_steps + k;
+            RAISE NOTICE 'backtest % step %/%', p_id, v_done, v_steps * p_passes
+                USING ERRCODE = 'AOPRG',
+                      DETAIL = jsonb_build_object('backtest_id', p_id, 'step', v_done, 'steps', v_steps * p_passes)::text;
         END IF;
     END LOOP;
-    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps, to_jsonb(v_limited));
+    RETURN to_jsonb(v_limited);
+END;
+$$;
+COMMENT ON FUNCTION _ao_replay_pass(uuid, timestamptz, timestamptz, text, integer, integer) IS
+    'Replays every step once (pass p_pass of p_passes, for the progress it reports), stopping when the backtest is cancelled; returns the steps at which a limit held something.';
+
+-- Over a history with revisions (synced accounts) the replay reads each day as its syncs knew it at each
+-- step, and is run again for the other reading of the young days: the result is that of the rules as
+-- given, and `readings` has the totals (regrets included) of both.
+CREATE OR REPLACE FUNCTION _ao_replay(p_id uuid, p_from timestamptz, p_to timestamptz, p_step text, p_rules jsonb,
+                                      p_settings jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+-- JIT would compile the big statements of every step, and a compilation cannot be interrupted: no
+-- time limit or cancel could stop it
+SET jit = off AS $$
+DECLARE
+    v_steps integer := _ao_backtest_steps(p_from, p_to, p_step);
+    v_result jsonb;
+    v_other jsonb;
+    v_readings text[];
+    v_given text[];
+    v_passes integer := 1;
+    v_totals jsonb := '{}';
+    v_kept jsonb;
+BEGIN
+    PERFORM _ao_replay_prepare_rules(p_rules);
+    PERFORM _ao_replay_prepare_settings(p_settings);
+    PERFORM _ao_replay_prepare_campaigns(p_from, p_to);
+    PERFORM set_config('ao.replay', p_id::text, true);
+    SELECT array_agg(DISTINCT coalesce(reading, 'matured')) INTO v_given FROM _ao_replay_rules;
+    IF EXISTS (SELECT 1 FROM metric_revisions r JOIN _ao_replay_campaigns c ON c.id = r.campaign_id
+                WHERE r.period_end > p_from AND r.period_start < p_to) THEN
+        v_readings := ARRAY(SELECT x FROM unnest(ARRAY['matured', 'as_reported']) x
+                             WHERE cardinality(v_given) > 1 OR x <> ALL (v_given));
+        v_passes := 1 + cardinality(v_readings);
+    END IF;
+    v_result := _ao_backtest_result(p_from, p_to, p_step, v_steps,
+                                    _ao_replay_pass(p_id, p_from, p_to, p_step, 1, v_passes));
+    IF v_passes > 1 THEN
+        IF cardinality(v_given) = 1 THEN
+            v_totals := jsonb_build_object(v_given[1], v_result -> 'totals');
+        END IF;
+        v_kept := (SELECT jsonb_object_agg(id, reading) FROM _ao_replay_rules);
+        FOR k IN 1 .. cardinality(v_readings) LOOP
+            -- the same replay from its start, every rule reading the young days one way
+            TRUNCATE _ao_replay_actions;
+            UPDATE _ao_replay_campaigns SET status = 'active', daily_budget = base_budget;
+            UPDATE _ao_replay_rules SET reading = v_readings[k];
+            ANALYZE _ao_replay_actions;
+            v_other := _ao_backtest_result(p_from, p_to, p_step, v_steps,
+                                           _ao_replay_pass(p_id, p_from, p_to, p_step, k + 1, v_passes));
+            v_totals := v_totals || jsonb_build_object(v_readings[k], v_other -> 'totals');
+        END LOOP;
+        UPDATE _ao_replay_rules r SET reading = v_kept ->> r.id::text;
+        v_result := v_result || jsonb_build_object('readings', v_totals);
+    END IF;
     PERFORM set_config('ao.replay', '', true);
     PERFORM set_config('ao.as_of', '', true);
     RETURN v_result;
@@ -62,7 +113,7 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $$;
 COMMENT ON FUNCTION _ao_replay(uuid, timestamptz, timestamptz, text, jsonb, jsonb) IS
-    'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read.';
+    'Replays the decisions step by step over the history with the given rules and settings overrides and returns the result, reporting its progress as structured notices (SQLSTATE AOPRG) and stopping (AOCNL) when the backtest is cancelled; the live tables are only read. Over a history with revisions each day reads as its syncs knew it at each step, and the replay is run again for the other reading of young days (readings: the totals of both).';
 
 CREATE OR REPLACE FUNCTION create_backtest(p_from timestamptz, p_to timestamptz, p_step text DEFAULT 'day',
                                            p_rules jsonb DEFAULT '"active"', p_settings jsonb DEFAULT '{}')

@@ -14,6 +14,7 @@ from app.core.errors import ProblemError
 from app.db import queries
 from app.db.pool import claims_transaction
 from app.models.ad_accounts import (
+    AccountMaturityPublic,
     AdAccountCreate,
     AdAccountPublic,
     AdAccountsPublic,
@@ -226,3 +227,18 @@ async def list_syncs(
     after, after_id = decode_cursor(cursor)
     rows = await conn.fetch(queries.AD_ACCOUNT_SYNCS, ad_account_id, after, after_id, limit + 1)
     return page_of(rows, limit, AdAccountSyncPublic, key="started_at")
+
+
+@router.get(
+    "/{ad_account_id:uuid}/maturity", response_model=AccountMaturityPublic, responses=problems(409)
+)
+async def get_maturity(conn: ConnDep, ad_account_id: uuid.UUID) -> AccountMaturityPublic:
+    """How complete the account's recent days are: the share of a day's final conversions and revenue
+    reported 0, 1, 2, … whole days after it ended, learned from what its syncs saw (``source``
+    learned) or the settings' default until it has ``min_days`` days; 409 for a manual account, whose
+    figures are taken as final."""
+    await _get(conn, ad_account_id)
+    row = await conn.fetchval(queries.AD_ACCOUNT_MATURITY, ad_account_id)
+    if row is None:
+        raise ProblemError(409, "a manual account's figures are taken as final: it has no curve")
+    return AccountMaturityPublic.model_validate(row)

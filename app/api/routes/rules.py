@@ -51,6 +51,7 @@ async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
         body.min_confidence,
         body.cooldown_hours,
         body.evaluation_type,
+        body.reading,
     )
     rule = await _fetch(conn, new_id)
     return JSONResponse(
