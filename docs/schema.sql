@@ -2018,9 +2018,9 @@ BEGIN
             EXECUTE format(
                 'INSERT INTO _ao_matches
                  SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
-                   FROM _ao_stats s WHERE %s',
+                   FROM _ao_stats s WHERE %s AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                 v_confidence, v_match)
-            USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
             -- A pause the figures as reported would make but the young days read as they will show do
             -- not: held back with immature_data and the share of what is expected so far.
             IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
@@ -2028,9 +2028,10 @@ BEGIN
                     'INSERT INTO _ao_matches
                      SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
                             round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
-                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)',
+                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)
+                        AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                     ao_as_reported(v_confidence), ao_maturity_note_sql(r.conditions), ao_as_reported(v_match), v_match)
-                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
             END IF;
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO _ao_rule_errors VALUES (r.id, r.name, SQLERRM);
@@ -2637,7 +2638,7 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS MATERIALIZED (%1$s)
-        SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+        SELECT c.id AS campaign_id, c.account_id, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM %4$L::timestamptz - coalesce(c.started_at, %4$L::timestamptz)) / 3600.0, 0), 4)
                    AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
@@ -3058,7 +3059,7 @@ BEGIN
           JOIN campaigns c ON c.id = s.campaign_id
           LEFT JOIN first_scale b ON b.campaign_id = c.id
     )
-    SELECT id, title, external_id, 'active'::text AS status, base_budget AS daily_budget,
+    SELECT id, account_id, title, external_id, 'active'::text AS status, base_budget AS daily_budget,
            CASE WHEN max_budget >= base_budget THEN max_budget END AS max_budget,
            least(coalesce(started_at, first_start), first_start) AS started_at, base_budget
       FROM base;
@@ -3079,7 +3080,7 @@ BEGIN
     ANALYZE _ao_replay_growth;
 
     CREATE TEMP VIEW _ao_replay_campaigns_at AS
-    SELECT s.id, s.title, s.external_id, s.status, s.daily_budget, s.max_budget, s.started_at,
+    SELECT s.id, s.account_id, s.title, s.external_id, s.status, s.daily_budget, s.max_budget, s.started_at,
            coalesce(g.impressions, 0) AS impressions, coalesce(g.reach, 0) AS reach,
            coalesce(g.clicks, 0) AS clicks, coalesce(g.conversions, 0) AS conversions,
            coalesce(g.spend, 0) AS spend, coalesce(g.revenue, 0) AS revenue
@@ -3408,6 +3409,8 @@ CREATE TABLE public.autonomous_rules (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     evaluation_type text DEFAULT 'schedule'::text NOT NULL,
     reading text DEFAULT 'matured'::text NOT NULL,
+    account_ids uuid[],
+    CONSTRAINT autonomous_rules_account_ids_check CHECK (((account_ids IS NULL) OR ((cardinality(account_ids) >= 1) AND (cardinality(account_ids) <= 200)))),
     CONSTRAINT autonomous_rules_action_check CHECK (((jsonb_typeof(action) = 'object'::text) AND ((action ->> 'type'::text) = rule_type))),
     CONSTRAINT autonomous_rules_conditions_check CHECK ((jsonb_typeof(conditions) = 'object'::text)),
     CONSTRAINT autonomous_rules_cooldown_hours_check CHECK (((cooldown_hours >= 0) AND (cooldown_hours <= 8760))),
@@ -3420,6 +3423,20 @@ CREATE TABLE public.autonomous_rules (
     CONSTRAINT autonomous_rules_reading_check CHECK ((reading = ANY (ARRAY['matured'::text, 'as_reported'::text]))),
     CONSTRAINT autonomous_rules_rule_type_check CHECK ((rule_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text])))
 );
+
+
+--
+-- Name: COLUMN autonomous_rules.account_ids; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.autonomous_rules.account_ids IS 'The ad accounts the rule applies to; NULL: every account.';
+
+
+--
+-- Name: CONSTRAINT autonomous_rules_account_ids_check ON autonomous_rules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT autonomous_rules_account_ids_check ON public.autonomous_rules IS '{"field": "account_ids", "message": "must list 1 to 200 ad account ids, or be null for every account"}';
 
 
 --
@@ -5398,6 +5415,11 @@ BEGIN
     END IF;
     PERFORM compile_rule_conditions(NEW.conditions);
     PERFORM validate_rule_action(NEW.rule_type, NEW.action);
+    -- the accounts it lists exist (the first that does not is named)
+    PERFORM ao_raise_422(format('account_ids[%s]', u.i - 1), 'no ad account has this id')
+       FROM (SELECT a, i FROM unnest(NEW.account_ids) WITH ORDINALITY AS x(a, i)
+              WHERE NOT EXISTS (SELECT 1 FROM ad_accounts acct WHERE acct.id = x.a)
+              ORDER BY i LIMIT 1) u;
     RETURN NEW;
 END;
 $$;
@@ -5407,7 +5429,7 @@ $$;
 -- Name: FUNCTION autonomous_rules_validate(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_rules_validate() IS 'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale); rule_type and is_builtin never change.';
+COMMENT ON FUNCTION public.autonomous_rules_validate() IS 'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist; rule_type and is_builtin never change.';
 
 
 --

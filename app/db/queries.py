@@ -160,7 +160,7 @@ ACTION_REJECT = "SELECT reject_action($1, $2)"
 RULE_COLUMNS = """
 id, name, description, rule_type, priority, is_active, is_builtin, conditions,
 describe_rule_conditions(conditions) AS conditions_text, action, min_confidence, cooldown_hours,
-evaluation_type, reading, created_by, updated_by, created_at, updated_at
+evaluation_type, reading, account_ids, created_by, updated_by, created_at, updated_at
 """
 
 RULE_LIST = f"""
@@ -174,8 +174,9 @@ RULE_GET = f"SELECT {RULE_COLUMNS} FROM autonomous_rules WHERE id = $1"
 
 RULE_INSERT = """
 INSERT INTO autonomous_rules (name, description, rule_type, priority, is_active, conditions, action,
-                              min_confidence, cooldown_hours, evaluation_type, reading, created_by, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, app_auth.actor(), app_auth.actor())
+                              min_confidence, cooldown_hours, evaluation_type, reading, account_ids, created_by,
+                              updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, app_auth.actor(), app_auth.actor())
 RETURNING id
 """
 
@@ -191,6 +192,9 @@ UPDATE autonomous_rules SET
     cooldown_hours = CASE WHEN $2::jsonb ? 'cooldown_hours' THEN ($2->>'cooldown_hours')::integer ELSE cooldown_hours END,
     evaluation_type = CASE WHEN $2::jsonb ? 'evaluation_type' THEN $2->>'evaluation_type' ELSE evaluation_type END,
     reading        = CASE WHEN $2::jsonb ? 'reading'        THEN $2->>'reading'                ELSE reading END,
+    account_ids    = CASE WHEN NOT $2::jsonb ? 'account_ids' THEN account_ids
+                          WHEN jsonb_typeof($2->'account_ids') = 'null' THEN NULL
+                          ELSE ARRAY(SELECT jsonb_array_elements_text($2->'account_ids')::uuid) END,
     updated_by     = app_auth.actor()
 WHERE id = $1
 RETURNING id

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.common import Moment, Name200, StrictModel, Text2000
 from app.models.rules import (
+    ACCOUNTS_DESCRIPTION,
     READING_DESCRIPTION,
+    AccountIds,
     Action,
     Conditions,
     Confidence,
@@ -33,6 +35,7 @@ class RuleBody(StrictModel):
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
     reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
+    account_ids: AccountIds | None = Field(default=None, description=ACCOUNTS_DESCRIPTION)
 
 
 SettingValue = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from app.models.common import HeldCode, Name200, StrictModel
 from app.models.rules import (
+    ACCOUNTS_DESCRIPTION,
     READING_DESCRIPTION,
+    AccountIds,
     Action,
     Conditions,
     Confidence,
@@ -75,6 +77,7 @@ class RulePreviewRequest(StrictModel):
     min_confidence: Confidence = 0
     cooldown_hours: Cooldown = 24
     reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
+    account_ids: AccountIds | None = Field(default=None, description=ACCOUNTS_DESCRIPTION)
 
 
 class RulePreviewItem(HeldCode):

@@ -18,6 +18,8 @@ EvaluationType = Literal["schedule", "trigger"]
 EVALUATION_DESCRIPTION = (
     "schedule: evaluated by cycles; trigger: also as soon as new metrics for a campaign arrive"
 )
+AccountIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=200)]
+ACCOUNTS_DESCRIPTION = "the ad accounts the rule applies to; null (the default): every account"
 Reading = Literal["matured", "as_reported"]
 READING_DESCRIPTION = (
     "matured: the young days of connected accounts read as they will show once late conversions"
@@ -113,6 +115,7 @@ class RuleCreate(StrictModel):
     cooldown_hours: Cooldown = 24
     evaluation_type: EvaluationType = Field(default="schedule", description=EVALUATION_DESCRIPTION)
     reading: Reading = Field(default="matured", description=READING_DESCRIPTION)
+    account_ids: AccountIds | None = Field(default=None, description=ACCOUNTS_DESCRIPTION)
 
 
 class RuleUpdate(StrictModel):
@@ -128,6 +131,7 @@ class RuleUpdate(StrictModel):
     cooldown_hours: Cooldown | MISSING = MISSING
     evaluation_type: EvaluationType | MISSING = MISSING
     reading: Reading | MISSING = MISSING
+    account_ids: AccountIds | None | MISSING = MISSING
     rule_type: SkipJsonSchema[Any] = Field(default=None, exclude=True)
 
     @field_validator("rule_type", mode="before")
@@ -151,6 +155,7 @@ class RulePublic(BaseModel):
     cooldown_hours: int
     evaluation_type: EvaluationType
     reading: Reading
+    account_ids: list[uuid.UUID] | None = Field(description=ACCOUNTS_DESCRIPTION)
     created_by: str | None
     updated_by: str | None
     created_at: datetime

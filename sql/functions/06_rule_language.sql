@@ -332,11 +332,16 @@ BEGIN
     END IF;
     PERFORM compile_rule_conditions(NEW.conditions);
     PERFORM validate_rule_action(NEW.rule_type, NEW.action);
+    -- the accounts it lists exist (the first that does not is named)
+    PERFORM ao_raise_422(format('account_ids[%s]', u.i - 1), 'no ad account has this id')
+       FROM (SELECT a, i FROM unnest(NEW.account_ids) WITH ORDINALITY AS x(a, i)
+              WHERE NOT EXISTS (SELECT 1 FROM ad_accounts acct WHERE acct.id = x.a)
+              ORDER BY i LIMIT 1) u;
     RETURN NEW;
 END;
 $$;
 COMMENT ON FUNCTION autonomous_rules_validate() IS
-    'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale); rule_type and is_builtin never change.';
+    'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist; rule_type and is_builtin never change.';
 
 -- The row is checked where it is inserted, as any rule is.
 CREATE OR REPLACE FUNCTION _ao_rule_from_body(p_body jsonb, p_name text, p_created_by text)

@@ -139,7 +139,7 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS MATERIALIZED (%1$s)
-        SELECT c.id AS campaign_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+        SELECT c.id AS campaign_id, c.account_id, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM %4$L::timestamptz - coalesce(c.started_at, %4$L::timestamptz)) / 3600.0, 0), 4)
                    AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,

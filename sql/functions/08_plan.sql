@@ -51,9 +51,9 @@ BEGIN
             EXECUTE format(
                 'INSERT INTO _ao_matches
                  SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
-                   FROM _ao_stats s WHERE %s',
+                   FROM _ao_stats s WHERE %s AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                 v_confidence, v_match)
-            USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+            USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
             -- A pause the figures as reported would make but the young days read as they will show do
             -- not: held back with immature_data and the share of what is expected so far.
             IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
@@ -61,9 +61,10 @@ BEGIN
                     'INSERT INTO _ao_matches
                      SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
                             round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
-                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)',
+                       FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)
+                        AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                     ao_as_reported(v_confidence), ao_maturity_note_sql(r.conditions), ao_as_reported(v_match), v_match)
-                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours;
+                USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
             END IF;
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO _ao_rule_errors VALUES (r.id, r.name, SQLERRM);

@@ -159,7 +159,7 @@ BEGIN
           JOIN campaigns c ON c.id = s.campaign_id
           LEFT JOIN first_scale b ON b.campaign_id = c.id
     )
-    SELECT id, title, external_id, 'active'::text AS status, base_budget AS daily_budget,
+    SELECT id, account_id, title, external_id, 'active'::text AS status, base_budget AS daily_budget,
            CASE WHEN max_budget >= base_budget THEN max_budget END AS max_budget,
            least(coalesce(started_at, first_start), first_start) AS started_at, base_budget
       FROM base;
@@ -180,7 +180,7 @@ BEGIN
     ANALYZE _ao_replay_growth;
 
     CREATE TEMP VIEW _ao_replay_campaigns_at AS
-    SELECT s.id, s.title, s.external_id, s.status, s.daily_budget, s.max_budget, s.started_at,
+    SELECT s.id, s.account_id, s.title, s.external_id, s.status, s.daily_budget, s.max_budget, s.started_at,
            coalesce(g.impressions, 0) AS impressions, coalesce(g.reach, 0) AS reach,
            coalesce(g.clicks, 0) AS clicks, coalesce(g.conversions, 0) AS conversions,
            coalesce(g.spend, 0) AS spend, coalesce(g.revenue, 0) AS revenue

@@ -52,6 +52,7 @@ async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
         body.cooldown_hours,
         body.evaluation_type,
         body.reading,
+        body.account_ids,
     )
     rule = await _fetch(conn, new_id)
     return JSONResponse(
