@@ -36,7 +36,7 @@ from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.core.security import mint_token
 from app.db.pool import create_pool
-from app.platforms.sandbox import Figures, GraphAccount, GraphCampaign
+from app.platforms.graph import Figures, GraphAccount, GraphCampaign
 from app.services.sync import encrypt_credentials, sync_once
 from tests.fake_ads import FakeMeta
 from tests.servers import serve

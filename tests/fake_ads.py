@@ -1,7 +1,7 @@
 """Fake Meta Marketing API and Google Ads API servers for tests (real HTTP on 127.0.0.1, see
 tests/servers.py), built from tests/fixtures/api-fixtures/ads/.
 
-Meta is the sandbox's Graph API (app/platforms/sandbox.py) with data of the test's own and faults on
+Meta is the sandbox's Graph API (app/platforms/graph.py) with data of the test's own and faults on
 demand: ``faults.append(Fault("insights", "meta_error_80000_ad_account_insights_limit"))`` answers the
 next matching request with that fixture's body and status. Google answers ``googleAds:searchStream``
 for the GAQL the client sends (the account, the campaigns, metrics per day or hour) and the OAuth token
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.platforms.sandbox import Figures, GraphAccount, GraphCampaign, MetaGraph
+from app.platforms.graph import Figures, GraphAccount, GraphCampaign, MetaGraph
 
 ADS = Path(__file__).parent / "fixtures" / "api-fixtures"
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """Decisions applied on the platforms (the fake Meta and Google servers on 127.0.0.1, tests/fake_ads.py):
 by the account's mode a pause or scale is proposed or sent; the sender reads the campaign first, writes
 once, never over a person's edit and never twice after a crash; ad-set budgets scale together within
@@ -20,22 +21,23 @@ from typing import Any
 import httpx
 import pytest
 
-from app.background.changes import apply_change, send_due
+from app.background.changes import account_client, send_due
 from app.background.webhooks import WebhookSender
 from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.db import queries
 from app.db.migrations import PROJECT_ROOT
-from app.db.pool import create_pool
-from app.main import create_app
-from app.platforms.sandbox import Figures
+from app.platforms.graph import Figures
 from app.services.apply import Sender
 from app.services.approvals import sign
 from app.services.sync import sync_once
-from tests.conftest import TEST_SECRET, auth
+from tests.conftest import TEST_SECRET
 from tests.fake_ads import FakeGoogle, FakeMeta, Fault, GoogleCustomer, meta_account
 from tests.servers import Receiver, serve
-from tests.test_sync import NY, connect_google, connect_meta, last_days
+
+# test_sync's fixtures of the service, its settings and a pool, pointed at this module's fakes (meta,
+# google); tests request them by name (hence the file's F811 exemption)
+from tests.test_sync import NY, api, connect_google, connect_meta, last_days, pool, settings  # noqa: F401
 
 C1, C2, C3 = "120330000000000001", "120330000000000002", "120330000000000003"
 WINNER = Figures(2000, 90, Decimal("20.00"), 5, Decimal("100.00"))  # ROI 5: doubled
@@ -93,40 +95,6 @@ def google() -> Any:
     with serve(fake.app()) as url:
         fake.url = url  # type: ignore[attr-defined]
         yield fake
-
-
-@pytest.fixture
-def settings(db_url, tmp_path, meta, google) -> Settings:
-    return Settings(
-        database_url=db_url,
-        data_dir=tmp_path / "data",
-        jwt_secret=TEST_SECRET,
-        migrate_on_start=False,
-        scheduler_enabled=False,
-        media_fetch_allow_private=True,
-        meta_graph_url=meta.url,
-        google_ads_api_url=google.url,
-        google_oauth_token_url=f"{google.url}/token",
-        sync_backfill_days=7,
-    )
-
-
-@pytest.fixture
-async def api(settings):
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=auth()
-        ) as c:
-            yield c
-
-
-@pytest.fixture
-async def pool(settings):
-    p = await create_pool(settings.database_url, 1, 4)
-    yield p
-    await p.close()
 
 
 class World:
@@ -589,10 +557,14 @@ async def test_a_sender_whose_lease_ran_out_writes_nothing_once_another_took_ove
     await db.execute("UPDATE platform_changes SET claimed_until = now() - interval '1 second'")
     taken = await db.fetch(claim, "quick", 10, 5)
     assert [c["change_id"] for c in held] == [c["change_id"] for c in taken]
-    outcomes = [(await apply_change(settings, world.cipher, slow, c)).outcome for c in held]
+    async with account_client(settings, world.cipher, held[0]) as client:
+        assert client is not None
+        outcomes = [(await slow.apply(c, client)).outcome for c in held]
     assert outcomes == ["taken over"] * 3 and meta.graph.writes == []
     for change in taken:
-        done = await apply_change(settings, world.cipher, quick, change)
+        async with account_client(settings, world.cipher, change) as client:
+            assert client is not None
+            done = await quick.apply(change, client)
         assert await quick.finish(change, done) is not None
     assert sorted(n for n, _ in meta.graph.writes) == sorted([C1, f"{C2}1", f"{C2}2", C3])
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from app.core.guarded_fetch import FetchRefused, GuardedFetcher
 from app.services import imports
-from app.services.report_parsing import ImportRefused, parse_report
+from app.services.report_cells import ImportRefused
+from app.services.report_parsing import parse_report
 from tests.conftest import auth, make_campaign
 
 META_HEADER = (

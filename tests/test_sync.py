@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.crypto import TokenCipher
 from app.db.pool import create_pool
 from app.main import create_app
-from app.platforms.sandbox import Figures
+from app.platforms.graph import Figures
 from app.services.sync import sync_once
 from tests.conftest import TEST_SECRET, auth
 from tests.fake_ads import (

@@ -107,13 +107,3 @@ async def account_client(
         pace=Pace(asyncio.sleep, max_wait=SENDER_MAX_WAIT_SECONDS),
     ) as client:
         yield client
-
-
-async def apply_change(
-    settings: Settings, cipher: TokenCipher, sender: Sender, change: asyncpg.Record
-) -> Outcome:
-    """One claimed change applied with a client of its own (what a pass does for each account)."""
-    async with account_client(settings, cipher, change) as client:
-        if client is None:
-            return Outcome("retry", answer="the account's credentials do not decrypt")
-        return await sender.apply(change, client)

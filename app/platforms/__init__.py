@@ -1,6 +1,7 @@
 """The ad platforms an account can be on, one client each behind one interface (base.PlatformClient):
 meta.py (Meta Marketing API), google.py (Google Ads API), and the demo's sandbox (a Meta-shaped Graph
-API in process, sandbox.py). A third platform is one more module and one more branch of ``open_client``.
+API in process, graph.py, with the demo account of sandbox.py). A third platform is one more module
+and one more branch of ``open_client``.
 
 Every request goes through the guarded fetcher; the platforms' URLs are settings, so tests point them
 at local fakes (which MEDIA_FETCH_ALLOW_PRIVATE lets through).
@@ -19,8 +20,9 @@ from app.core.config import Settings
 from app.core.guarded_fetch import GuardedFetcher
 from app.platforms.base import Pace, PlatformClient
 from app.platforms.google import GoogleAdsClient
+from app.platforms.graph import MetaGraph
 from app.platforms.meta import MetaClient
-from app.platforms.sandbox import SANDBOX_URL, MetaGraph, sandbox_graph
+from app.platforms.sandbox import SANDBOX_URL, sandbox_graph
 
 PLATFORM_TIMEOUT_SECONDS = 60.0
 MAX_ANSWER_BYTES = 64 * 1024 * 1024

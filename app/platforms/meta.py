@@ -43,61 +43,25 @@ from app.platforms.base import (
     decimal_of,
     fetch_json,
 )
+from app.platforms.meta_answers import (
+    action_value,
+    hour_of,
+    minor_amount,
+    minor_units_offset,
+    status_of,
+    usage_of,
+)
 
-# Marketing API "Currency codes": budgets of these currencies are whole units (offset 1).
-ZERO_DECIMAL = {"JPY", "KRW", "TWD", "CLP", "COP", "CRC", "HUF", "ISK", "IDR", "PYG", "VND"}
 THROTTLING_CODES = {4, 17, 32, 613, *range(80000, 80015)}
 CREDENTIAL_CODES = {10, 190, 200}
 TRANSIENT_CODES = {1, 2}
 INSIGHT_FIELDS = "campaign_id,campaign_name,spend,impressions,reach,clicks,actions,action_values"
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
-USAGE_HEADERS = (
-    "x-business-use-case-usage",
-    "x-ad-account-usage",
-    "x-fb-ads-insights-throttle",
-    "x-app-usage",
-)
-USAGE_KEYS = ("call_count", "total_cputime", "total_time", "acc_id_util_pct", "app_id_util_pct")
 PAGE = 500
 ATTEMPTS = 5
 # Slow down before the limit: (usage %, seconds to wait), highest first.
 USAGE_WAITS = ((95.0, 600.0), (85.0, 120.0))
 THROTTLE_BACKOFF_SECONDS = 60.0
-
-
-def minor_units_offset(currency: str) -> int:
-    return 1 if currency.upper() in ZERO_DECIMAL else 100
-
-
-def usage_of(headers: Any) -> tuple[float, float]:
-    """The highest usage an answer's headers report (percent) and the wait Meta names (seconds)."""
-    highest, regain = 0.0, 0.0
-    for name in USAGE_HEADERS:
-        try:
-            doc = json.loads(headers.get(name) or "null")
-        except ValueError:
-            continue
-        entries: list[Any] = []
-        if name == "x-business-use-case-usage" and isinstance(doc, dict):
-            for items in doc.values():
-                entries += items if isinstance(items, list) else []
-        elif isinstance(doc, dict):
-            entries.append(doc)
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            for key in USAGE_KEYS:
-                highest = max(highest, _number(entry.get(key)))
-            regain = max(regain, _number(entry.get("estimated_time_to_regain_access")) * 60)
-    return highest, regain
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if number == number and abs(number) != float("inf") else 0.0
 
 
 class MetaClient:
@@ -280,7 +244,7 @@ class MetaClient:
                 PlatformCampaign(
                     cid,
                     str(row.get("name") or cid),
-                    _status(row),
+                    status_of(row),
                     str(row.get("status") or "UNKNOWN"),
                     await self._budget(cid, row),
                 )
@@ -368,7 +332,7 @@ class MetaClient:
             raise MalformedAnswer(
                 f"{what}: the day {str(row.get('date_start'))[:20]} is outside the range read ({since} to {until})"
             )
-        hour = _hour(row.get(HOURLY), what) if hourly else None
+        hour = hour_of(row.get(HOURLY), what) if hourly else None
         kind = self._purchase_type(row.get("actions"), what)
         return InsightRow(
             external_id=cid,
@@ -381,10 +345,10 @@ class MetaClient:
             else count_of(row["reach"], f"{what} reach"),
             clicks=count_of(row.get("clicks", 0), f"{what} clicks"),
             conversions=count_of(
-                _value(row.get("actions"), kind, f"{what} actions"), f"{what} actions"
+                action_value(row.get("actions"), kind, f"{what} actions"), f"{what} actions"
             ),
             spend=decimal_of(row.get("spend", 0), f"{what} spend"),
-            revenue=_value(row.get("action_values"), kind, f"{what} action_values"),
+            revenue=action_value(row.get("action_values"), kind, f"{what} action_values"),
         )
 
     # -- writing: read first, then one object at a time ------------------------------------------------
@@ -415,14 +379,14 @@ class MetaClient:
                 if a.get("status") == "ACTIVE" and a.get("daily_budget") not in (None, "")
             )
         total = sum((b.amount for b in budgets), Decimal(0)) if budgets else None
-        return CampaignState(_status(row), str(row.get("status") or "UNKNOWN"), total, budgets)
+        return CampaignState(status_of(row), str(row.get("status") or "UNKNOWN"), total, budgets)
 
     async def set_status(self, external_id: str, status: str) -> None:
         word = self.status_word(status)
         await self._write(external_id, {"status": word})
 
     async def set_budget(self, budget: BudgetObject, amount: Decimal) -> None:
-        await self._write(budget.id, {"daily_budget": _minor(amount, self.currency)})
+        await self._write(budget.id, {"daily_budget": minor_amount(amount, self.currency)})
 
     def status_word(self, status: str) -> str:
         return {"paused": "PAUSED", "active": "ACTIVE"}[status]
@@ -440,36 +404,3 @@ class MetaClient:
             raise MalformedAnswer(f"{what} actions is not a list")
         present = {a.get("action_type") for a in actions or [] if isinstance(a, dict)}
         return next((t for t in self.purchase_types if t in present), None)
-
-
-def _minor(amount: Decimal, currency: str) -> str:
-    """An amount as the Graph API takes a budget: whole minor units of the account's currency."""
-    return str(int((amount * minor_units_offset(currency)).to_integral_value()))
-
-
-def _value(entries: Any, kind: str | None, what: str) -> Decimal:
-    """The value of the one purchase type counted (0 when the row has none)."""
-    if entries is not None and not isinstance(entries, list):
-        raise MalformedAnswer(f"{what} is not a list")
-    for entry in entries or []:
-        if isinstance(entry, dict) and kind is not None and entry.get("action_type") == kind:
-            return decimal_of(entry.get("value", 0), f"{what} {kind}")
-    return Decimal(0)
-
-
-def _hour(text: Any, what: str) -> int:
-    """The hour of ``"14:00:00 - 14:59:59"``."""
-    value = str(text or "")
-    if len(value) < 2 or not value[:2].isdigit() or not 0 <= int(value[:2]) <= 23:
-        raise MalformedAnswer(f"{what}: {value[:30]!r} is not an hour of the day")
-    return int(value[:2])
-
-
-def _status(row: dict[str, Any]) -> str:
-    """The status a person set (``status``), as the engine's word."""
-    value = row.get("status")
-    if value == "ACTIVE":
-        return "active"
-    if value in ("DELETED", "ARCHIVED"):
-        return "completed"
-    return "paused"

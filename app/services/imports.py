@@ -16,10 +16,10 @@ import asyncpg
 from app.db import queries
 from app.db.retry import in_savepoint
 from app.models.backtests import ImportReport
+from app.services.report_cells import ImportRefused
 from app.services.report_parsing import (
     FORMATS,
     ImportFormat,
-    ImportRefused,
     ParsedReport,
     parse_report,
 )

@@ -23,10 +23,17 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from app.models.common import MOMENT_WORDS, parse_moment
+from app.services.report_cells import (
+    ImportRefused,
+    decode,
+    normalise,
+    parse_date,
+    parse_number,
+)
 
 ImportFormat = Literal["auto", "meta", "google", "generic"]
 FORMATS: tuple[str, ...] = ("auto", "meta", "google", "generic")
@@ -38,7 +45,6 @@ FIRST_DAY = date(2000, 1, 1)
 MAX_SPAN_DAYS = 1096
 # The longest cell read (csv's own limit); a longer one is refused with its line.
 MAX_CELL = 131_072
-_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0B-\x1F]")
 
 # Each target: the header names (normalised: lower case, currency in brackets dropped) that carry it,
@@ -102,35 +108,10 @@ KNOWN_EXTRA = {
     "campaign delivery",
 }
 
-_CURRENCY = re.compile(r"\s*\((?:[A-Z]{3}|[^\w\s]{1,3})\)\s*$")
-_NUMBER_JUNK = re.compile(r"[\s\u00a0\u202f$€£¥₹,]|US\$|[A-Z]{3}")
 _RANGE = re.compile(
     r"^\s*\"?(?P<a>[A-Za-z]+ \d{1,2}, \d{4}|\d{4}-\d{2}-\d{2})\s*[-–]\s*"
     r"(?P<b>[A-Za-z]+ \d{1,2}, \d{4}|\d{4}-\d{2}-\d{2})\"?\s*$"
 )
-DATE_FORMATS = ("%Y-%m-%d", "%b %d, %Y", "%B %d, %Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d")
-
-
-class ImportRefused(ValueError):
-    """A file that cannot be imported: where (line, column) and why."""
-
-    def __init__(self, message: str, line: int | None = None, column: str | None = None) -> None:
-        self.line = line
-        self.column = column
-        self.reason = message
-        where = ", ".join(
-            p for p in (f"line {line}" if line else "", f"column {column!r}" if column else "") if p
-        )
-        super().__init__(f"{where}: {message}" if where else message)
-
-    @property
-    def field(self) -> str:
-        parts = ["file"]
-        if self.line:
-            parts.append(f"line {self.line}")
-        if self.column:
-            parts.append(self.column)
-        return ".".join(parts) if len(parts) == 1 else f"{parts[0]}[{', '.join(parts[1:])}]"
 
 
 @dataclass
@@ -145,50 +126,6 @@ class ParsedReport:
     date_to: date | None = None
     stated_range: tuple[date, date] | None = field(default=None)
     lines: list[int] = field(default_factory=list)  # the file line of each row
-
-
-def decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise ImportRefused(
-                "the file starts as UTF-16 text but is not: it ends inside a character or holds an "
-                "unpaired surrogate"
-            ) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportRefused("the file is not UTF-8 or UTF-16 text") from None
-
-
-def normalise(header: str) -> str:
-    return _CURRENCY.sub("", header.replace("\ufeff", "").strip()).strip().lower()
-
-
-def parse_date(text: str) -> date | None:
-    value = text.strip().strip('"')
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    return None
-
-
-def parse_number(text: str) -> Decimal | None:
-    """'1,234.56', '$1,234.56', 'US$12', '--', '' → a Decimal, or None for empty. Plain decimals only:
-    an exponent or anything else a report never writes is refused."""
-    value = text.strip()
-    if value in ("", "--", "-", "—", "N/A", "n/a"):
-        return None
-    cleaned = _NUMBER_JUNK.sub("", value)
-    if not _PLAIN_NUMBER.fullmatch(cleaned) or len(cleaned) > 40:
-        raise ValueError(value[:60])
-    try:
-        return Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(value[:60]) from None
 
 
 def _lines(text: str) -> tuple[list[list[str]], list[int]]:
