@@ -44,6 +44,7 @@ bench-ingest: $(VENV)/.installed-dev
 
 bench-cycle: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_cycle.py
+	$(BIN)/python scripts/bench_cycle.py --accounts
 
 bench-history: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_cycle.py --history

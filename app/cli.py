@@ -302,8 +302,15 @@ def _token(args: argparse.Namespace) -> int:
     from app.core.security import mint_token
 
     settings = get_settings()
-    kind: Literal["admin", "service"] = "admin" if args.admin else "service"
-    print(mint_token(settings.jwt_key(), settings.jwt_audience, kind, args.ttl, args.subject))
+    kind: Literal["admin", "service", "scoped"] = (
+        "admin" if args.admin else "scoped" if args.accounts else "service"
+    )
+    accounts = [a.strip() for a in (args.accounts or "").split(",") if a.strip()] or None
+    print(
+        mint_token(
+            settings.jwt_key(), settings.jwt_audience, kind, args.ttl, args.subject, accounts
+        )
+    )
     return 0
 
 
@@ -366,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     kind = token.add_mutually_exclusive_group(required=True)
     kind.add_argument("--admin", action="store_true", help="an admin (app_metadata.role=admin)")
     kind.add_argument("--service", action="store_true", help="a machine caller (service_role)")
+    kind.add_argument(
+        "--accounts",
+        metavar="ID,ID",
+        help="a client's token: these ad accounts only (app_metadata.accounts)",
+    )
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.add_argument("--subject", help="the sub claim (default: a random id)")
     token.set_defaults(func=_token)

@@ -42,6 +42,28 @@ CREATE TYPE public.ao_opportunity_finding AS (
 
 
 --
+-- Name: account_scope(); Type: FUNCTION; Schema: app_auth; Owner: -
+--
+
+CREATE FUNCTION app_auth.account_scope() RETURNS uuid[]
+    LANGUAGE sql STABLE
+    AS $_$
+    SELECT CASE WHEN jsonb_typeof(app_auth.jwt() -> 'app_metadata' -> 'accounts') = 'array'
+                THEN nullif(ARRAY(SELECT e::uuid
+                                    FROM jsonb_array_elements_text(app_auth.jwt() -> 'app_metadata' -> 'accounts') e
+                                   WHERE e ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'), '{}')
+           END
+$_$;
+
+
+--
+-- Name: FUNCTION account_scope(); Type: COMMENT; Schema: app_auth; Owner: -
+--
+
+COMMENT ON FUNCTION app_auth.account_scope() IS 'Decides which ad accounts a scoped token (app_metadata.accounts) reads and acts on: their ids; NULL for a token whose list names none, and for a token without a list (admins, service callers, anyone else): such a token sees no account''s rows.';
+
+
+--
 -- Name: actor(); Type: FUNCTION; Schema: app_auth; Owner: -
 --
 
@@ -138,110 +160,144 @@ COMMENT ON FUNCTION app_auth.jwt() IS 'The claims of the current request''s JWT,
 
 CREATE FUNCTION public._ao_apply_limits() RETURNS void
     LANGUAGE plpgsql
+    SET default_statistics_target TO '10'
     AS $_$
 DECLARE
-    cfg autonomous_settings;
     v_now timestamptz := ao_now();
-    p record;              -- the portfolio's figures
-    v_tripped boolean;
-    v_rise numeric;
-    v_allowed numeric;
+    v_released boolean := coalesce(current_setting('ao.breaker_released', true), '') = 'on';
+    v_only uuid;    -- the one account all campaigns are in, if they are
+    v_sums text;    -- how the metrics of the last 8 days are summed per account
 BEGIN
-    SELECT * INTO cfg FROM ao_settings();
-    -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
-    -- over the last 8 days): the breaker's, over every campaign's rows (the feed, whatever the status);
-    -- the 24 h spend of the active campaigns, which the pause share is a share of (a sum: only the
-    -- pauses need their own, below); the active daily budgets the growth limits start from. A work table,
-    -- not SELECT INTO, so that the reads can use parallel workers.
+    -- With one account (a service run for one client), its sums need no join of each metric row to its
+    -- campaign: one aggregate over the rows, the active campaigns' 24 h spend apart (the join of a
+    -- day's rows only). With several, each row is joined to its campaign's account.
+    EXECUTE format('SELECT f.account_id FROM (SELECT account_id FROM %1$I LIMIT 1) f
+                     WHERE NOT EXISTS (SELECT 1 FROM %1$I c WHERE c.account_id <> f.account_id)',
+                   ao_state_table('campaign states'))
+       INTO v_only;
+    v_sums := CASE WHEN v_only IS NULL THEN
+        format($s$SELECT c.account_id, %%s,
+                         sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours' AND c.status = 'active') AS spend_24h
+                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id
+                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1
+                   GROUP BY c.account_id$s$, ao_state_table('campaign states'))
+    ELSE
+        format($s$SELECT $2::uuid AS account_id, %%s,
+                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.status = 'active'
+                           WHERE a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
+                    FROM campaign_metrics m
+                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
+    END;
+    v_sums := format(v_sums, $s$sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS spend_24h_all,
+                   sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS revenue_24h,
+                   sum(m.conversions) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS conversions_24h,
+                   sum(m.spend) AS spend_8d, sum(m.revenue) AS revenue_8d, sum(m.conversions) AS conversions_8d$s$);
+    -- Each account's figures, read apart from the cycle's one pass over the metrics (an index range
+    -- over the last 8 days, summed per account as above): the breaker's, over every campaign's rows
+    -- (the feed, whatever the status); the 24 h spend of the active campaigns, which the pause share is
+    -- a share of; the active daily budgets the growth limits start from; what the scales of the last
+    -- 24 h already added; and whether at least 3 of the account's campaigns earned in the 7 days
+    -- before (found by index, 3 at most per account). The statuses, budgets and actions as written: in
+    -- a backtest, the replay's. A work table, not SELECT INTO, so that the reads can use parallel
+    -- workers.
     PERFORM _ao_drop_work_table('_ao_portfolio');
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_portfolio ON COMMIT DROP AS
-        SELECT f.*, a.spend_24h, b.budget_now
-          FROM (SELECT coalesce(sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS spend_24h_all,
-                       coalesce(sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS revenue_24h,
-                       coalesce(sum(m.conversions) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS conversions_24h,
-                       coalesce(sum(m.spend), 0) AS spend_8d, coalesce(sum(m.revenue), 0) AS revenue_8d,
-                       coalesce(sum(m.conversions), 0) AS conversions_8d,
-                       (SELECT count(*) FROM (SELECT DISTINCT e.campaign_id FROM campaign_metrics e
-                                               WHERE e.period_end > $1 - interval '8 days'
-                                                 AND e.period_end <= $1 - interval '24 hours'
-                                                 AND (e.revenue > 0 OR e.conversions > 0) LIMIT 3) x) AS earning
-                  FROM campaign_metrics m
-                 WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1) f,
-               (SELECT coalesce(sum(m.spend), 0) AS spend_24h
-                  FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.status = 'active'
-                 WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1) a,
-               (SELECT coalesce(sum(daily_budget), 0) AS budget_now FROM %1$I WHERE status = 'active') b$q$,
-        -- the statuses and budgets as written: in a backtest, without the lifetime totals the replay's
-        -- campaigns-as-read add to every campaign
-        ao_state_table('campaign states'))
-      USING v_now;
+        WITH sums AS (%3$s), budgets AS (
+            SELECT c.account_id, coalesce(sum(c.daily_budget) FILTER (WHERE c.status = 'active'), 0) AS budget_now
+              FROM %1$I c GROUP BY c.account_id
+        ), rise AS (
+            SELECT c.account_id,
+                   sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric) AS rise
+              FROM %2$I a JOIN %1$I c ON c.id = a.campaign_id
+             WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
+               AND a.created_at <= $1
+             GROUP BY c.account_id
+        )
+        SELECT b.account_id,
+               coalesce(s.spend_24h_all, 0) AS spend_24h_all, coalesce(s.revenue_24h, 0) AS revenue_24h,
+               coalesce(s.conversions_24h, 0) AS conversions_24h, coalesce(s.spend_8d, 0) AS spend_8d,
+               coalesce(s.revenue_8d, 0) AS revenue_8d, coalesce(s.conversions_8d, 0) AS conversions_8d,
+               (SELECT count(*) FROM (SELECT 1 FROM %1$I e
+                                       WHERE e.account_id = b.account_id
+                                         AND EXISTS (SELECT 1 FROM campaign_metrics x
+                                                      WHERE x.campaign_id = e.id AND x.period_end > $1 - interval '8 days'
+                                                        AND x.period_end <= $1 - interval '24 hours'
+                                                        AND (x.revenue > 0 OR x.conversions > 0))
+                                       LIMIT 3) y) AS earning,
+               coalesce(s.spend_24h, 0) AS spend_24h, b.budget_now, coalesce(r.rise, 0) AS budget_added_24h
+          FROM budgets b
+          LEFT JOIN sums s ON s.account_id = b.account_id
+          LEFT JOIN rise r ON r.account_id = b.account_id$q$,
+        ao_state_table('campaign states'), ao_state_table('actions'), v_sums)
+      USING v_now, v_only;
     ANALYZE _ao_portfolio;
-    SELECT * INTO p FROM _ao_portfolio;
 
-    -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
-    -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
-    -- collapse cannot be told from a broken feed, and the rules must be free to act on it)
-    v_tripped := coalesce(current_setting('ao.breaker_released', true), '') <> 'on'
-        AND p.earning >= 3
-        AND (p.spend_8d - p.spend_24h_all) > 0
-        AND p.spend_24h_all >= cfg.breaker_spend_ratio * (p.spend_8d - p.spend_24h_all) / 7
-        AND (((p.revenue_8d - p.revenue_24h) > 0
-              AND p.revenue_24h < cfg.breaker_revenue_ratio * (p.revenue_8d - p.revenue_24h) / 7)
-          OR ((p.conversions_8d - p.conversions_24h) > 0
-              AND p.conversions_24h < cfg.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7));
-    IF v_tripped THEN
-        UPDATE _ao_guarded SET held_code = 'data_outage'
-         WHERE held_code IS NULL AND action_type IN ('pause', 'scale');
-    END IF;
+    -- the breaker: each figure of the last 24 h against the daily average of the 7 days before; the
+    -- growth still allowed: the percentage of the budgets as they were before the last 24 h's scales,
+    -- less what those added, and never past the total
+    PERFORM _ao_drop_work_table('_ao_account_limits');
+    CREATE TEMP TABLE _ao_account_limits ON COMMIT DROP AS
+    SELECT p.*, s.currency, s.max_pause_spend_share,
+           NOT v_released
+           AND p.earning >= 3
+           AND (p.spend_8d - p.spend_24h_all) > 0
+           AND p.spend_24h_all >= s.breaker_spend_ratio * (p.spend_8d - p.spend_24h_all) / 7
+           AND (((p.revenue_8d - p.revenue_24h) > 0
+                 AND p.revenue_24h < s.breaker_revenue_ratio * (p.revenue_8d - p.revenue_24h) / 7)
+             OR ((p.conversions_8d - p.conversions_24h) > 0
+                 AND p.conversions_24h < s.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7))
+           AS held,
+           greatest(least((p.budget_now - p.budget_added_24h) * s.max_daily_budget_increase_pct / 100 - p.budget_added_24h,
+                          coalesce(s.max_total_daily_budget - p.budget_now, 'Infinity'::numeric)), 0) AS allowed
+      FROM _ao_portfolio p JOIN ao_account_settings() s ON s.account_id = p.account_id;
+    ANALYZE _ao_account_limits;
 
-    -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
-    -- worst one is always paused (an account can always stop its worst loser: the limit is against
-    -- mass action, and a small account's one campaign is most of its spend)
+    UPDATE _ao_guarded SET held_code = 'data_outage'
+     WHERE held_code IS NULL AND action_type IN ('pause', 'scale')
+       AND account_id IN (SELECT account_id FROM _ao_account_limits WHERE held);
+
+    -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the account's
+    -- share; the worst one is always paused (an account can always stop its worst loser: the limit is
+    -- against mass action, and a small account's one campaign is most of its spend)
     WITH pauses AS (
-        SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
+        SELECT g.campaign_id, g.account_id, g.roi, g.spend_lifetime, g.revenue_lifetime
           FROM _ao_guarded g
          WHERE g.action_type = 'pause' AND g.held_code IS NULL
-    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
+    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole account
         SELECT m.campaign_id, sum(m.spend) AS spend
           FROM campaign_metrics m
          WHERE m.campaign_id IN (SELECT campaign_id FROM pauses)
            AND m.period_end > v_now - interval '24 hours' AND m.period_end <= v_now
          GROUP BY m.campaign_id
     ), ranked AS (
-        SELECT g.campaign_id,
+        SELECT g.campaign_id, g.account_id,
                row_number() OVER w AS rank, sum(coalesce(s.spend, 0)) OVER w AS running
           FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
-        WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
+        WINDOW w AS (PARTITION BY g.account_id
+                     ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
     UPDATE _ao_guarded g SET held_code = 'pause_limit'
-      FROM ranked r
+      FROM ranked r JOIN _ao_account_limits l ON l.account_id = r.account_id
      WHERE g.campaign_id = r.campaign_id AND g.action_type = 'pause' AND r.rank > 1
-       AND r.running > cfg.max_pause_spend_share * p.spend_24h;
+       AND r.running > l.max_pause_spend_share * l.spend_24h;
 
-    -- the budget growth limits: what the scales of the last 24 h already added counts
-    EXECUTE format($q$
-        SELECT coalesce(sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric), 0)
-          FROM %I a
-         WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
-           AND a.created_at <= $1$q$, ao_state_table('actions'))
-      INTO v_rise USING v_now;
-    v_allowed := greatest(least((p.budget_now - v_rise) * cfg.max_daily_budget_increase_pct / 100 - v_rise,
-                                coalesce(cfg.max_total_daily_budget - p.budget_now, 'Infinity'::numeric)), 0);
+    -- the budget growth limits, in each account's order of expected added profit per dollar
     WITH ranked AS (
-        SELECT g.campaign_id, g.daily_budget, g.new_budget,
+        SELECT g.campaign_id, g.account_id, g.daily_budget, g.new_budget,
                coalesce(sum(g.new_budget - g.daily_budget) OVER (
+                   PARTITION BY g.account_id
                    ORDER BY coalesce(g.roi, 0) - 1 DESC, g.confidence DESC, g.campaign_id
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
           FROM _ao_guarded g
          WHERE g.action_type = 'scale' AND g.held_code IS NULL
     ), decided AS (
         SELECT r.campaign_id, r.new_budget,
-               CASE WHEN r.before + (r.new_budget - r.daily_budget) <= v_allowed THEN r.new_budget
-                    WHEN floor((v_allowed - r.before) * 100) / 100 >= 0.01
-                         THEN r.daily_budget + floor((v_allowed - r.before) * 100) / 100
+               CASE WHEN r.before + (r.new_budget - r.daily_budget) <= l.allowed THEN r.new_budget
+                    WHEN floor((l.allowed - r.before) * 100) / 100 >= 0.01
+                         THEN r.daily_budget + floor((l.allowed - r.before) * 100) / 100
                END AS granted
-          FROM ranked r
+          FROM ranked r JOIN _ao_account_limits l ON l.account_id = r.account_id
     )
     UPDATE _ao_guarded g
        SET held_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
@@ -253,23 +309,28 @@ BEGIN
 
     PERFORM _ao_drop_work_table('_ao_limits');
     CREATE TEMP TABLE _ao_limits ON COMMIT DROP AS
-    SELECT v_tripped AS held,
-           round(p.revenue_24h / NULLIF((p.revenue_8d - p.revenue_24h) / 7, 0), 4) AS revenue_ratio,
-           round(p.conversions_24h / NULLIF((p.conversions_8d - p.conversions_24h) / 7, 0), 4) AS conversions_ratio,
-           round(p.spend_24h_all / NULLIF((p.spend_8d - p.spend_24h_all) / 7, 0), 4) AS spend_ratio,
+    SELECT l.account_id, a.name AS account_name, l.currency, l.held,
+           round(l.revenue_24h / NULLIF((l.revenue_8d - l.revenue_24h) / 7, 0), 4) AS revenue_ratio,
+           round(l.conversions_24h / NULLIF((l.conversions_8d - l.conversions_24h) / 7, 0), 4) AS conversions_ratio,
+           round(l.spend_24h_all / NULLIF((l.spend_8d - l.spend_24h_all) / 7, 0), 4) AS spend_ratio,
            -- the figures behind the ratios: the last 24 h against the daily average of the 7 days before
-           round(p.revenue_24h, 2) AS revenue_24h, round((p.revenue_8d - p.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
-           p.conversions_24h, round((p.conversions_8d - p.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
-           round(p.spend_24h_all, 2) AS spend_24h, round((p.spend_8d - p.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
-           coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
-           round(p.spend_24h, 2) AS portfolio_spend_24h,
-           round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
-           n.pauses_held, round(p.budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
-           round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
-      FROM (SELECT count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
-                   count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
-                   count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
-              FROM _ao_guarded) n;
+           round(l.revenue_24h, 2) AS revenue_24h, round((l.revenue_8d - l.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
+           l.conversions_24h, round((l.conversions_8d - l.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
+           round(l.spend_24h_all, 2) AS spend_24h, round((l.spend_8d - l.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
+           v_released AS released,
+           round(l.spend_24h, 2) AS portfolio_spend_24h,
+           round(l.max_pause_spend_share * l.spend_24h, 2) AS pause_spend_cap,
+           coalesce(n.pauses_held, 0) AS pauses_held, round(l.budget_now, 2) AS daily_budget_total,
+           round(l.budget_added_24h, 2) AS budget_added_24h,
+           round(l.allowed, 2) AS budget_increase_allowed, coalesce(n.scales_held, 0) AS scales_held,
+           coalesce(n.scales_partial, 0) AS scales_partial
+      FROM _ao_account_limits l
+      JOIN ad_accounts a ON a.id = l.account_id
+      LEFT JOIN (SELECT account_id,
+                        count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
+                        count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
+                        count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
+                   FROM _ao_guarded GROUP BY account_id) n ON n.account_id = l.account_id;
     ANALYZE _ao_limits;
 END;
 $_$;
@@ -279,7 +340,7 @@ $_$;
 -- Name: FUNCTION _ao_apply_limits(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_apply_limits() IS 'The blast-radius limits over all of a plan''s decisions: the data-outage breaker (a broken revenue or conversion feed holds every pause and scale: data_outage), the mass-pause limit (worst first up to max_pause_spend_share of the portfolio''s 24 h spend: pause_limit), the budget growth limits (max_daily_budget_increase_pct per rolling 24 h, max_total_daily_budget; by expected added profit per dollar, the last partially: budget_limit); figures in _ao_limits.';
+COMMENT ON FUNCTION public._ao_apply_limits() IS 'The blast-radius limits over all of a plan''s decisions, each ad account on its own under its settings: the data-outage breaker (a broken revenue or conversion feed holds the account''s pauses and scales: data_outage), the mass-pause limit (worst first up to max_pause_spend_share of the account''s 24 h spend: pause_limit), the budget growth limits (max_daily_budget_increase_pct per rolling 24 h, max_total_daily_budget; by expected added profit per dollar, the last partially: budget_limit); figures per account in _ao_limits.';
 
 
 --
@@ -378,16 +439,20 @@ CREATE FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to
     AS $$
 DECLARE
     v_result jsonb;
+    -- money is never added across currencies: with campaigns in more than one, the totals are per currency
+    v_mixed boolean := (SELECT count(DISTINCT acct.currency) > 1
+                          FROM _ao_replay_campaigns c JOIN ad_accounts acct ON acct.id = c.account_id);
 BEGIN
     WITH acts AS (
-        SELECT a.id, a.campaign_id, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
+        SELECT a.id, a.campaign_id, acct.currency, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
                a.reason, a.confidence, (a.previous_state ->> 'daily_budget')::numeric AS old_budget,
                (a.new_state ->> 'daily_budget')::numeric AS new_budget, c.base_budget,
                c.base_budget * s.max_scale_factor AS budget_cap, c.max_budget IS NULL AS uncapped
           FROM _ao_replay_actions a
           JOIN _ao_replay_campaigns c ON c.id = a.campaign_id
+          JOIN ad_accounts acct ON acct.id = c.account_id
           JOIN _ao_replay_rules r ON r.id = a.rule_id
-         CROSS JOIN (SELECT max_scale_factor FROM ao_settings()) s
+          JOIN ao_account_settings() s ON s.account_id = c.account_id
     ), until AS (  -- the money after an action counts up to `to`; a scale's up to the replay's pause
         SELECT x.*, CASE WHEN x.action_type = 'scale' THEN coalesce(p.at, p_to) ELSE p_to END AS until_at
           FROM acts x
@@ -401,7 +466,7 @@ BEGIN
                coalesce(sum(f.spend), 0) AS spend_after, coalesce(sum(f.revenue), 0) AS revenue_after,
                sum(f.spend) FILTER (WHERE f.next_7d) AS spend_7d, sum(f.revenue) FILTER (WHERE f.next_7d) AS revenue_7d
           FROM until u LEFT JOIN after f ON f.id = u.id
-         GROUP BY u.id, u.campaign_id, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
+         GROUP BY u.id, u.campaign_id, u.currency, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
                   u.old_budget, u.new_budget, u.base_budget, u.budget_cap, u.uncapped, u.until_at
     ), valued AS (
         SELECT m.*,
@@ -414,21 +479,23 @@ BEGIN
                m.action_type = 'pause' AND m.spend_7d > 0 AND m.revenue_7d / m.spend_7d >= 1 AS regret
           FROM money m
     ), daily AS (  -- each action's money by the day its periods ended on, for the timeline
-        SELECT ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
+        SELECT u.currency, ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
                sum(CASE WHEN u.action_type = 'pause' THEN f.spend - f.revenue END) AS saved,
                sum(CASE WHEN u.action_type = 'scale' AND u.base_budget > 0
                         THEN (least(u.new_budget, u.budget_cap) - least(u.old_budget, u.budget_cap)) / u.base_budget
                              * (f.revenue - f.spend) END) AS added
           FROM after f JOIN until u ON u.id = f.id
-         GROUP BY 1
-    ), timeline AS (
-        SELECT d::date AS day,
+         GROUP BY 1, 2
+    ), timeline AS (  -- a cumulative line per currency
+        SELECT k.currency, d::date AS day,
                round(coalesce(sum(daily.saved) OVER w, 0), 2) AS saved,
                round(coalesce(sum(daily.added) OVER w, 0), 2) AS added_profit_estimate
-          FROM generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
-                               interval '1 day') d
-          LEFT JOIN daily ON daily.day = d::date
-        WINDOW w AS (ORDER BY d)
+          FROM (SELECT DISTINCT acct.currency FROM _ao_replay_campaigns c
+                  JOIN ad_accounts acct ON acct.id = c.account_id) k
+         CROSS JOIN generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
+                                    interval '1 day') d
+          LEFT JOIN daily ON daily.day = d::date AND daily.currency = k.currency
+        WINDOW w AS (PARTITION BY k.currency ORDER BY d)
     )
     SELECT jsonb_build_object(
         'from', p_from, 'to', p_to, 'step', p_step, 'steps', p_steps,
@@ -436,17 +503,27 @@ BEGIN
         'totals', (SELECT jsonb_build_object(
                        'pauses', count(*) FILTER (WHERE action_type = 'pause'),
                        'scales', count(*) FILTER (WHERE action_type = 'scale'),
-                       'saved', coalesce(sum(saved), 0),
-                       'added_profit_estimate', coalesce(sum(added_profit_estimate), 0),
+                       'saved', CASE WHEN NOT v_mixed THEN coalesce(sum(saved), 0) END,
+                       'added_profit_estimate', CASE WHEN NOT v_mixed THEN coalesce(sum(added_profit_estimate), 0) END,
                        'regrets', count(*) FILTER (WHERE regret),
+                       'by_currency', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                                 'currency', x.currency, 'pauses', x.pauses, 'scales', x.scales,
+                                                 'saved', x.saved, 'added_profit_estimate', x.added,
+                                                 'regrets', x.regrets) ORDER BY x.currency), '[]')
+                                         FROM (SELECT v.currency, count(*) FILTER (WHERE v.action_type = 'pause') AS pauses,
+                                                      count(*) FILTER (WHERE v.action_type = 'scale') AS scales,
+                                                      coalesce(sum(v.saved), 0) AS saved,
+                                                      coalesce(sum(v.added_profit_estimate), 0) AS added,
+                                                      count(*) FILTER (WHERE v.regret) AS regrets
+                                                 FROM valued v GROUP BY v.currency) x),
                        'scaled_without_max_budget', count(DISTINCT campaign_id) FILTER (WHERE action_type = 'scale' AND uncapped))
                      FROM valued),
         'rules', (SELECT coalesce(jsonb_agg(x ORDER BY x.priority DESC, x.name), '[]')
                     FROM (SELECT r.id AS rule_id, r.name, r.rule_type, r.priority,
                                  count(v.id) FILTER (WHERE v.action_type = 'pause') AS pauses,
                                  count(v.id) FILTER (WHERE v.action_type = 'scale') AS scales,
-                                 coalesce(sum(v.saved), 0) AS saved,
-                                 coalesce(sum(v.added_profit_estimate), 0) AS added_profit_estimate,
+                                 CASE WHEN NOT v_mixed THEN coalesce(sum(v.saved), 0) END AS saved,
+                                 CASE WHEN NOT v_mixed THEN coalesce(sum(v.added_profit_estimate), 0) END AS added_profit_estimate,
                                  count(v.id) FILTER (WHERE v.regret) AS regrets
                             FROM _ao_replay_rules r LEFT JOIN valued v ON v.rule_id = r.id
                            WHERE r.rule_type IN ('pause', 'scale')
@@ -457,7 +534,7 @@ BEGIN
                          FROM (SELECT s FROM jsonb_array_elements(p_limited) s LIMIT 500) x),
         'held_steps_total', jsonb_array_length(p_limited),
         'decisions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                 'campaign_id', v.campaign_id, 'campaign_title', v.title, 'at', v.at,
+                                 'campaign_id', v.campaign_id, 'campaign_title', v.title, 'currency', v.currency, 'at', v.at,
                                  'action_type', v.action_type, 'rule_id', v.rule_id, 'rule_name', v.rule_name,
                                  'reason', v.reason, 'confidence', v.confidence,
                                  'previous_budget', v.old_budget, 'new_budget', v.new_budget,
@@ -465,9 +542,9 @@ BEGIN
                                  'saved', v.saved, 'added_profit_estimate', v.added_profit_estimate,
                                  'roi_next_7d', v.roi_next_7d, 'regret', v.regret) ORDER BY v.at, v.title, v.action_type), '[]')
                         FROM (SELECT * FROM valued ORDER BY at, title, action_type LIMIT 5000) v),
-        'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('date', t.day, 'saved', t.saved,
+        'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('date', t.day, 'currency', t.currency, 'saved', t.saved,
                                                                   'added_profit_estimate', t.added_profit_estimate)
-                                               ORDER BY t.day), '[]') FROM timeline t),
+                                               ORDER BY t.currency, t.day), '[]') FROM timeline t),
         'estimate_note', 'added_profit_estimate assumes the ROI a campaign showed holds at the higher spend: '
                          '(k − 1) × (revenue − spend) after the scale, k = the new budget over the budget the data was '
                          'spent at, counted up to max_scale_factor × that budget (the data says nothing beyond)')
@@ -481,7 +558,7 @@ $$;
 -- Name: FUNCTION _ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb) IS 'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures.';
+COMMENT ON FUNCTION public._ao_backtest_result(p_from timestamp with time zone, p_to timestamp with time zone, p_step text, p_steps integer, p_limited jsonb) IS 'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the totals per currency (by_currency; with more than one currency the money of the totals and the rules is null, never added across), the decisions (first 5,000, each with its currency), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures per currency.';
 
 
 --
@@ -705,16 +782,17 @@ CREATE FUNCTION public._ao_choose_decisions() RETURNS void
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
     CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM ao_settings()),
+    -- each campaign under its account's guardrails
+    WITH cfg AS (SELECT * FROM ao_account_settings()),
     matches AS (
         SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
-                                     ELSE m.min_confidence END AS confidence_floor
-          FROM _ao_matches m CROSS JOIN cfg
+                                     ELSE m.min_confidence END AS confidence_floor,
+               least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
+          FROM _ao_matches m JOIN cfg ON cfg.account_id = m.account_id
     ),
     chosen AS (
-        SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*,
-               least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
-          FROM matches m CROSS JOIN cfg
+        SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*
+          FROM matches m
          ORDER BY m.campaign_id, m.rule_type = 'post', m.immature, m.confidence >= m.confidence_floor DESC,
                   m.priority DESC, m.rule_name
     )
@@ -732,10 +810,10 @@ BEGIN
                                  999999999999.99), 2)
            END AS new_budget,
            CASE WHEN c.rule_type = 'post' THEN (SELECT platforms FROM usable_social_platforms()) END AS platforms,
-           cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours
+           cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours, cfg.currency
       FROM chosen c
       JOIN _ao_stats s ON s.campaign_id = c.campaign_id
-     CROSS JOIN cfg;
+      JOIN cfg ON cfg.account_id = c.account_id;
     ANALYZE _ao_decisions (campaign_id, action_type);
 END;
 $$;
@@ -745,7 +823,7 @@ $$;
 -- Name: FUNCTION _ao_choose_decisions(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
+COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), under its account''s settings (ao_account_settings), with its figures: ROI, CTR, recent daily spend, the factor capped at max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
 
 
 --
@@ -1080,9 +1158,10 @@ CREATE FUNCTION public._ao_cycle_summary(p_cycle_id uuid, p_dry_run boolean, p_t
 BEGIN
     RETURN jsonb_build_object(
         'cycle_id', p_cycle_id, 'dry_run', p_dry_run, 'trigger', p_trigger,
-        -- held: the data-outage breaker stopped every pause and scale (a person can release it)
-        'status', CASE WHEN (SELECT held FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
-        'limits', (SELECT to_jsonb(l) FROM _ao_limits l),
+        -- held: the data-outage breaker stopped an account's pauses and scales (a person can release it)
+        -- (in any account: the release applies what each held account's breaker held)
+        'status', CASE WHEN (SELECT bool_or(held) FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
+        'limits', ao_limits_document(),
         'paused', (p_ops ->> 'paused')::int, 'scaled', (p_ops ->> 'scaled')::int,
         'posted', jsonb_array_length(p_posts),
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,
@@ -1547,9 +1626,9 @@ BEGIN
     -- 4a. budget_inefficiency: a winner held at its max_budget
     SELECT p.campaign_id, 'budget_inefficiency', 'medium',
            format('ROI %s× over %s conversions, but the daily budget is capped at its max_budget of %s.',
-                  round(p.roi, 2), p.conversions_lifetime, ao_money(p.max_budget)),
+                  round(p.roi, 2), p.conversions_lifetime, ao_money(p.max_budget, p.currency)),
            format('Raise max_budget of "%s" (the %s rule would take it to %s a day) or move the spare budget of weaker campaigns here.',
-                  p.title, p.rule_name, ao_money(round(p.daily_budget * p.factor, 2))),
+                  p.title, p.rule_name, ao_money(round(p.daily_budget * p.factor, 2), p.currency)),
            p.confidence,
            jsonb_build_object('kind', 'capped_winner', 'window', 'lifetime', 'roi', round(p.roi, 4),
                               'conversions', p.conversions_lifetime, 'daily_budget', p.daily_budget,
@@ -1562,11 +1641,11 @@ BEGIN
     -- 4b. budget_inefficiency: under-delivery, the last 7 days spent under half the budget
     SELECT f.campaign_id, 'budget_inefficiency',
            CASE WHEN f.spend_last_7d < 0.25 * f.daily_budget * least(f.hours_running / 24.0, 7) THEN 'medium' ELSE 'low' END,
-           format('Spent %s in the last %s days against a budget of %s (%s of it).', ao_money(f.spend_last_7d),
-                  round(least(f.hours_running / 24.0, 7), 1), ao_money(f.daily_budget * least(f.hours_running / 24.0, 7)),
+           format('Spent %s in the last %s days against a budget of %s (%s of it).', ao_money(f.spend_last_7d, f.currency),
+                  round(least(f.hours_running / 24.0, 7), 1), ao_money(f.daily_budget * least(f.hours_running / 24.0, 7), f.currency),
                   ao_pct(f.spend_last_7d / (f.daily_budget * least(f.hours_running / 24.0, 7)))),
            format('"%s" cannot spend its budget: widen the audience or placements, raise bids, or lower the daily budget to what it delivers (about %s) and use the rest elsewhere.',
-                  f.title, ao_money(f.spend_last_7d / least(f.hours_running / 24.0, 7))),
+                  f.title, ao_money(f.spend_last_7d / least(f.hours_running / 24.0, 7), f.currency)),
            round(least(f.hours_running / 24.0, 7) / 7, 4),
            jsonb_build_object('kind', 'under_delivery', 'window', 'last_7d', 'spend', f.spend_last_7d,
                               'budget', round(f.daily_budget * least(f.hours_running / 24.0, 7), 2),
@@ -1766,28 +1845,31 @@ BEGIN
     RETURN QUERY
     -- Every rate divides by NULLIF(clicks, 0): the planner may test a rate on any daypart, a quiet one
     -- with no clicks too, before the joins that would have left it out.
+    -- The dayparts are the hours of the campaign's account, in its time zone.
     WITH hourly AS (
-        SELECT m.campaign_id, floor(extract(hour FROM m.period_start AT TIME ZONE 'UTC') / 6)::int AS part,
+        SELECT m.campaign_id, a.timezone AS tz, floor(extract(hour FROM m.period_start AT TIME ZONE a.timezone) / 6)::int AS part,
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
           FROM campaign_metrics m
           JOIN _ao_detect f ON f.campaign_id = m.campaign_id
+          JOIN campaigns c ON c.id = m.campaign_id
+          JOIN ad_accounts a ON a.id = c.account_id
          WHERE m.period_end - m.period_start <= interval '1 hour' AND m.period_start > now() - interval '14 days'
-         GROUP BY 1, 2
+         GROUP BY 1, 2, 3
     ),
     dayparts AS (
-        SELECT h.campaign_id,
+        SELECT h.campaign_id, h.tz,
                (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) DESC, h.part))[1] AS best,
                (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) ASC, h.part))[1] AS worst,
-               jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 UTC',
+               jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 ' || h.tz,
                                 jsonb_build_object('clicks', h.clicks, 'conversions', h.conversions,
                                                    'conversion_rate', round(h.conversions / NULLIF(h.clicks, 0), 6))) AS parts
           FROM hourly h
          WHERE h.clicks >= cfg.timing_min_clicks
-         GROUP BY h.campaign_id
+         GROUP BY h.campaign_id, h.tz
         HAVING count(*) >= 2
     ),
     timing AS (
-        SELECT d.campaign_id, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
+        SELECT d.campaign_id, d.tz, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
                w.part AS worst_part, w.clicks AS worst_clicks, w.conversions AS worst_conv,
                b.conversions / NULLIF(b.clicks, 0) AS best_rate,
                w.conversions / NULLIF(w.clicks, 0) AS worst_rate
@@ -1797,14 +1879,14 @@ BEGIN
     )
     SELECT t.campaign_id, 'timing_optimization',
            CASE WHEN t.worst_rate = 0 OR t.best_rate >= 2 * cfg.timing_min_ratio * t.worst_rate THEN 'medium' ELSE 'low' END,
-           format('Clicks between %s:00 and %s:00 UTC convert at %s, %s those between %s:00 and %s:00 UTC (%s), over the last 14 days of hourly data.',
-                  to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), ao_pct(t.best_rate),
+           format('Clicks between %s:00 and %s:00 %s convert at %s, %s those between %s:00 and %s:00 %s (%s), over the last 14 days of hourly data.',
+                  to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), t.tz, ao_pct(t.best_rate),
                   CASE WHEN t.worst_rate = 0 THEN 'while none convert in'
                        ELSE round(t.best_rate / t.worst_rate, 1) || '×' END,
-                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), ao_pct(t.worst_rate)),
-           format('Schedule "%s" to bid up in %s:00-%s:00 UTC and down (or off) in %s:00-%s:00 UTC.',
-                  f.title, to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'),
-                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00')),
+                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), t.tz, ao_pct(t.worst_rate)),
+           format('Schedule "%s" to bid up in %s:00-%s:00 %s and down (or off) in %s:00-%s:00 %s.',
+                  f.title, to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), t.tz,
+                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), t.tz),
            ao_two_proportion_drop(t.best_conv, t.best_clicks, t.worst_conv, t.worst_clicks),
            jsonb_build_object('window', 'last_14d', 'granularity', 'hourly', 'dayparts', t.parts,
                               'min_ratio', cfg.timing_min_ratio, 'min_clicks', cfg.timing_min_clicks)
@@ -1819,7 +1901,7 @@ $$;
 -- Name: FUNCTION _ao_detect_timing(cfg public.autonomous_settings); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_detect_timing(cfg public.autonomous_settings) IS 'timing_optimization: over the last 14 days of hourly rows, the best 6-hour UTC daypart (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
+COMMENT ON FUNCTION public._ao_detect_timing(cfg public.autonomous_settings) IS 'timing_optimization: over the last 14 days of hourly rows, the best 6-hour daypart of the account''s time zone (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
 
 
 --
@@ -1832,7 +1914,7 @@ CREATE FUNCTION public._ao_detector_figures() RETURNS void
 BEGIN
     PERFORM _ao_drop_work_table('_ao_detect');
     CREATE TEMP VIEW _ao_detect AS
-    SELECT s.campaign_id, s.title, s.daily_budget, s.hours_running,
+    SELECT s.campaign_id, s.currency, s.title, s.daily_budget, s.hours_running,
            s.impressions_lifetime, s.clicks_lifetime, s.conversions_lifetime,
            s.impressions_last_7d, s.reach_last_7d, s.clicks_last_7d, s.conversions_last_7d, s.spend_last_7d,
            s.revenue_last_7d, s.impressions_prev_7d, s.clicks_prev_7d, s.conversions_prev_7d,
@@ -1903,7 +1985,8 @@ COMMENT ON FUNCTION public._ao_emit(p_type text, p_document jsonb) IS 'Writes on
 --
 
 CREATE FUNCTION public._ao_emit_all(p_type text, p_documents jsonb[]) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF cardinality(p_documents) > 0 AND ao_webhook_wanted(p_type) THEN
@@ -1995,7 +2078,7 @@ BEGIN
     PERFORM _ao_drop_work_table('_ao_matches');
     PERFORM _ao_drop_work_table('_ao_rule_errors');
     CREATE TEMP TABLE _ao_matches (
-        campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
+        campaign_id uuid, account_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
         min_confidence numeric, cooldown_hours integer, confidence numeric,
         immature boolean NOT NULL DEFAULT false, maturity_note text) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
@@ -2017,7 +2100,7 @@ BEGIN
             END IF;
             EXECUTE format(
                 'INSERT INTO _ao_matches
-                 SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
+                 SELECT s.campaign_id, s.account_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
                    FROM _ao_stats s WHERE %s AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                 v_confidence, v_match)
             USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
@@ -2026,7 +2109,7 @@ BEGIN
             IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
                 EXECUTE format(
                     'INSERT INTO _ao_matches
-                     SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
+                     SELECT s.campaign_id, s.account_id, $1, $2, $3, $4, $5, $6, $7,
                             round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
                        FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)
                         AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
@@ -2063,14 +2146,14 @@ CREATE FUNCTION public._ao_expected_impact(g anyelement) RETURNS jsonb
             'daily_spend', round(g.daily_spend, 2), 'roi', round(coalesce(g.roi, 0), 4),
             'daily_loss_avoided', round(g.daily_spend * (1 - coalesce(g.roi, 0)), 2),
             'sentence', format('Avoids about %s of losses a day (spends %s a day at ROI %s×).',
-                               ao_money(g.daily_spend * (1 - coalesce(g.roi, 0))), ao_money(g.daily_spend),
+                               ao_money(g.daily_spend * (1 - coalesce(g.roi, 0)), g.currency), ao_money(g.daily_spend, g.currency),
                                round(coalesce(g.roi, 0), 2)))
         WHEN 'scale' THEN jsonb_build_object(
             'added_daily_budget', g.new_budget - g.daily_budget, 'roi', round(coalesce(g.roi, 0), 4),
             'added_daily_revenue', round((g.new_budget - g.daily_budget) * coalesce(g.roi, 0), 2),
             'sentence', format('Adds about %s of revenue a day (%s more budget at ROI %s×).',
-                               ao_money((g.new_budget - g.daily_budget) * coalesce(g.roi, 0)),
-                               ao_money(g.new_budget - g.daily_budget), round(coalesce(g.roi, 0), 2)))
+                               ao_money((g.new_budget - g.daily_budget) * coalesce(g.roi, 0), g.currency),
+                               ao_money(g.new_budget - g.daily_budget, g.currency), round(coalesce(g.roi, 0), 2)))
         ELSE jsonb_build_object(
             'ctr', round(coalesce(g.ctr, 0), 6), 'platforms', to_jsonb(g.platforms),
             'sentence', format('Shares a campaign with a %s%% CTR on %s.', round(coalesce(g.ctr, 0) * 100, 2),
@@ -2128,8 +2211,7 @@ BEGIN
     -- from ao_state_table's whitelist); a backtest schedules no posts and rolls nothing back.
     EXECUTE format($q$
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM ao_settings()),
-    last_same AS (
+    WITH last_same AS (
         SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
           FROM %1$I a
          WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
@@ -2139,8 +2221,9 @@ BEGIN
     ),
     quiet AS (
         SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
-          FROM %1$I a CROSS JOIN cfg
-         WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
+          FROM %1$I a
+         WHERE a.status = 'rolled_back'
+           AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.rollback_quiet_hours) FROM _ao_decisions d))
          GROUP BY a.campaign_id, a.action_type
     ),
     -- a change waiting for a person or for its platform, and a Google budget other campaigns share
@@ -2159,8 +2242,9 @@ BEGIN
     ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
-          FROM campaign_schedules cs CROSS JOIN cfg
-         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => cfg.post_spacing_hours) AND NOT %3$L
+          FROM campaign_schedules cs
+         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.post_spacing_hours) FROM _ao_decisions d))
+           AND NOT %3$L
          GROUP BY cs.campaign_id
     )
     SELECT d.*, NULL::numeric AS limited_from, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
@@ -2173,7 +2257,7 @@ BEGIN
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
                WHEN d.action_type IN ('pause', 'scale') AND awaiting.campaign_id IS NOT NULL THEN 'awaiting_decision'
                WHEN d.action_type = 'scale' AND shared.campaign_id IS NOT NULL THEN 'shared_budget'
-               WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
+               WHEN quiet.rolled_back_at > %2$L::timestamptz - make_interval(hours => d.rollback_quiet_hours) THEN 'rollback_quiet'
                WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
                     AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'
@@ -2209,8 +2293,8 @@ CREATE FUNCTION public._ao_held_reason(g anyelement) RETURNS text
         WHEN 'below_confidence' THEN
             format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
         WHEN 'below_min_spend' THEN
-            format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
-        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
+            format('spend %s below the minimum %s', ao_money(g.spend_lifetime, g.currency), ao_money(g.min_spend, g.currency))
+        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget, g.currency))
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
         WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
         WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
@@ -2638,7 +2722,7 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS MATERIALIZED (%1$s)
-        SELECT c.id AS campaign_id, c.account_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+        SELECT c.id AS campaign_id, c.account_id, acct.currency, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM %4$L::timestamptz - coalesce(c.started_at, %4$L::timestamptz)) / 3600.0, 0), 4)
                    AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
@@ -2648,6 +2732,7 @@ BEGIN
                false AS paused_in_cycle
         FROM %3$I c
         LEFT JOIN a ON a.campaign_id = c.id
+        LEFT JOIN ad_accounts acct ON acct.id = c.account_id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
          CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
@@ -3249,7 +3334,7 @@ BEGIN
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
-        SELECT to_jsonb(l) INTO v_limits FROM _ao_limits l;
+        v_limits := ao_limits_document(true);
         RAISE EXCEPTION 'step done' USING ERRCODE = 'AOSTP';
     EXCEPTION WHEN SQLSTATE 'AOSTP' THEN
         NULL;
@@ -3896,6 +3981,80 @@ COMMENT ON FUNCTION public._ao_take_cycle_lock(p_wait interval) IS 'Takes the cy
 
 
 --
+-- Name: _ao_update_account_settings(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_update_account_settings(p_overrides jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    v_account text;
+    v_changes jsonb;
+    v_key text;
+    v_id uuid;
+    v_constraint text;
+    v_row account_settings;
+BEGIN
+    IF jsonb_typeof(p_overrides) IS DISTINCT FROM 'object' THEN
+        PERFORM ao_raise_422('account_overrides', 'must be an object: ad account id → {setting: value or null}');
+    END IF;
+    FOR v_account, v_changes IN SELECT key, value FROM jsonb_each(p_overrides) ORDER BY key LOOP
+        v_id := CASE WHEN v_account ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                     THEN v_account::uuid END;
+        IF v_id IS NULL OR NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = v_id) THEN
+            PERFORM ao_raise_422(format('account_overrides.%s', left(v_account, 100)), 'not an ad account (see GET /ad-accounts)');
+        END IF;
+        IF jsonb_typeof(v_changes) IS DISTINCT FROM 'object' THEN
+            PERFORM ao_raise_422(format('account_overrides.%s', v_account), 'must be an object: {setting: value or null}');
+        END IF;
+        SELECT k INTO v_key FROM jsonb_object_keys(v_changes) k
+         WHERE k <> ALL (autonomous_account_setting_names()) LIMIT 1;
+        IF v_key IS NOT NULL THEN
+            PERFORM ao_raise_422(format('account_overrides.%s.%s', v_account, left(v_key, 100)),
+                                 'not a setting an account can override; those are '
+                                 || array_to_string(autonomous_account_setting_names(), ', '));
+        END IF;
+        BEGIN
+            INSERT INTO account_settings (account_id) VALUES (v_id) ON CONFLICT (account_id) DO NOTHING;
+            -- column names from the catalogue (the keys were checked against it), values typed by the record
+            EXECUTE format('UPDATE account_settings o SET %s updated_by = app_auth.actor()
+                              FROM jsonb_populate_record(NULL::account_settings, $1) r
+                             WHERE o.account_id = $2 RETURNING o.*',
+                           (SELECT coalesce(string_agg(format('%1$I = r.%1$I, ', k), ''), '')
+                              FROM jsonb_object_keys(v_changes) k))
+               INTO v_row USING v_changes, v_id;
+        EXCEPTION
+            WHEN check_violation OR not_null_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                PERFORM _ao_raise_in(format('account_overrides.%s', v_account),
+                    coalesce((SELECT obj_description(c.oid, 'pg_constraint') FROM pg_constraint c
+                               WHERE c.conrelid = 'account_settings'::regclass AND c.conname = v_constraint),
+                             jsonb_build_object('field', substring(v_constraint FROM '^account_settings_(.*)_check$'))::text),
+                    'out of its range (see GET /settings)');
+            WHEN invalid_text_representation OR numeric_value_out_of_range OR datatype_mismatch THEN
+                PERFORM ao_raise_422(format('account_overrides.%s', v_account),
+                                     'each override must be a number in its setting''s range, or null: ' || SQLERRM);
+        END;
+        IF v_row.max_scale_factor IS NOT NULL AND EXISTS (
+               SELECT 1 FROM autonomous_rules
+                WHERE rule_type = 'scale' AND (account_ids IS NULL OR v_id = ANY (account_ids))
+                  AND (action ->> 'factor')::numeric > v_row.max_scale_factor) THEN
+            PERFORM ao_raise_422(format('account_overrides.%s.max_scale_factor', v_account),
+                                 'a scale rule for this account has a larger factor; lower its factor first');
+        END IF;
+    END LOOP;
+END;
+$_$;
+
+
+--
+-- Name: FUNCTION _ao_update_account_settings(p_overrides jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_update_account_settings(p_overrides jsonb) IS 'Writes accounts'' overrides ({account id: {setting: value or null}}; null takes the global row''s value again): AO422 naming account_overrides.<id>[.<setting>] for an unknown account, a setting an account cannot override, a value out of the range the global row has, or a max_scale_factor below a factor of a scale rule that applies to the account.';
+
+
+--
 -- Name: _ao_upsert_metric_rows(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4024,6 +4183,28 @@ COMMENT ON FUNCTION public.ao_account_maturity(p_account_id uuid) IS 'An account
 
 
 --
+-- Name: ao_account_overrides(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_account_overrides() RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(jsonb_object_agg(o.account_id,
+                                     jsonb_strip_nulls(to_jsonb(o) - 'account_id' - 'updated_at' - 'updated_by')
+                                     ORDER BY o.account_id), '{}')
+      FROM account_settings o
+     WHERE jsonb_strip_nulls(to_jsonb(o) - 'account_id' - 'updated_at' - 'updated_by') <> '{}'
+$$;
+
+
+--
+-- Name: FUNCTION ao_account_overrides(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_account_overrides() IS 'The accounts'' overrides as GET /settings shows them: {account id: {setting: value}}, only the settings an account overrides.';
+
+
+--
 -- Name: ao_account_period(date, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4042,6 +4223,35 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_account_period(p_day date, p_hour integer, p_timezone text, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) IS 'The UTC period of an account''s day (p_hour NULL) or of one of its local hours: a day lasts 23, 24 or 25 hours across DST changes.';
+
+
+--
+-- Name: ao_account_settings(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_account_settings() RETURNS TABLE(account_id uuid, currency text, min_spend numeric, max_scale_factor numeric, min_scale_confidence numeric, rollback_quiet_hours integer, post_spacing_hours integer, breaker_revenue_ratio numeric, breaker_spend_ratio numeric, max_pause_spend_share numeric, max_daily_budget_increase_pct numeric, max_total_daily_budget numeric)
+    LANGUAGE sql STABLE ROWS 50
+    AS $$
+    SELECT a.id, a.currency, coalesce(o.min_spend, g.min_spend), coalesce(o.max_scale_factor, g.max_scale_factor),
+           coalesce(o.min_scale_confidence, g.min_scale_confidence),
+           coalesce(o.rollback_quiet_hours, g.rollback_quiet_hours),
+           coalesce(o.post_spacing_hours, g.post_spacing_hours),
+           coalesce(o.breaker_revenue_ratio, g.breaker_revenue_ratio),
+           coalesce(o.breaker_spend_ratio, g.breaker_spend_ratio),
+           coalesce(o.max_pause_spend_share, g.max_pause_spend_share),
+           coalesce(o.max_daily_budget_increase_pct, g.max_daily_budget_increase_pct),
+           coalesce(o.max_total_daily_budget, g.max_total_daily_budget)
+      FROM ad_accounts a
+     CROSS JOIN ao_settings() g
+      LEFT JOIN account_settings o ON o.account_id = a.id
+$$;
+
+
+--
+-- Name: FUNCTION ao_account_settings(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_account_settings() IS 'Decides which guardrails and limits hold for each ad account: its override where it has one, else the global row (in a backtest, the replay''s global row with its what-if overrides, under the same account overrides as live).';
 
 
 --
@@ -4484,6 +4694,36 @@ COMMENT ON FUNCTION public.ao_is_count(p numeric) IS 'True for a count within bo
 
 
 --
+-- Name: ao_limits_document(boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_limits_document(p_limited_only boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+               'held', coalesce(bool_or(l.held), false),
+               'released', coalesce(bool_or(l.released), coalesce(current_setting('ao.breaker_released', true), '') = 'on'),
+               'pauses_held', coalesce(sum(l.pauses_held), 0), 'scales_held', coalesce(sum(l.scales_held), 0),
+               'scales_partial', coalesce(sum(l.scales_partial), 0),
+               'held_accounts', coalesce(jsonb_agg(l.account_id ORDER BY l.account_name, l.account_id) FILTER (WHERE l.held), '[]'),
+               'accounts', coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.account_name, l.account_id)
+                                        FILTER (WHERE NOT p_limited_only OR l.held
+                                                      OR l.pauses_held + l.scales_held + l.scales_partial > 0), '[]'))
+           || CASE WHEN count(*) = 1 THEN (SELECT to_jsonb(o) - 'account_name' FROM _ao_limits o) ELSE '{}' END
+      FROM _ao_limits l);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_limits_document(p_limited_only boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_limits_document(p_limited_only boolean) IS 'The limits of a plan as a summary shows them: held (any account''s breaker tripped), released, the decisions held in all (counts), held_accounts, and each account''s figures in its currency (accounts; only those a limit held something in, with p_limited_only); with one account, its figures at the top as well.';
+
+
+--
 -- Name: ao_lock_key(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4606,6 +4846,30 @@ CREATE FUNCTION public.ao_money(p numeric) RETURNS text
 --
 
 COMMENT ON FUNCTION public.ao_money(p numeric) IS 'An amount of money with two decimals, for descriptions.';
+
+
+--
+-- Name: ao_money(numeric, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_money(p numeric, p_currency text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $_$
+    SELECT CASE coalesce(p_currency, 'USD')
+               WHEN 'USD' THEN to_char(coalesce(p, 0), 'FM$999,999,999,990.00')
+               WHEN 'EUR' THEN to_char(coalesce(p, 0), 'FM€999,999,999,990.00')
+               WHEN 'GBP' THEN to_char(coalesce(p, 0), 'FM£999,999,999,990.00')
+               WHEN 'JPY' THEN to_char(round(coalesce(p, 0)), 'FM¥999,999,999,999,990')
+               WHEN 'KRW' THEN to_char(round(coalesce(p, 0)), 'FM999,999,999,999,990') || ' KRW'
+               ELSE to_char(coalesce(p, 0), 'FM999,999,999,990.00') || ' ' || p_currency END
+$_$;
+
+
+--
+-- Name: FUNCTION ao_money(p numeric, p_currency text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_money(p numeric, p_currency text) IS 'An amount of money in its currency, for descriptions: $1,234.50, €1,234.50, £1,234.50, ¥1,235, else 1,234.50 CHF.';
 
 
 --
@@ -5087,7 +5351,8 @@ COMMENT ON FUNCTION public.ao_webhook_fan_out() IS 'Statement trigger on webhook
 --
 
 CREATE FUNCTION public.ao_webhook_wanted(p_type text) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
     SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
                     WHERE e.is_active AND (cardinality(e.event_types) = 0 OR p_type = ANY (e.event_types)))
@@ -5205,6 +5470,27 @@ COMMENT ON FUNCTION public.auto_scale_campaign(p_campaign_ids uuid[], p_cycle_id
 
 
 --
+-- Name: autonomous_account_setting_names(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.autonomous_account_setting_names() RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT array_agg(attname::text ORDER BY attnum)
+      FROM pg_attribute
+     WHERE attrelid = 'account_settings'::regclass AND attnum > 0 AND NOT attisdropped
+       AND attname NOT IN ('account_id', 'updated_at', 'updated_by')
+$$;
+
+
+--
+-- Name: FUNCTION autonomous_account_setting_names(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.autonomous_account_setting_names() IS 'The settings an ad account can override (the columns of account_settings but account_id, updated_at and updated_by), in table order.';
+
+
+--
 -- Name: autonomous_actions_append_only(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5297,7 +5583,8 @@ COMMENT ON FUNCTION public.autonomous_actions_check_references() IS 'Checks, onc
 --
 
 CREATE FUNCTION public.autonomous_counters_bump() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF TG_TABLE_NAME = 'autonomous_actions' THEN
@@ -5342,33 +5629,43 @@ COMMENT ON FUNCTION public.autonomous_counters_bump() IS 'Keeps autonomous_count
 
 
 --
--- Name: autonomous_daily(integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: autonomous_daily(integer, uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.autonomous_daily(p_days integer) RETURNS TABLE(day date, paused integer, scaled integer, posted integer, optimized integer, expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
+CREATE FUNCTION public.autonomous_daily(p_days integer, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(currency text, day date, paused integer, scaled integer, posted integer, optimized integer, expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
     LANGUAGE plpgsql STABLE
     AS $$
 BEGIN
     IF p_days IS NULL OR p_days < 1 OR p_days > 366 THEN
         PERFORM ao_raise_422('days', 'must be from 1 to 366');
     END IF;
+    IF p_account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = p_account_id) THEN
+        RAISE EXCEPTION 'no ad account %', p_account_id USING ERRCODE = 'AO404';
+    END IF;
     RETURN QUERY
-    WITH days AS (
-        SELECT d::date AS d
-          FROM generate_series((now() AT TIME ZONE 'UTC')::date - (p_days - 1), (now() AT TIME ZONE 'UTC')::date,
-                               interval '1 day') d
+    WITH accounts AS (  -- the accounts with campaigns (or the one asked for), each with its today
+        SELECT a.id, a.currency, a.timezone, ao_account_today(a.timezone) AS today
+          FROM ad_accounts a
+         WHERE CASE WHEN p_account_id IS NULL THEN EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id)
+                    ELSE a.id = p_account_id END
+    ), days AS (
+        SELECT g.currency, d::date AS d
+          FROM (SELECT x.currency, max(x.today) AS last_day FROM accounts x GROUP BY x.currency) g
+         CROSS JOIN LATERAL generate_series(g.last_day - (p_days - 1), g.last_day, interval '1 day') d
     ), acts AS (
-        SELECT a.action_type, (a.created_at AT TIME ZONE 'UTC')::date AS on_day,
-               (a.rolled_back_at AT TIME ZONE 'UTC')::date AS off_day,
+        SELECT ac.currency, a.action_type, (a.created_at AT TIME ZONE ac.timezone)::date AS on_day,
+               (a.rolled_back_at AT TIME ZONE ac.timezone)::date AS off_day,
                CASE a.action_type
                    WHEN 'pause' THEN (a.expected_impact ->> 'daily_loss_avoided')::numeric
                    WHEN 'scale' THEN (a.expected_impact ->> 'added_daily_revenue')::numeric
                                      - (a.expected_impact ->> 'added_daily_budget')::numeric END AS expected,
                (a.actual_impact ->> 'profit_per_day_change')::numeric AS measured
           FROM autonomous_actions a
+          JOIN campaigns c ON c.id = a.campaign_id
+          JOIN accounts ac ON ac.id = c.account_id
          WHERE a.status IN ('executed', 'rolled_back') AND a.executed_at IS NOT NULL
     )
-    SELECT k.d,
+    SELECT k.currency, k.d,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'pause')::int,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'scale')::int,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'post')::int,
@@ -5379,18 +5676,18 @@ BEGIN
            round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2)
       FROM days k
       LEFT JOIN LATERAL (SELECT a.*, a.on_day <= k.d AND (a.off_day IS NULL OR a.off_day > k.d) AS in_effect
-                           FROM acts a WHERE a.on_day <= k.d) x ON true
-     GROUP BY k.d
-     ORDER BY k.d;
+                           FROM acts a WHERE a.currency = k.currency AND a.on_day <= k.d) x ON true
+     GROUP BY k.currency, k.d
+     ORDER BY k.currency, k.d;
 END;
 $$;
 
 
 --
--- Name: FUNCTION autonomous_daily(p_days integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION autonomous_daily(p_days integer, p_account_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_daily(p_days integer) IS 'Per day over the last p_days (1–366): pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day).';
+COMMENT ON FUNCTION public.autonomous_daily(p_days integer, p_account_id uuid) IS 'Per currency (or for one account) and per day over the last p_days (1–366) of the accounts'' own time zones: pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day), never added across currencies.';
 
 
 --
@@ -5415,6 +5712,11 @@ BEGIN
     END IF;
     PERFORM compile_rule_conditions(NEW.conditions);
     PERFORM validate_rule_action(NEW.rule_type, NEW.action);
+    -- a token scoped to ad accounts writes rules for those accounts only (a rule for every account is
+    -- the agency's)
+    IF NEW.account_ids IS NULL AND app_auth.account_scope() IS NOT NULL THEN
+        PERFORM ao_raise_422('account_ids', 'a token scoped to ad accounts writes rules for its accounts only: list them');
+    END IF;
     -- the accounts it lists exist (the first that does not is named)
     PERFORM ao_raise_422(format('account_ids[%s]', u.i - 1), 'no ad account has this id')
        FROM (SELECT a, i FROM unnest(NEW.account_ids) WITH ORDINALITY AS x(a, i)
@@ -5429,7 +5731,7 @@ $$;
 -- Name: FUNCTION autonomous_rules_validate(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_rules_validate() IS 'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist; rule_type and is_builtin never change.';
+COMMENT ON FUNCTION public.autonomous_rules_validate() IS 'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist (for a token scoped to accounts: only its own, and at least one); rule_type and is_builtin never change.';
 
 
 --
@@ -5454,38 +5756,73 @@ COMMENT ON FUNCTION public.autonomous_setting_names() IS 'The names of the setti
 
 
 --
--- Name: autonomous_stats(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: autonomous_stats(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.autonomous_stats() RETURNS jsonb
+CREATE FUNCTION public.autonomous_stats(p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
     v_stats jsonb;
+    v_accounts uuid[];
 BEGIN
-    SELECT jsonb_build_object(
-        'total_actions', coalesce(sum(n) FILTER (WHERE kind = 'action'), 0),
-        'paused', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'pause:executed'), 0),
-        'scaled', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'scale:executed'), 0),
-        'posted', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'post:executed'), 0),
-        'rolled_back', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key LIKE '%:rolled_back'), 0),
-        'open_opportunities', coalesce(sum(n) FILTER (WHERE kind = 'opportunity' AND key IN ('open', 'in_progress')), 0))
-      INTO v_stats
-      FROM autonomous_counters;
-    RETURN v_stats || jsonb_build_object('last_cycle',
+    IF p_account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = p_account_id) THEN
+        RAISE EXCEPTION 'no ad account %', p_account_id USING ERRCODE = 'AO404';
+    END IF;
+    IF p_account_id IS NULL AND app_auth.account_scope() IS NULL THEN
+        SELECT jsonb_build_object(
+            'total_actions', coalesce(sum(n) FILTER (WHERE kind = 'action'), 0),
+            'paused', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'pause:executed'), 0),
+            'scaled', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'scale:executed'), 0),
+            'posted', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key = 'post:executed'), 0),
+            'rolled_back', coalesce(sum(n) FILTER (WHERE kind = 'action' AND key LIKE '%:rolled_back'), 0),
+            'open_opportunities', coalesce(sum(n) FILTER (WHERE kind = 'opportunity' AND key IN ('open', 'in_progress')), 0))
+          INTO v_stats
+          FROM autonomous_counters;
+    ELSE
+        v_accounts := CASE WHEN p_account_id IS NULL THEN app_auth.account_scope() ELSE ARRAY[p_account_id] END;
+        SELECT jsonb_build_object(
+            'total_actions', count(*),
+            'paused', count(*) FILTER (WHERE a.action_type = 'pause' AND a.status = 'executed'),
+            'scaled', count(*) FILTER (WHERE a.action_type = 'scale' AND a.status = 'executed'),
+            'posted', count(*) FILTER (WHERE a.action_type = 'post' AND a.status = 'executed'),
+            'rolled_back', count(*) FILTER (WHERE a.status = 'rolled_back'),
+            'open_opportunities', (SELECT count(*) FROM optimization_opportunities o
+                                     JOIN campaigns c ON c.id = o.campaign_id AND c.account_id = ANY (v_accounts)
+                                    WHERE o.status IN ('open', 'in_progress')))
+          INTO v_stats
+          FROM autonomous_actions a
+          JOIN campaigns c ON c.id = a.campaign_id AND c.account_id = ANY (v_accounts);
+    END IF;
+    RETURN v_stats || jsonb_build_object(
+        'last_cycle',
         (SELECT jsonb_build_object('id', id, 'status', status, 'trigger', trigger, 'dry_run', dry_run,
                                    'started_at', started_at, 'finished_at', finished_at)
            FROM autonomous_cycles WHERE status <> 'skipped'
-          ORDER BY started_at DESC, id DESC LIMIT 1));
+          ORDER BY started_at DESC, id DESC LIMIT 1),
+        -- money per currency, never added across: the active campaigns' daily budgets and the
+        -- lifetime spend and revenue of the accounts' campaigns
+        'money',
+        (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'currency', m.currency, 'accounts', m.accounts, 'active_campaigns', m.active_campaigns,
+                    'daily_budget_active', m.daily_budget_active, 'spend', m.spend, 'revenue', m.revenue)
+                  ORDER BY m.currency), '[]')
+           FROM (SELECT a.currency, count(DISTINCT a.id) AS accounts,
+                        count(*) FILTER (WHERE c.status = 'active') AS active_campaigns,
+                        coalesce(sum(c.daily_budget) FILTER (WHERE c.status = 'active'), 0) AS daily_budget_active,
+                        round(sum(c.spend), 2) AS spend, round(sum(c.revenue), 2) AS revenue
+                   FROM campaigns c JOIN ad_accounts a ON a.id = c.account_id
+                  WHERE p_account_id IS NULL OR a.id = p_account_id
+                  GROUP BY a.currency) m));
 END;
 $$;
 
 
 --
--- Name: FUNCTION autonomous_stats(); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION autonomous_stats(p_account_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_stats() IS 'The dashboard''s stats row: actions in all, pauses/scales/posts in force (executed, not rolled back), rollbacks, open or in-progress opportunities, and the last cycle that ran; read from counters, not by counting rows.';
+COMMENT ON FUNCTION public.autonomous_stats(p_account_id uuid) IS 'The dashboard''s stats row: actions in all, pauses/scales/posts in force (executed, not rolled back), rollbacks, open or in-progress opportunities (from counters for the whole service; counted for one account or a scoped token''s accounts), the last cycle that ran, and the money per currency (active daily budgets, lifetime spend and revenue), never added across currencies.';
 
 
 --
@@ -5495,6 +5832,8 @@ COMMENT ON FUNCTION public.autonomous_stats() IS 'The dashboard''s stats row: ac
 CREATE FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text) RETURNS TABLE(bucket_start timestamp with time zone, impressions bigint, clicks bigint, conversions bigint, spend numeric, revenue numeric, roi numeric)
     LANGUAGE plpgsql STABLE
     AS $$
+DECLARE
+    v_tz text;
 BEGIN
     IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'hour') THEN
         PERFORM ao_raise_422('bucket', 'must be day or hour');
@@ -5506,16 +5845,22 @@ BEGIN
         PERFORM ao_raise_422('to', CASE p_bucket WHEN 'day' THEN 'at most 400 days after from by day'
                                                  ELSE 'at most 31 days after from by hour' END);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM campaigns WHERE id = p_campaign_id) THEN
+    SELECT a.timezone INTO v_tz FROM campaigns c JOIN ad_accounts a ON a.id = c.account_id WHERE c.id = p_campaign_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'no campaign %', p_campaign_id USING ERRCODE = 'AO404';
     END IF;
     RETURN QUERY
-    WITH buckets AS (
-        SELECT b FROM generate_series(date_trunc(p_bucket, p_from, 'UTC'),
-                                      date_trunc(p_bucket, p_to - interval '1 microsecond', 'UTC'),
-                                      CASE p_bucket WHEN 'day' THEN interval '1 day' ELSE interval '1 hour' END) b
+    WITH buckets AS (  -- local days stepped as local dates (a day across a DST change is 23 or 25 hours)
+        SELECT CASE p_bucket WHEN 'day' THEN d::timestamp AT TIME ZONE v_tz END AS b
+          FROM generate_series((p_from AT TIME ZONE v_tz)::date, ((p_to - interval '1 microsecond') AT TIME ZONE v_tz)::date,
+                               interval '1 day') d
+         WHERE p_bucket = 'day'
+        UNION ALL
+        SELECT h FROM generate_series(date_trunc('hour', p_from, v_tz), date_trunc('hour', p_to - interval '1 microsecond', v_tz),
+                                      interval '1 hour') h
+         WHERE p_bucket = 'hour'
     ), sums AS (
-        SELECT date_trunc(p_bucket, m.period_start, 'UTC') AS b, sum(m.impressions) AS impressions,
+        SELECT date_trunc(p_bucket, m.period_start, v_tz) AS b, sum(m.impressions) AS impressions,
                sum(m.clicks) AS clicks, sum(m.conversions) AS conversions, sum(m.spend) AS spend,
                sum(m.revenue) AS revenue
           FROM campaign_metrics m
@@ -5534,7 +5879,7 @@ $$;
 -- Name: FUNCTION campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text) IS 'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
+COMMENT ON FUNCTION public.campaign_metric_series(p_campaign_id uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_bucket text) IS 'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour of its account''s time zone between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
 
 
 --
@@ -5926,7 +6271,7 @@ CREATE FUNCTION public.compile_rule_figures(p_conditions jsonb) RETURNS text
                       format(CASE WHEN l.metric = 'roi' THEN 'round((%s)::numeric, 2) || ''×'''
                                   WHEN l.metric IN ('ctr', 'conversion_rate', 'budget_utilization') THEN 'ao_pct((%s)::numeric)'
                                   WHEN l.metric IN ('spend', 'revenue', 'cpc', 'cpa', 'daily_budget')
-                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric) END'
+                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric, s.currency) END'
                                   WHEN l.metric IN ('hours_running', 'days_running') THEN 'round((%s)::numeric, 1)::text'
                                   WHEN l.metric = 'frequency' THEN 'round((%s)::numeric, 2)::text'
                                   ELSE 'to_char((%s)::numeric, ''FM999,999,999,999,999,990'')' END,
@@ -7603,9 +7948,13 @@ DECLARE
     v_problem text[];
 BEGIN
     SELECT k INTO v_key FROM jsonb_object_keys(p_changes) k
-     WHERE k <> ALL (autonomous_setting_names()) LIMIT 1;
+     WHERE k <> ALL (autonomous_setting_names()) AND k <> 'account_overrides' LIMIT 1;
     IF v_key IS NOT NULL THEN
         PERFORM ao_raise_422(left(v_key, 100), 'not a setting');
+    END IF;
+    IF p_changes ? 'account_overrides' THEN
+        PERFORM _ao_update_account_settings(p_changes -> 'account_overrides');
+        p_changes := p_changes - 'account_overrides';
     END IF;
     -- a curve refused is named at its position (the table's check would name only the column)
     IF jsonb_typeof(p_changes -> 'maturity_default_curve') = 'array'
@@ -7639,7 +7988,7 @@ $_$;
 -- Name: FUNCTION update_autonomous_settings(p_changes jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.update_autonomous_settings(p_changes jsonb) IS 'Changes the named settings only (unknown names refused) and records who; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, and a maturity curve that breaks its rules, naming the position.';
+COMMENT ON FUNCTION public.update_autonomous_settings(p_changes jsonb) IS 'Changes the named settings only (unknown names refused) and records who, and the accounts'' overrides given under account_overrides; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, and a maturity curve that breaks its rules, naming the position.';
 
 
 --
@@ -7808,6 +8157,151 @@ $$;
 --
 
 COMMENT ON FUNCTION public.webhook_send_test(p_endpoint_id uuid) IS 'Queues a webhook.test event for one endpoint and returns its delivery (AO404 for an unknown endpoint).';
+
+
+--
+-- Name: account_settings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.account_settings (
+    account_id uuid NOT NULL,
+    min_spend numeric,
+    max_scale_factor numeric,
+    min_scale_confidence numeric,
+    rollback_quiet_hours integer,
+    post_spacing_hours integer,
+    breaker_revenue_ratio numeric,
+    breaker_spend_ratio numeric,
+    max_pause_spend_share numeric,
+    max_daily_budget_increase_pct numeric,
+    max_total_daily_budget numeric,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_by text,
+    CONSTRAINT account_settings_bounds_check CHECK (((min_spend < ('1000000000000'::bigint)::numeric) AND (rollback_quiet_hours <= 1000000) AND (post_spacing_hours <= 1000000))),
+    CONSTRAINT account_settings_breaker_revenue_ratio_check CHECK (((breaker_revenue_ratio > (0)::numeric) AND (breaker_revenue_ratio <= (1)::numeric))),
+    CONSTRAINT account_settings_breaker_revenue_ratio_step_check CHECK (public.ao_is_meaningful((breaker_revenue_ratio - (0)::numeric))),
+    CONSTRAINT account_settings_breaker_spend_ratio_check CHECK (((breaker_spend_ratio > (0)::numeric) AND (breaker_spend_ratio <= (1)::numeric))),
+    CONSTRAINT account_settings_breaker_spend_ratio_step_check CHECK (public.ao_is_meaningful((breaker_spend_ratio - (0)::numeric))),
+    CONSTRAINT account_settings_max_daily_budget_increase_pct_check CHECK (((max_daily_budget_increase_pct > (0)::numeric) AND (max_daily_budget_increase_pct <= (1000)::numeric))),
+    CONSTRAINT account_settings_max_daily_budget_increase_pct_step_check CHECK (public.ao_is_meaningful((max_daily_budget_increase_pct - (0)::numeric))),
+    CONSTRAINT account_settings_max_pause_spend_share_check CHECK (((max_pause_spend_share > (0)::numeric) AND (max_pause_spend_share <= (1)::numeric))),
+    CONSTRAINT account_settings_max_pause_spend_share_step_check CHECK (public.ao_is_meaningful((max_pause_spend_share - (0)::numeric))),
+    CONSTRAINT account_settings_max_scale_factor_check CHECK (((max_scale_factor > (1)::numeric) AND (max_scale_factor <= (10)::numeric))),
+    CONSTRAINT account_settings_max_scale_factor_step_check CHECK (public.ao_is_meaningful((max_scale_factor - (1)::numeric))),
+    CONSTRAINT account_settings_max_total_daily_budget_check CHECK (public.ao_is_money(max_total_daily_budget)),
+    CONSTRAINT account_settings_max_total_daily_budget_step_check CHECK (public.ao_is_meaningful((max_total_daily_budget - (0)::numeric))),
+    CONSTRAINT account_settings_min_scale_confidence_check CHECK (((min_scale_confidence >= (0)::numeric) AND (min_scale_confidence <= (1)::numeric))),
+    CONSTRAINT account_settings_min_scale_confidence_step_check CHECK (public.ao_is_meaningful((min_scale_confidence - (0)::numeric))),
+    CONSTRAINT account_settings_min_spend_check CHECK ((min_spend >= (0)::numeric)),
+    CONSTRAINT account_settings_min_spend_step_check CHECK (public.ao_is_meaningful((min_spend - (0)::numeric))),
+    CONSTRAINT account_settings_post_spacing_hours_check CHECK ((post_spacing_hours >= 0)),
+    CONSTRAINT account_settings_rollback_quiet_hours_check CHECK ((rollback_quiet_hours >= 0))
+);
+
+
+--
+-- Name: TABLE account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.account_settings IS 'An ad account''s overrides of the guardrails and blast-radius limits; a NULL column takes the global row''s value (autonomous_settings).';
+
+
+--
+-- Name: CONSTRAINT account_settings_bounds_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_bounds_check ON public.account_settings IS '{"field": "settings", "message": "min_spend must be below 1,000,000,000,000, rollback_quiet_hours and post_spacing_hours at most 1,000,000"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_breaker_revenue_ratio_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_breaker_revenue_ratio_check ON public.account_settings IS '{"field": "breaker_revenue_ratio", "message": "must be a ratio above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_breaker_revenue_ratio_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_breaker_revenue_ratio_step_check ON public.account_settings IS '{"field": "breaker_revenue_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_breaker_spend_ratio_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_breaker_spend_ratio_check ON public.account_settings IS '{"field": "breaker_spend_ratio", "message": "must be a ratio above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_breaker_spend_ratio_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_breaker_spend_ratio_step_check ON public.account_settings IS '{"field": "breaker_spend_ratio", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_daily_budget_increase_pct_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_daily_budget_increase_pct_check ON public.account_settings IS '{"field": "max_daily_budget_increase_pct", "message": "must be a percentage above 0 and at most 1000"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_daily_budget_increase_pct_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_daily_budget_increase_pct_step_check ON public.account_settings IS '{"field": "max_daily_budget_increase_pct", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_pause_spend_share_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_pause_spend_share_check ON public.account_settings IS '{"field": "max_pause_spend_share", "message": "must be a share above 0 and at most 1"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_pause_spend_share_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_pause_spend_share_step_check ON public.account_settings IS '{"field": "max_pause_spend_share", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_scale_factor_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_scale_factor_step_check ON public.account_settings IS '{"field": "max_scale_factor", "message": "must be 1 or at least 0.000000001 above it (e.g. 1.5, not 1 + 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_total_daily_budget_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_total_daily_budget_check ON public.account_settings IS '{"field": "max_total_daily_budget", "message": "must be null (no cap) or an amount >= 0 and < 1000000000000"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_max_total_daily_budget_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_max_total_daily_budget_step_check ON public.account_settings IS '{"field": "max_total_daily_budget", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_min_scale_confidence_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_min_scale_confidence_step_check ON public.account_settings IS '{"field": "min_scale_confidence", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
+
+
+--
+-- Name: CONSTRAINT account_settings_min_spend_step_check ON account_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT account_settings_min_spend_step_check ON public.account_settings IS '{"field": "min_spend", "message": "must be 0 or at least 0.000000001 (e.g. 0.5, not 1e-12)"}';
 
 
 --
@@ -8359,6 +8853,14 @@ CREATE TABLE public.webhook_events (
 
 ALTER TABLE ONLY public.account_maturity
     ADD CONSTRAINT account_maturity_pkey PRIMARY KEY (account_id);
+
+
+--
+-- Name: account_settings account_settings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_settings
+    ADD CONSTRAINT account_settings_pkey PRIMARY KEY (account_id);
 
 
 --
@@ -8918,6 +9420,13 @@ CREATE INDEX webhook_endpoints_created_idx ON public.webhook_endpoints USING btr
 
 
 --
+-- Name: account_settings account_settings_touch; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER account_settings_touch BEFORE UPDATE ON public.account_settings FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
 -- Name: ad_account_syncs ad_account_syncs_refuse_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -9328,6 +9837,14 @@ ALTER TABLE ONLY public.account_maturity
 
 
 --
+-- Name: account_settings account_settings_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_settings
+    ADD CONSTRAINT account_settings_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ad_accounts(id);
+
+
+--
 -- Name: ad_account_syncs ad_account_syncs_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9492,6 +10009,33 @@ CREATE POLICY account_maturity_privileged ON public.account_maturity TO ao_app U
 
 
 --
+-- Name: account_maturity account_maturity_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY account_maturity_scoped ON public.account_maturity FOR SELECT TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
+
+
+--
+-- Name: account_settings; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.account_settings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_settings account_settings_privileged; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY account_settings_privileged ON public.account_settings TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: account_settings account_settings_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY account_settings_scoped ON public.account_settings FOR SELECT TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
+
+
+--
 -- Name: ad_account_syncs; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9502,6 +10046,13 @@ ALTER TABLE public.ad_account_syncs ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY ad_account_syncs_privileged ON public.ad_account_syncs TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: ad_account_syncs ad_account_syncs_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY ad_account_syncs_scoped ON public.ad_account_syncs FOR SELECT TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --
@@ -9518,6 +10069,13 @@ CREATE POLICY ad_accounts_privileged ON public.ad_accounts TO ao_app USING (( SE
 
 
 --
+-- Name: ad_accounts ad_accounts_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY ad_accounts_scoped ON public.ad_accounts FOR SELECT TO ao_app USING ((id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
+
+
+--
 -- Name: autonomous_actions; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9528,6 +10086,17 @@ ALTER TABLE public.autonomous_actions ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY autonomous_actions_privileged ON public.autonomous_actions TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: autonomous_actions autonomous_actions_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY autonomous_actions_scoped ON public.autonomous_actions TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])))))) WITH CHECK (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
 
 
 --
@@ -9570,6 +10139,13 @@ CREATE POLICY autonomous_rules_privileged ON public.autonomous_rules TO ao_app U
 
 
 --
+-- Name: autonomous_rules autonomous_rules_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY autonomous_rules_scoped ON public.autonomous_rules TO ao_app USING ((account_ids <@ ( SELECT app_auth.account_scope() AS account_scope))) WITH CHECK ((account_ids <@ ( SELECT app_auth.account_scope() AS account_scope)));
+
+
+--
 -- Name: autonomous_settings; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9580,6 +10156,13 @@ ALTER TABLE public.autonomous_settings ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY autonomous_settings_privileged ON public.autonomous_settings TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: autonomous_settings autonomous_settings_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY autonomous_settings_scoped ON public.autonomous_settings FOR SELECT TO ao_app USING ((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL));
 
 
 --
@@ -9609,6 +10192,15 @@ CREATE POLICY campaign_metrics_privileged ON public.campaign_metrics TO ao_app U
 
 
 --
+-- Name: campaign_metrics campaign_metrics_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY campaign_metrics_scoped ON public.campaign_metrics FOR SELECT TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+
+
+--
 -- Name: campaign_schedules; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9635,6 +10227,13 @@ CREATE POLICY campaigns_privileged ON public.campaigns TO ao_app USING (( SELECT
 
 
 --
+-- Name: campaigns campaigns_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY campaigns_scoped ON public.campaigns TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))) WITH CHECK ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
+
+
+--
 -- Name: metric_revisions; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9645,6 +10244,15 @@ ALTER TABLE public.metric_revisions ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY metric_revisions_privileged ON public.metric_revisions TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: metric_revisions metric_revisions_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY metric_revisions_scoped ON public.metric_revisions FOR SELECT TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
 
 
 --
@@ -9674,6 +10282,17 @@ CREATE POLICY optimization_opportunities_privileged ON public.optimization_oppor
 
 
 --
+-- Name: optimization_opportunities optimization_opportunities_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY optimization_opportunities_scoped ON public.optimization_opportunities TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])))))) WITH CHECK (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
+   FROM public.campaigns c
+  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+
+
+--
 -- Name: platform_changes; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -9684,6 +10303,13 @@ ALTER TABLE public.platform_changes ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY platform_changes_privileged ON public.platform_changes TO ao_app USING (( SELECT app_auth.is_privileged() AS is_privileged)) WITH CHECK (( SELECT app_auth.is_privileged() AS is_privileged));
+
+
+--
+-- Name: platform_changes platform_changes_scoped; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY platform_changes_scoped ON public.platform_changes TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))) WITH CHECK ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --
@@ -9872,6 +10498,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.social_accounts TO ao_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.account_maturity TO ao_app;
+
+
+--
+-- Name: TABLE account_settings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.account_settings TO ao_app;
 
 
 --

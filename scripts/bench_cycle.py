@@ -6,11 +6,13 @@
 on three portfolios: "steady" (~1% of campaigns acted on), "first-run" (~11%) and "all-change" (more than
 half paused or scaled, ~40% raising opportunities; the loops are not run there). The first cycle runs right
 after the data load, with no warm-up, and is reported apart from the later ones. --history sweeps the
-history kept instead (14, 90 and 365 daily rows, and 30 days of hourly rows).
+history kept instead (14, 90 and 365 daily rows, and 30 days of hourly rows); --accounts runs the
+steady and first-run portfolios in one ad account and spread over 50 (four currencies, four time
+zones), side by side, the limits planned per account.
 Every variant runs in a transaction that is rolled back, so each starts from the same data; the script
 checks that all of them decide the same and writes the figures to docs/benchmarks.md.
 
-    .venv/bin/python scripts/bench_cycle.py [--campaigns 100000] [--repeat 3] [--portfolio steady|first-run|all-change|all] [--history] [--keep]
+    .venv/bin/python scripts/bench_cycle.py [--campaigns 100000] [--repeat 3] [--portfolio steady|first-run|all-change|all] [--history] [--accounts] [--keep]
 """
 
 from __future__ import annotations
@@ -46,8 +48,29 @@ PORTFOLIOS = {
 }
 
 
-def generate_sql(portfolio: str, campaigns: int, days: int, hourly: bool = False) -> str:
-    """Campaigns and their metric rows, oldest day first, as ingestion writes them over time."""
+# The accounts of an agency: their currencies and time zones in turn.
+ACCOUNT_CURRENCIES = ("USD", "EUR", "JPY", "GBP")
+ACCOUNT_TIMEZONES = ("UTC", "America/New_York", "Asia/Tokyo", "Europe/Berlin")
+
+
+def accounts_sql(accounts: int) -> str:
+    """Manual ad accounts bench-account-01…; none for one account (the campaigns' default one)."""
+    if accounts <= 1:
+        return ""
+    return f"""
+INSERT INTO ad_accounts (platform, external_id, name, currency, timezone)
+SELECT 'manual', 'bench-account-' || to_char(n, 'FM000'), 'Client ' || n,
+       (ARRAY{list(ACCOUNT_CURRENCIES)})[1 + n % {len(ACCOUNT_CURRENCIES)}],
+       (ARRAY{list(ACCOUNT_TIMEZONES)})[1 + n % {len(ACCOUNT_TIMEZONES)}]
+FROM generate_series(1, {accounts}) n;
+"""
+
+
+def generate_sql(
+    portfolio: str, campaigns: int, days: int, hourly: bool = False, accounts: int = 1
+) -> str:
+    """Campaigns and their metric rows, oldest day first, as ingestion writes them over time; with
+    several accounts, the campaigns dealt out among them in turn."""
     mix = PORTFOLIOS[portfolio]
     if mix is None:
         roi = "0.2 + random() * 5.0"
@@ -63,10 +86,12 @@ def generate_sql(portfolio: str, campaigns: int, days: int, hourly: bool = False
         trend = "1.0"
     step, periods, share = ("1 hour", days * 24, "24") if hourly else ("1 day", days, "1")
     return f"""
-SELECT setseed(0.42);
-INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at)
+SELECT setseed(0.42);{accounts_sql(accounts)}
+INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at, account_id)
 SELECT 'bench-' || g, 'Bench ' || g, 'active', round((20 + random() * 180)::numeric, 2),
-       NULL, now() - interval '{days} days'
+       NULL, now() - interval '{days} days',
+       coalesce((ARRAY(SELECT id FROM ad_accounts WHERE external_id LIKE 'bench-account-%'
+                        ORDER BY external_id))[1 + g % {max(accounts, 1)}], ao_manual_account_id())
 FROM generate_series(1, {campaigns}) g;
 UPDATE campaigns SET max_budget = round(daily_budget * (1.2 + random())::numeric, 2) WHERE random() < 0.3;
 CREATE TEMP TABLE bench_profile AS
@@ -385,15 +410,15 @@ async def run_client_loop(conn):
 
 
 async def load_portfolio(
-    portfolio: str, campaigns: int, days: int, hourly: bool = False
+    portfolio: str, campaigns: int, days: int, hourly: bool = False, accounts: int = 1
 ) -> tuple[str, str, str, int]:
     """A scratch database holding a fresh portfolio, analyzed as a load leaves it; no warm-up."""
-    name = f"ao_bench_{portfolio.replace('-', '_')}_{days}{'h' if hourly else 'd'}"
+    name = f"ao_bench_{portfolio.replace('-', '_')}_{days}{'h' if hourly else 'd'}_{accounts}a"
     url, kind = scratch_database(name)
     conn = await asyncpg.connect(url)
     await _init_connection(conn)
     t = time.perf_counter()
-    await conn.execute(generate_sql(portfolio, campaigns, days, hourly))
+    await conn.execute(generate_sql(portfolio, campaigns, days, hourly, accounts))
     rows = await conn.fetchval("SELECT count(*) FROM campaign_metrics")
     await conn.close()
     print(
@@ -619,17 +644,79 @@ described, not built, in docs/scaling.md.
     )
 
 
+async def per_account(args: argparse.Namespace) -> str:
+    """The steady and first-run portfolios in one account and over 50, side by side."""
+    rows_out, verdicts, kind = [], [], ""
+    for portfolio in ("steady", "first-run"):
+        base = None
+        for accounts in (1, 50):
+            name, url, kind, _ = await load_portfolio(
+                portfolio, args.campaigns, 14, False, accounts
+            )
+            try:
+                r = await measure(url, f"{portfolio}, {accounts} accounts", args.repeat, False)
+            finally:
+                if not args.keep:
+                    drop_database(name)
+            res = r["results"]
+            first, later = res["first"][0], statistics.median(res["cycle"])
+            floor, limited = statistics.median(res["floor"]), statistics.median(res["limited"])
+            target = FLOOR_TARGETS[portfolio]
+            base = base or limited
+            held = r["limited"]["limits"]
+            ok = (
+                later <= target * floor
+                and limited <= target * floor
+                and first <= FIRST_TARGET * later
+            )
+            verdicts.append(ok)
+            rows_out.append(
+                f"| {portfolio} | {accounts} | {first:.2f} s ({first / later:.2f}×) | {later:.2f} s | "
+                f"{floor:.2f} s | {later / floor:.2f}× | {limited:.2f} s ({limited / floor:.2f}×, "
+                f"{limited / base:.2f}× one account's) | ≤ {target}× the floor, first ≤ {FIRST_TARGET}×: "
+                f"**{verdict(ok)}** | {r['limited']['paused']:,} / {r['limited']['scaled']:,} "
+                f"({held['pauses_held']:,} + {held['scales_held']:,} held, "
+                f"{len(held.get('accounts') or [1])} accounts planned) |"
+            )
+    return (
+        f"""
+## Cycle over many accounts (issue 26)
+
+`scripts/bench_cycle.py --accounts --campaigns {args.campaigns} --repeat {args.repeat}` on {datetime.now(UTC):%Y-%m-%d},
+{machine()}, PostgreSQL: {kind}. The same portfolios as above, once in one ad account and once dealt out over
+50 (USD, EUR, JPY and GBP; UTC, New York, Tokyo and Berlin), loaded and measured the same way: the first
+cycle right after the load, later cycles the median of {args.repeat}, the floor beside them. With the default
+limits, the breaker, the mass-pause share and the budget growth limits are planned for each account in the
+same set-based step (one pass over the last 8 days summed per campaign, then per account).
+
+| portfolio | accounts | first cycle | later cycles | floor | later vs floor | later, default limits | target | paused / scaled with the limits |
+|---|---|---|---|---|---|---|---|---|
+"""
+        + "\n".join(rows_out)
+        + f"""
+
+All within the targets: **{verdict(all(verdicts))}**.
+"""
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--campaigns", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--portfolio", choices=[*PORTFOLIOS, "all"], default="all")
     parser.add_argument("--history", action="store_true", help="the history sweep instead")
+    parser.add_argument(
+        "--accounts", action="store_true", help="one account against 50, side by side, instead"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
     if args.history:
         report = await history(args)
         write_section("history", report)
+    elif args.accounts:
+        report = await per_account(args)
+        write_section("accounts", report)
     else:
         report = await portfolios(args)
         write_section("cycle", report)

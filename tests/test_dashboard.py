@@ -253,7 +253,7 @@ async def test_overview_charts_and_the_campaign_view(site, db):
     await page.wait_for_selector("#chart-money canvas")
     assert await page.get_attribute("#chart-money", "data-points") == "30"
     assert await page.get_attribute("#chart-actions", "data-points") == "30"
-    daily = (await _api(url, "/stats/daily?days=30"))["days"]
+    daily = (await _api(url, "/stats/daily?days=30"))["series"][0]["days"]
     assert daily[-1]["paused"] >= 1 and daily[-1]["expected_saved"] > 0
     await page.screenshot(path=str(SCREENSHOTS / "overview.png"))
     # From a campaign's name (in the Actions tab, a paused one) to its view: figures, the chart with
@@ -575,3 +575,50 @@ async def test_observe_mode_on_the_sandbox_queues_proposals_and_approving_one_ap
         ) == "executed"
     finally:
         await pool.close()
+
+
+async def test_a_scoped_token_sees_only_its_accounts_and_the_switcher_filters(site, db):
+    url, page = site
+    ids = {}
+    for name, currency in (("Client A", "EUR"), ("Client B", "JPY")):
+        ids[name] = await db.fetchval(
+            "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone)"
+            " VALUES ('manual', $1, $1, $2, 'UTC') RETURNING id::text",
+            name,
+            currency,
+        )
+        await db.execute(
+            "INSERT INTO campaigns (external_id, title, status, account_id, daily_budget)"
+            " VALUES ($1, $1, 'active', $2, 50)",
+            f"{name} campaign",
+            ids[name],
+        )
+    token = mint_token(TEST_SECRET, "authenticated", "scoped", accounts=[ids["Client A"]])
+    await page.goto(f"{url}/admin#token={token}")
+    await page.wait_for_selector("#app:not([hidden])")
+    await page.wait_for_function("document.querySelectorAll('#account-switcher option').length > 1")
+    options = await page.eval_on_selector_all(
+        "#account-switcher option", "els => els.map(e => e.textContent)"
+    )
+    assert options == ["All accounts", "Client A (EUR)"]
+    await page.wait_for_selector("#stat-money:has-text('€50.00')")
+    assert "¥" not in await page.inner_text("#stat-money")
+    # the agency's controls are not offered, and nothing it loads is refused
+    assert await page.is_hidden("#run-cycle") and await page.is_hidden("#tab-btn-webhooks")
+    await page.click("button[data-tab=campaigns]")
+    await page.wait_for_selector("#campaign-rows td:has-text('Client A campaign')")
+    rows = await page.inner_text("#campaign-rows")
+    assert "Client B" not in rows and await page.locator("#campaign-rows tr").count() == 1
+    assert await page.is_hidden("#error")
+    await page.screenshot(path=str(SCREENSHOTS / "scoped-token.png"))
+
+    # an admin sees every account, and the switcher narrows the lists to one
+    await _open(page, url)
+    await page.click("button[data-tab=campaigns]")
+    await page.wait_for_selector("#campaign-rows td:has-text('Client B campaign')")
+    await page.select_option("#account-switcher", ids["Client B"])
+    await page.wait_for_function(
+        "document.querySelectorAll('#campaign-rows tr').length === 1"
+        " && document.querySelector('#campaign-rows').textContent.includes('Client B campaign')"
+    )
+    await page.wait_for_selector("#stat-money:has-text('¥50')")

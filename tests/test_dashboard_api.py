@@ -61,14 +61,14 @@ async def test_daily_stats_count_actions_and_the_money_in_effect(client, db):
     await campaign(db, spend=200, revenue=20)  # Critical ROI Pause
     summary = await cycle(db)
     assert summary["paused"] == 1
-    days = (await client.get("/stats/daily?days=7", headers=auth())).json()["days"]
+    days = (await client.get("/stats/daily?days=7", headers=auth())).json()["series"][0]["days"]
     assert len(days) == 7 and days[-1]["paused"] == 1
     action = await db.fetchrow("SELECT * FROM autonomous_actions")
     assert days[-1]["expected_saved"] == float(action["expected_impact"]["daily_loss_avoided"])
     assert all(d["paused"] == 0 and d["expected_saved"] == 0 for d in days[:-1])
     # rolled back today: no longer in effect from today on
     await db.execute("SELECT rollback_autonomous_action($1, 'test', false)", action["id"])
-    days = (await client.get("/stats/daily?days=7", headers=auth())).json()["days"]
+    days = (await client.get("/stats/daily?days=7", headers=auth())).json()["series"][0]["days"]
     assert days[-1]["paused"] == 1 and days[-1]["expected_saved"] == 0
     assert (await client.get("/stats/daily?days=400", headers=auth())).status_code == 422
 

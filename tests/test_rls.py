@@ -31,6 +31,7 @@ TABLES = [
     "platform_changes",
     "platform_writes",
     "account_maturity",
+    "account_settings",
 ]
 # Append-only for the API role: rows are added, never changed (nor deleted).
 INSERT_ONLY = {"metric_revisions", "platform_writes"}
@@ -146,6 +147,9 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         "INSERT INTO account_maturity (account_id, conversions, revenue, days) VALUES ($1, '{1}', '{1}', 0)",
         ids["ad_account"],
     )
+    await db.execute(
+        "INSERT INTO account_settings (account_id, min_spend) VALUES ($1, 10)", ids["ad_account"]
+    )
     return ids
 
 
@@ -251,6 +255,11 @@ INSERTS = {
         " VALUES ($1::uuid, '{0.5, 1}', '{0.5, 1}', 3) ON CONFLICT (account_id) DO UPDATE SET days = 3",
         ("ad_account",),
     ),
+    "account_settings": (
+        "INSERT INTO account_settings (account_id, min_spend) VALUES ($1::uuid, 20)"
+        " ON CONFLICT (account_id) DO UPDATE SET min_spend = 20",
+        ("ad_account",),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -277,6 +286,7 @@ UPDATES = {
     "platform_changes": "UPDATE platform_changes SET attempts = attempts",
     "platform_writes": "UPDATE platform_writes SET value = value",
     "account_maturity": "UPDATE account_maturity SET days = days",
+    "account_settings": "UPDATE account_settings SET min_spend = min_spend",
 }
 
 

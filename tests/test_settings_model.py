@@ -90,8 +90,11 @@ async def disagreements(db: asyncpg.Connection, base: type[BaseModel]) -> list[s
 
 async def test_the_model_states_the_table(db):
     assert await disagreements(db, AutonomousSettingsBase) == []
-    # The PATCH model is derived from it: the same fields, each optional.
-    assert list(AutonomousSettingsUpdate.model_fields) == list(AutonomousSettingsBase.model_fields)
+    # The PATCH model is derived from it: the same fields, each optional, and the accounts' overrides.
+    assert list(AutonomousSettingsUpdate.model_fields) == [
+        *AutonomousSettingsBase.model_fields,
+        "account_overrides",
+    ]
 
 
 async def test_a_model_that_disagrees_is_caught(db):
@@ -106,3 +109,45 @@ async def test_a_model_that_disagrees_is_caught(db):
     # A setting the table does not have.
     extra = create_model("Extra", __base__=AutonomousSettingsBase, surprise=(int, Field(ge=0)))
     assert any(f.startswith("names:") for f in await disagreements(db, extra))
+
+
+async def test_an_accounts_overrides_have_the_global_rows_ranges(db):
+    """The settings an account overrides are the columns of account_settings, and at every bound the
+    override model and the table accept what the global row accepts."""
+    from app.models.settings import ACCOUNT_SETTINGS, AccountSettingsOverride
+
+    assert list(ACCOUNT_SETTINGS) == await db.fetchval("SELECT autonomous_account_setting_names()")
+    assert list(AccountSettingsOverride.model_fields) == list(ACCOUNT_SETTINGS)
+    account = await db.fetchval(
+        "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone)"
+        " VALUES ('manual', 'probe', 'Probe', 'USD', 'UTC') RETURNING id"
+    )
+    # the scale rules apply to another account, so that their factors do not bound this one's
+    await db.execute(
+        "UPDATE autonomous_rules SET account_ids = ARRAY[ao_manual_account_id()] WHERE rule_type = 'scale'"
+    )
+    found = []
+    for name in ACCOUNT_SETTINGS:
+        for value in _probes(AutonomousSettingsBase, name):
+            in_global = await _database_accepts(db, name, value)
+            try:
+                AccountSettingsOverride.model_validate({name: value})
+                in_model = True
+            except ValidationError:
+                in_model = False
+            try:
+                async with db.transaction():
+                    await db.execute(
+                        "SELECT update_autonomous_settings($1::jsonb)",
+                        {"account_overrides": {str(account): {name: value}}},
+                    )
+                    raise _Undo
+            except _Undo:
+                in_table = True
+            except asyncpg.PostgresError:
+                in_table = False
+            if not in_global == in_model == in_table:
+                found.append(
+                    f"{name}={value}: global {in_global}, model {in_model}, table {in_table}"
+                )
+    assert found == []

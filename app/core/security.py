@@ -1,11 +1,14 @@
 """Bearer JWTs shaped like Supabase's (HS256, ``exp`` required, ``aud`` checked).
 
-Admin: ``app_metadata.role == "admin"``. Machine callers: ``role == "service_role"``. Any other
-valid token is authenticated but forbidden (403); a missing or invalid one is 401.
+Admin: ``app_metadata.role == "admin"``. Machine callers: ``role == "service_role"``. Scoped: a
+token whose ``app_metadata.accounts`` lists ad account ids, for those accounts only. Any other valid
+token (a list naming no account or malformed included) is authenticated but forbidden (403); a missing
+or invalid one is 401.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ from typing import Any, Literal
 import jwt
 
 ALGORITHM = "HS256"
+MAX_SCOPED_ACCOUNTS = 200
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class InvalidToken(Exception):
@@ -36,6 +41,25 @@ class Principal:
     @property
     def is_privileged(self) -> bool:
         return self.is_admin or self.is_service
+
+    @property
+    def accounts(self) -> list[uuid.UUID] | None:
+        """The ad accounts a scoped token is for; None when it lists none or the list is malformed."""
+        meta = self.claims.get("app_metadata")
+        listed = meta.get("accounts") if isinstance(meta, dict) else None
+        if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_SCOPED_ACCOUNTS:
+            return None
+        ids: list[uuid.UUID] = []
+        for item in listed:
+            if not isinstance(item, str) or not _UUID.fullmatch(item):
+                return None
+            ids.append(uuid.UUID(item))
+        return ids
+
+    @property
+    def has_account_scope(self) -> bool:
+        meta = self.claims.get("app_metadata")
+        return isinstance(meta, dict) and "accounts" in meta
 
     @property
     def actor(self) -> str:
@@ -78,9 +102,10 @@ def _reason(exc: jwt.PyJWTError) -> str:
 def mint_token(
     secret: str,
     audience: str,
-    kind: Literal["admin", "service"],
+    kind: Literal["admin", "service", "scoped"],
     ttl_seconds: int = 3600,
     subject: str | None = None,
+    accounts: list[str] | None = None,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -93,6 +118,11 @@ def mint_token(
     if kind == "admin":
         claims["role"] = "authenticated"
         claims["app_metadata"] = {"role": "admin"}
+    elif kind == "scoped":
+        if not accounts:
+            raise ValueError("a scoped token names at least one ad account")
+        claims["role"] = "authenticated"
+        claims["app_metadata"] = {"accounts": list(accounts)}
     else:
         claims["role"] = "service_role"
     return jwt.encode(claims, secret, algorithm=ALGORITHM)

@@ -98,6 +98,10 @@ class CampaignsPublic(BaseModel):
 
 class UnderperformingCampaign(HeldReason):
     campaign_id: uuid.UUID
+    account_id: uuid.UUID
+    currency: str = Field(
+        description="the account's currency (ISO 4217): the money of this row is in it"
+    )
     title: str
     roi: float | None
     spend: float
@@ -116,6 +120,10 @@ class UnderperformingCampaigns(BaseModel):
 
 class ScalingCandidate(HeldReason):
     campaign_id: uuid.UUID
+    account_id: uuid.UUID
+    currency: str = Field(
+        description="the account's currency (ISO 4217): the money of this row is in it"
+    )
     title: str
     roi: float | None
     current_budget: float

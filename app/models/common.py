@@ -55,7 +55,7 @@ MOMENT_WORDS = (
     "must be a date-time such as 2026-11-01T08:30:00Z (RFC 3339; without an offset it is UTC), "
     "or a date such as 2026-11-01 (its midnight UTC)"
 )
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2})?"
 )
@@ -65,7 +65,7 @@ def parse_moment(value: Any) -> datetime:
     """A date-time (RFC 3339) or a plain date (its midnight UTC), in UTC; ValueError in words."""
     if isinstance(value, datetime):
         return _utc(value)
-    if isinstance(value, str) and (_DATE.fullmatch(value) or _DATE_TIME.fullmatch(value)):
+    if isinstance(value, str) and (PLAIN_DATE.fullmatch(value) or _DATE_TIME.fullmatch(value)):
         text = value.replace(",", ".")
         text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
         try:

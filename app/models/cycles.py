@@ -91,6 +91,15 @@ class CyclesPublic(BaseModel):
     next_cursor: str | None = None
 
 
+class CurrencyMoney(BaseModel):
+    currency: str = Field(description="ISO 4217")
+    accounts: int
+    active_campaigns: int
+    daily_budget_active: float
+    spend: float
+    revenue: float
+
+
 class StatsPublic(BaseModel):
     total_actions: int
     paused: int
@@ -99,3 +108,8 @@ class StatsPublic(BaseModel):
     rolled_back: int
     open_opportunities: int
     last_cycle: dict[str, Any] | None
+    money: list[CurrencyMoney] = Field(
+        default_factory=list,
+        description="per currency, never added across: the active campaigns' daily budgets and the "
+        "campaigns' lifetime spend and revenue",
+    )

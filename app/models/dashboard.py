@@ -36,6 +36,8 @@ class MetricPoint(BaseModel):
 
 class CampaignSeriesPublic(BaseModel):
     campaign_id: uuid.UUID
+    currency: str = Field(description="the account's currency, ISO 4217")
+    timezone: str = Field(description="the account's time zone: the days and hours of the buckets")
     bucket: Bucket
     from_: datetime = Field(serialization_alias="from")
     to: datetime
@@ -43,7 +45,7 @@ class CampaignSeriesPublic(BaseModel):
 
 
 class DailyPoint(BaseModel):
-    day: str = Field(description="the UTC date")
+    day: str = Field(description="the date in the account's time zone")
     paused: int
     scaled: int
     posted: int
@@ -62,8 +64,16 @@ class DailyPoint(BaseModel):
     )
 
 
-class DailyStatsPublic(BaseModel):
+class DailySeries(BaseModel):
+    currency: str = Field(
+        description="ISO 4217: the money of these days is in it, never summed across"
+    )
     days: list[DailyPoint]
+
+
+class DailyStatsPublic(BaseModel):
+    account_id: uuid.UUID | None = Field(description="the account asked for; null: every account")
+    series: list[DailySeries] = Field(description="one per currency")
 
 
 class RulePreviewRequest(StrictModel):

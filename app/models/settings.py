@@ -3,6 +3,7 @@ this model states the same for the API, and a test holds the two together."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -110,13 +111,56 @@ class AutonomousSettingsBase(BaseModel):
     )
 
 
+# What an ad account can set for itself: the guardrails and the blast-radius limits (the columns of
+# account_settings; a test holds the two together).
+ACCOUNT_SETTINGS = (
+    "min_spend",
+    "max_scale_factor",
+    "min_scale_confidence",
+    "rollback_quiet_hours",
+    "post_spacing_hours",
+    "breaker_revenue_ratio",
+    "breaker_spend_ratio",
+    "max_pause_spend_share",
+    "max_daily_budget_increase_pct",
+    "max_total_daily_budget",
+)
+OVERRIDES_DESCRIPTION = (
+    "per ad account, the guardrails and limits it sets for itself, which take precedence over the"
+    " global values: {account id: {setting: value}}; in PATCH a null takes the global value again."
+    " The settings an account can override: " + ", ".join(ACCOUNT_SETTINGS)
+)
+MAX_OVERRIDDEN_ACCOUNTS = 200
+
+
 class AutonomousSettingsPublic(AutonomousSettingsBase):
     updated_at: datetime
     updated_by: str | None
+    account_overrides: dict[uuid.UUID, dict[str, float | int]] = Field(
+        default_factory=dict, description=OVERRIDES_DESCRIPTION
+    )
 
 
-def _all_optional(base: type[BaseModel]) -> type[StrictModel]:
-    """The PATCH body of a model: each of its fields, with the same bounds, optional but not null."""
+def _override_model(base: type[BaseModel]) -> type[StrictModel]:
+    """An account's overrides: each overridable setting with its bounds, optional, null to clear."""
+    fields: dict[str, Any] = {}
+    for name in ACCOUNT_SETTINGS:
+        info = base.model_fields[name]
+        annotation: Any = (
+            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        )
+        fields[name] = (annotation | None | MISSING, MISSING)
+    return create_model(
+        "AccountSettingsOverride",
+        __base__=StrictModel,
+        __doc__="The settings an account overrides; null takes the global value again.",
+        **fields,
+    )
+
+
+def _all_optional(base: type[BaseModel], overrides: type[StrictModel]) -> type[StrictModel]:
+    """The PATCH body of a model: each of its fields, with the same bounds, optional but not null;
+    and the accounts' overrides."""
     fields: dict[str, Any] = {
         name: (
             (Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation)
@@ -125,6 +169,14 @@ def _all_optional(base: type[BaseModel]) -> type[StrictModel]:
         )
         for name, info in base.model_fields.items()
     }
+    fields["account_overrides"] = (
+        Annotated[
+            dict[uuid.UUID, overrides],  # type: ignore[valid-type]
+            Field(max_length=MAX_OVERRIDDEN_ACCOUNTS, description=OVERRIDES_DESCRIPTION),
+        ]
+        | MISSING,
+        MISSING,
+    )
     return create_model(
         "AutonomousSettingsUpdate",
         __base__=StrictModel,
@@ -134,6 +186,8 @@ def _all_optional(base: type[BaseModel]) -> type[StrictModel]:
 
 
 if TYPE_CHECKING:
+    AccountSettingsOverride = StrictModel
     AutonomousSettingsUpdate = StrictModel
 else:
-    AutonomousSettingsUpdate = _all_optional(AutonomousSettingsBase)
+    AccountSettingsOverride = _override_model(AutonomousSettingsBase)
+    AutonomousSettingsUpdate = _all_optional(AutonomousSettingsBase, AccountSettingsOverride)

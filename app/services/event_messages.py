@@ -32,11 +32,12 @@ def event_body(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _money(value: Any) -> str:
+def _money(value: Any, currency: str | None = None) -> str:
     try:
-        return f"${float(value):,.2f}"
+        amount = f"{float(value):,.2f}"
     except (TypeError, ValueError):
         return str(value)
+    return f"${amount}" if currency in (None, "USD") else f"{amount} {currency}"
 
 
 def _ratio(value: Any) -> str:
@@ -75,15 +76,32 @@ def _limits(d: dict[str, Any]) -> dict[str, Any]:
 
 def _cycle_held(d: dict[str, Any]) -> str:
     limits = _limits(d)
+    held = [a for a in limits.get("accounts") or [] if a.get("held")] or [limits]
+    if len(limits.get("accounts") or []) <= 1:
+        where, what = "", "Nothing was paused or scaled."
+    else:
+        names = ", ".join(f"“{a.get('account_name')}”" for a in held)
+        where, what = (
+            f" in {names}",
+            "Nothing was paused or scaled there; the other accounts acted.",
+        )
+    figures = "; ".join(_held_figures(a) for a in held)
     return (
-        f":octagonal_sign: A {d['trigger']} cycle was held: revenue of the last 24 h "
-        f"{_money(limits.get('revenue_24h'))} is {_ratio(limits.get('revenue_ratio'))} of its daily "
-        f"average of {_money(limits.get('revenue_7d_daily_average'))} over the 7 days before, "
-        f"conversions {limits.get('conversions_24h', '?')} against "
-        f"{limits.get('conversions_7d_daily_average', '?')} a day, while spend "
-        f"{_money(limits.get('spend_24h'))} is {_ratio(limits.get('spend_ratio'))} of its "
-        f"{_money(limits.get('spend_7d_daily_average'))} a day; a broken feed? Nothing was paused or "
-        f"scaled. Release it with POST /cycles/{d['id']}/release once the data is right."
+        f":octagonal_sign: A {d['trigger']} cycle was held{where}: {figures}; a broken feed? {what} "
+        f"Release it with POST /cycles/{d['id']}/release once the data is right."
+    )
+
+
+def _held_figures(a: dict[str, Any]) -> str:
+    currency = a.get("currency")
+    return (
+        f"revenue of the last 24 h {_money(a.get('revenue_24h'), currency)} is "
+        f"{_ratio(a.get('revenue_ratio'))} of its daily average of "
+        f"{_money(a.get('revenue_7d_daily_average'), currency)} over the 7 days before, "
+        f"conversions {a.get('conversions_24h', '?')} against "
+        f"{a.get('conversions_7d_daily_average', '?')} a day, while spend "
+        f"{_money(a.get('spend_24h'), currency)} is {_ratio(a.get('spend_ratio'))} of its "
+        f"{_money(a.get('spend_7d_daily_average'), currency)} a day"
     )
 
 

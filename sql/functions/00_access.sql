@@ -37,3 +37,15 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION app_auth.actor() IS
     'Who is acting, for audit columns: the token''s email or subject, else the database user (psql, cron).';
+
+-- A list naming no account scopes to nothing (the API refuses such a token with 403 before any query).
+CREATE OR REPLACE FUNCTION app_auth.account_scope() RETURNS uuid[]
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(app_auth.jwt() -> 'app_metadata' -> 'accounts') = 'array'
+                THEN nullif(ARRAY(SELECT e::uuid
+                                    FROM jsonb_array_elements_text(app_auth.jwt() -> 'app_metadata' -> 'accounts') e
+                                   WHERE e ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'), '{}')
+           END
+$$;
+COMMENT ON FUNCTION app_auth.account_scope() IS
+    'Decides which ad accounts a scoped token (app_metadata.accounts) reads and acts on: their ids; NULL for a token whose list names none, and for a token without a list (admins, service callers, anyone else): such a token sees no account''s rows.';

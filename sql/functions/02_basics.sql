@@ -22,6 +22,21 @@ CREATE OR REPLACE FUNCTION ao_money(p numeric) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT to_char(coalesce(p, 0), 'FM$999,999,999,990.00') $$;
 COMMENT ON FUNCTION ao_money(numeric) IS 'An amount of money with two decimals, for descriptions.';
 
+-- An account's money in its own currency: the symbol where it is unambiguous, else the ISO code after
+-- the amount; no decimals for the currencies that have none.
+CREATE OR REPLACE FUNCTION ao_money(p numeric, p_currency text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE coalesce(p_currency, 'USD')
+               WHEN 'USD' THEN to_char(coalesce(p, 0), 'FM$999,999,999,990.00')
+               WHEN 'EUR' THEN to_char(coalesce(p, 0), 'FM€999,999,999,990.00')
+               WHEN 'GBP' THEN to_char(coalesce(p, 0), 'FM£999,999,999,990.00')
+               WHEN 'JPY' THEN to_char(round(coalesce(p, 0)), 'FM¥999,999,999,999,990')
+               WHEN 'KRW' THEN to_char(round(coalesce(p, 0)), 'FM999,999,999,999,990') || ' KRW'
+               ELSE to_char(coalesce(p, 0), 'FM999,999,999,990.00') || ' ' || p_currency END
+$$;
+COMMENT ON FUNCTION ao_money(numeric, text) IS
+    'An amount of money in its currency, for descriptions: $1,234.50, €1,234.50, £1,234.50, ¥1,235, else 1,234.50 CHF.';
+
 CREATE OR REPLACE FUNCTION ao_pct(p numeric) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT CASE WHEN p IS NULL THEN 'n/a' ELSE to_char(p * 100, 'FM999,990.00') || '%' END $$;
 COMMENT ON FUNCTION ao_pct(numeric) IS 'A rate as a percentage with two decimals, for descriptions.';

@@ -250,7 +250,7 @@ LANGUAGE sql STABLE AS $$
                       format(CASE WHEN l.metric = 'roi' THEN 'round((%s)::numeric, 2) || ''×'''
                                   WHEN l.metric IN ('ctr', 'conversion_rate', 'budget_utilization') THEN 'ao_pct((%s)::numeric)'
                                   WHEN l.metric IN ('spend', 'revenue', 'cpc', 'cpa', 'daily_budget')
-                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric) END'
+                                       THEN 'CASE WHEN (%1$s) IS NOT NULL THEN ao_money((%1$s)::numeric, s.currency) END'
                                   WHEN l.metric IN ('hours_running', 'days_running') THEN 'round((%s)::numeric, 1)::text'
                                   WHEN l.metric = 'frequency' THEN 'round((%s)::numeric, 2)::text'
                                   ELSE 'to_char((%s)::numeric, ''FM999,999,999,999,999,990'')' END,
@@ -332,6 +332,11 @@ BEGIN
     END IF;
     PERFORM compile_rule_conditions(NEW.conditions);
     PERFORM validate_rule_action(NEW.rule_type, NEW.action);
+    -- a token scoped to ad accounts writes rules for those accounts only (a rule for every account is
+    -- the agency's)
+    IF NEW.account_ids IS NULL AND app_auth.account_scope() IS NOT NULL THEN
+        PERFORM ao_raise_422('account_ids', 'a token scoped to ad accounts writes rules for its accounts only: list them');
+    END IF;
     -- the accounts it lists exist (the first that does not is named)
     PERFORM ao_raise_422(format('account_ids[%s]', u.i - 1), 'no ad account has this id')
        FROM (SELECT a, i FROM unnest(NEW.account_ids) WITH ORDINALITY AS x(a, i)
@@ -341,7 +346,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION autonomous_rules_validate() IS
-    'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist; rule_type and is_builtin never change.';
+    'Every rule written, by the API or by psql, has valid conditions and action (the former action name scale_budget is taken as scale) and lists only ad accounts that exist (for a token scoped to accounts: only its own, and at least one); rule_type and is_builtin never change.';
 
 -- The row is checked where it is inserted, as any rule is.
 CREATE OR REPLACE FUNCTION _ao_rule_from_body(p_body jsonb, p_name text, p_created_by text)

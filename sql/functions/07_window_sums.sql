@@ -139,7 +139,7 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_stats ON COMMIT DROP AS
         WITH a AS MATERIALIZED (%1$s)
-        SELECT c.id AS campaign_id, c.account_id, c.title, c.external_id, c.daily_budget, c.max_budget,
+        SELECT c.id AS campaign_id, c.account_id, acct.currency, c.title, c.external_id, c.daily_budget, c.max_budget,
                round(greatest(extract(epoch FROM %4$L::timestamptz - coalesce(c.started_at, %4$L::timestamptz)) / 3600.0, 0), 4)
                    AS hours_running,
                c.impressions::numeric AS impressions_lifetime, c.reach::numeric AS reach_lifetime,
@@ -149,6 +149,7 @@ BEGIN
                false AS paused_in_cycle
         FROM %3$I c
         LEFT JOIN a ON a.campaign_id = c.id
+        LEFT JOIN ad_accounts acct ON acct.id = c.account_id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
          CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,

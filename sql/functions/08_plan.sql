@@ -28,7 +28,7 @@ BEGIN
     PERFORM _ao_drop_work_table('_ao_matches');
     PERFORM _ao_drop_work_table('_ao_rule_errors');
     CREATE TEMP TABLE _ao_matches (
-        campaign_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
+        campaign_id uuid, account_id uuid, rule_id uuid, rule_name text, rule_type text, priority integer, action jsonb,
         min_confidence numeric, cooldown_hours integer, confidence numeric,
         immature boolean NOT NULL DEFAULT false, maturity_note text) ON COMMIT DROP;
     CREATE TEMP TABLE _ao_rule_errors (rule_id uuid, name text, error text) ON COMMIT DROP;
@@ -50,7 +50,7 @@ BEGIN
             END IF;
             EXECUTE format(
                 'INSERT INTO _ao_matches
-                 SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
+                 SELECT s.campaign_id, s.account_id, $1, $2, $3, $4, $5, $6, $7, round(least(greatest((%s)::numeric, 0), 1), 4)
                    FROM _ao_stats s WHERE %s AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
                 v_confidence, v_match)
             USING r.id, r.name, r.rule_type, r.priority, r.action, r.min_confidence, r.cooldown_hours, r.account_ids;
@@ -59,7 +59,7 @@ BEGIN
             IF v_young AND r.rule_type = 'pause' AND coalesce(r.reading, 'matured') = 'matured' THEN
                 EXECUTE format(
                     'INSERT INTO _ao_matches
-                     SELECT s.campaign_id, $1, $2, $3, $4, $5, $6, $7,
+                     SELECT s.campaign_id, s.account_id, $1, $2, $3, $4, $5, $6, $7,
                             round(least(greatest((%s)::numeric, 0), 1), 4), true, %s
                        FROM _ao_stats s WHERE (%s) AND NOT coalesce((%s), false)
                         AND ($8::uuid[] IS NULL OR s.account_id = ANY ($8))',
@@ -84,16 +84,17 @@ SET default_statistics_target = 10 AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_decisions');
     CREATE TEMP TABLE _ao_decisions ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM ao_settings()),
+    -- each campaign under its account's guardrails
+    WITH cfg AS (SELECT * FROM ao_account_settings()),
     matches AS (
         SELECT m.*, CASE m.rule_type WHEN 'scale' THEN greatest(m.min_confidence, cfg.min_scale_confidence)
-                                     ELSE m.min_confidence END AS confidence_floor
-          FROM _ao_matches m CROSS JOIN cfg
+                                     ELSE m.min_confidence END AS confidence_floor,
+               least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
+          FROM _ao_matches m JOIN cfg ON cfg.account_id = m.account_id
     ),
     chosen AS (
-        SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*,
-               least((m.action ->> 'factor')::numeric, cfg.max_scale_factor) AS factor
-          FROM matches m CROSS JOIN cfg
+        SELECT DISTINCT ON (m.campaign_id, m.rule_type = 'post') m.*
+          FROM matches m
          ORDER BY m.campaign_id, m.rule_type = 'post', m.immature, m.confidence >= m.confidence_floor DESC,
                   m.priority DESC, m.rule_name
     )
@@ -111,15 +112,15 @@ BEGIN
                                  999999999999.99), 2)
            END AS new_budget,
            CASE WHEN c.rule_type = 'post' THEN (SELECT platforms FROM usable_social_platforms()) END AS platforms,
-           cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours
+           cfg.min_spend, cfg.rollback_quiet_hours, cfg.post_spacing_hours, cfg.currency
       FROM chosen c
       JOIN _ao_stats s ON s.campaign_id = c.campaign_id
-     CROSS JOIN cfg;
+      JOIN cfg ON cfg.account_id = c.account_id;
     ANALYZE _ao_decisions (campaign_id, action_type);
 END;
 $$;
 COMMENT ON FUNCTION _ao_choose_decisions() IS
-    'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), with its figures: ROI, CTR, recent daily spend, the factor capped at settings.max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
+    'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), under its account''s settings (ao_account_settings), with its figures: ROI, CTR, recent daily spend, the factor capped at max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
 
 -- What the guardrails look up (the last action of a type, a recent rollback, the last schedule) is read
 -- once for all decisions, only as far back as a guardrail can look, never once per decision.
@@ -132,8 +133,7 @@ BEGIN
     -- from ao_state_table's whitelist); a backtest schedules no posts and rolls nothing back.
     EXECUTE format($q$
     CREATE TEMP TABLE _ao_guarded ON COMMIT DROP AS
-    WITH cfg AS (SELECT * FROM ao_settings()),
-    last_same AS (
+    WITH last_same AS (
         SELECT DISTINCT ON (a.campaign_id, a.action_type) a.campaign_id, a.action_type, a.created_at
           FROM %1$I a
          WHERE (a.campaign_id, a.action_type) IN (SELECT d.campaign_id, d.action_type FROM _ao_decisions d)
@@ -143,8 +143,9 @@ BEGIN
     ),
     quiet AS (
         SELECT a.campaign_id, a.action_type, max(a.rolled_back_at) AS rolled_back_at
-          FROM %1$I a CROSS JOIN cfg
-         WHERE a.status = 'rolled_back' AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => cfg.rollback_quiet_hours)
+          FROM %1$I a
+         WHERE a.status = 'rolled_back'
+           AND a.rolled_back_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.rollback_quiet_hours) FROM _ao_decisions d))
          GROUP BY a.campaign_id, a.action_type
     ),
     -- a change waiting for a person or for its platform, and a Google budget other campaigns share
@@ -163,8 +164,9 @@ BEGIN
     ),
     last_schedule AS (
         SELECT cs.campaign_id, max(cs.created_at) AS created_at
-          FROM campaign_schedules cs CROSS JOIN cfg
-         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => cfg.post_spacing_hours) AND NOT %3$L
+          FROM campaign_schedules cs
+         WHERE cs.created_at > %2$L::timestamptz - make_interval(hours => (SELECT max(d.post_spacing_hours) FROM _ao_decisions d))
+           AND NOT %3$L
          GROUP BY cs.campaign_id
     )
     SELECT d.*, NULL::numeric AS limited_from, last_same.created_at AS last_same_at, quiet.rolled_back_at AS quiet_since,
@@ -177,7 +179,7 @@ BEGIN
                WHEN d.action_type = 'scale' AND d.new_budget <= d.daily_budget THEN 'no_budget_to_scale'
                WHEN d.action_type IN ('pause', 'scale') AND awaiting.campaign_id IS NOT NULL THEN 'awaiting_decision'
                WHEN d.action_type = 'scale' AND shared.campaign_id IS NOT NULL THEN 'shared_budget'
-               WHEN quiet.rolled_back_at IS NOT NULL THEN 'rollback_quiet'
+               WHEN quiet.rolled_back_at > %2$L::timestamptz - make_interval(hours => d.rollback_quiet_hours) THEN 'rollback_quiet'
                WHEN last_same.created_at > %2$L::timestamptz - make_interval(hours => d.cooldown_hours) THEN 'cooldown'
                WHEN d.action_type = 'post'
                     AND last_schedule.created_at > %2$L::timestamptz - make_interval(hours => d.post_spacing_hours) THEN 'post_spacing'

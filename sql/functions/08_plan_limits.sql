@@ -1,123 +1,162 @@
 -- 08_plan_limits.sql: step 3b of the plan (08_plan.sql): the blast-radius limits, over all the decisions
--- at once (docs/limits.md), after the per-campaign guardrails:
---   * the data-outage breaker: the portfolio's revenue or conversions of the last 24 h below
+-- at once (docs/limits.md), after the per-campaign guardrails, each ad account on its own (one client's
+-- broken pixel holds that client, one client's winners do not spend another's growth), under the
+-- account's settings (ao_account_settings: its overrides, else the global row):
+--   * the data-outage breaker: the account's revenue or conversions of the last 24 h below
 --     breaker_revenue_ratio of the daily average of the 7 days before, while spend held at least
---     breaker_spend_ratio of its own: a broken feed, not bad campaigns; no pause or scale at all
+--     breaker_spend_ratio of its own: a broken feed, not bad campaigns; no pause or scale in that account
 --     (data_outage), unless a person released the hold (ao.breaker_released); it needs a portfolio (at
---     least 3 campaigns that earned in the 7 days before) to tell a broken feed from a failing campaign;
+--     least 3 of the account's campaigns earned in the 7 days before) to tell a broken feed from a
+--     failing campaign;
 --   * the mass-pause limit: pauses worst first (lowest ROI, then largest loss) up to
---     max_pause_spend_share of the active portfolio's spend of the last 24 h (the worst one always),
+--     max_pause_spend_share of the account's active spend of the last 24 h (the worst one always),
 --     the rest pause_limit;
---   * the budget growth limits: the sum of active daily budgets may rise by max_daily_budget_increase_pct
---     per rolling 24 h through scales and never above max_total_daily_budget; scales granted by expected
---     added profit per dollar (ROI − 1), then confidence, the last one partially, the rest budget_limit.
--- The figures go to _ao_limits for the summary. They are the portfolio's whatever the scope (a scoped
--- evaluation's stats hold only the campaigns it evaluates), read from the metrics of the last 8 days.
+--   * the budget growth limits: the sum of the account's active daily budgets may rise by
+--     max_daily_budget_increase_pct per rolling 24 h through scales and never above
+--     max_total_daily_budget; scales granted by expected added profit per dollar (ROI − 1), then
+--     confidence, the last one partially, the rest budget_limit.
+-- The figures go to _ao_limits, one row per account, in its currency (money is never added across
+-- accounts). They are the accounts' whatever the scope (a scoped evaluation's stats hold only the
+-- campaigns it evaluates), read from the metrics of the last 8 days.
 CREATE OR REPLACE FUNCTION _ao_apply_limits() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET default_statistics_target = 10 AS $$
 DECLARE
-    cfg autonomous_settings;
     v_now timestamptz := ao_now();
-    p record;              -- the portfolio's figures
-    v_tripped boolean;
-    v_rise numeric;
-    v_allowed numeric;
+    v_released boolean := coalesce(current_setting('ao.breaker_released', true), '') = 'on';
+    v_only uuid;    -- the one account all campaigns are in, if they are
+    v_sums text;    -- how the metrics of the last 8 days are summed per account
 BEGIN
-    SELECT * INTO cfg FROM ao_settings();
-    -- The portfolio's figures, read apart from the cycle's one pass over the metrics (an index range
-    -- over the last 8 days): the breaker's, over every campaign's rows (the feed, whatever the status);
-    -- the 24 h spend of the active campaigns, which the pause share is a share of (a sum: only the
-    -- pauses need their own, below); the active daily budgets the growth limits start from. A work table,
-    -- not SELECT INTO, so that the reads can use parallel workers.
+    -- With one account (a service run for one client), its sums need no join of each metric row to its
+    -- campaign: one aggregate over the rows, the active campaigns' 24 h spend apart (the join of a
+    -- day's rows only). With several, each row is joined to its campaign's account.
+    EXECUTE format('SELECT f.account_id FROM (SELECT account_id FROM %1$I LIMIT 1) f
+                     WHERE NOT EXISTS (SELECT 1 FROM %1$I c WHERE c.account_id <> f.account_id)',
+                   ao_state_table('campaign states'))
+       INTO v_only;
+    v_sums := CASE WHEN v_only IS NULL THEN
+        format($s$SELECT c.account_id, %%s,
+                         sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours' AND c.status = 'active') AS spend_24h
+                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id
+                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1
+                   GROUP BY c.account_id$s$, ao_state_table('campaign states'))
+    ELSE
+        format($s$SELECT $2::uuid AS account_id, %%s,
+                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.status = 'active'
+                           WHERE a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
+                    FROM campaign_metrics m
+                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
+    END;
+    v_sums := format(v_sums, $s$sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS spend_24h_all,
+                   sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS revenue_24h,
+                   sum(m.conversions) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS conversions_24h,
+                   sum(m.spend) AS spend_8d, sum(m.revenue) AS revenue_8d, sum(m.conversions) AS conversions_8d$s$);
+    -- Each account's figures, read apart from the cycle's one pass over the metrics (an index range
+    -- over the last 8 days, summed per account as above): the breaker's, over every campaign's rows
+    -- (the feed, whatever the status); the 24 h spend of the active campaigns, which the pause share is
+    -- a share of; the active daily budgets the growth limits start from; what the scales of the last
+    -- 24 h already added; and whether at least 3 of the account's campaigns earned in the 7 days
+    -- before (found by index, 3 at most per account). The statuses, budgets and actions as written: in
+    -- a backtest, the replay's. A work table, not SELECT INTO, so that the reads can use parallel
+    -- workers.
     PERFORM _ao_drop_work_table('_ao_portfolio');
     EXECUTE format($q$
         CREATE TEMP TABLE _ao_portfolio ON COMMIT DROP AS
-        SELECT f.*, a.spend_24h, b.budget_now
-          FROM (SELECT coalesce(sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS spend_24h_all,
-                       coalesce(sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS revenue_24h,
-                       coalesce(sum(m.conversions) FILTER (WHERE m.period_end > $1 - interval '24 hours'), 0) AS conversions_24h,
-                       coalesce(sum(m.spend), 0) AS spend_8d, coalesce(sum(m.revenue), 0) AS revenue_8d,
-                       coalesce(sum(m.conversions), 0) AS conversions_8d,
-                       (SELECT count(*) FROM (SELECT DISTINCT e.campaign_id FROM campaign_metrics e
-                                               WHERE e.period_end > $1 - interval '8 days'
-                                                 AND e.period_end <= $1 - interval '24 hours'
-                                                 AND (e.revenue > 0 OR e.conversions > 0) LIMIT 3) x) AS earning
-                  FROM campaign_metrics m
-                 WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1) f,
-               (SELECT coalesce(sum(m.spend), 0) AS spend_24h
-                  FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.status = 'active'
-                 WHERE m.period_end > $1 - interval '24 hours' AND m.period_end <= $1) a,
-               (SELECT coalesce(sum(daily_budget), 0) AS budget_now FROM %1$I WHERE status = 'active') b$q$,
-        -- the statuses and budgets as written: in a backtest, without the lifetime totals the replay's
-        -- campaigns-as-read add to every campaign
-        ao_state_table('campaign states'))
-      USING v_now;
+        WITH sums AS (%3$s), budgets AS (
+            SELECT c.account_id, coalesce(sum(c.daily_budget) FILTER (WHERE c.status = 'active'), 0) AS budget_now
+              FROM %1$I c GROUP BY c.account_id
+        ), rise AS (
+            SELECT c.account_id,
+                   sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric) AS rise
+              FROM %2$I a JOIN %1$I c ON c.id = a.campaign_id
+             WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
+               AND a.created_at <= $1
+             GROUP BY c.account_id
+        )
+        SELECT b.account_id,
+               coalesce(s.spend_24h_all, 0) AS spend_24h_all, coalesce(s.revenue_24h, 0) AS revenue_24h,
+               coalesce(s.conversions_24h, 0) AS conversions_24h, coalesce(s.spend_8d, 0) AS spend_8d,
+               coalesce(s.revenue_8d, 0) AS revenue_8d, coalesce(s.conversions_8d, 0) AS conversions_8d,
+               (SELECT count(*) FROM (SELECT 1 FROM %1$I e
+                                       WHERE e.account_id = b.account_id
+                                         AND EXISTS (SELECT 1 FROM campaign_metrics x
+                                                      WHERE x.campaign_id = e.id AND x.period_end > $1 - interval '8 days'
+                                                        AND x.period_end <= $1 - interval '24 hours'
+                                                        AND (x.revenue > 0 OR x.conversions > 0))
+                                       LIMIT 3) y) AS earning,
+               coalesce(s.spend_24h, 0) AS spend_24h, b.budget_now, coalesce(r.rise, 0) AS budget_added_24h
+          FROM budgets b
+          LEFT JOIN sums s ON s.account_id = b.account_id
+          LEFT JOIN rise r ON r.account_id = b.account_id$q$,
+        ao_state_table('campaign states'), ao_state_table('actions'), v_sums)
+      USING v_now, v_only;
     ANALYZE _ao_portfolio;
-    SELECT * INTO p FROM _ao_portfolio;
 
-    -- the breaker: each figure of the last 24 h against the daily average of the 7 days before
-    -- (a portfolio: at least 3 campaigns earned in the 7 days before; with fewer, a campaign's own
-    -- collapse cannot be told from a broken feed, and the rules must be free to act on it)
-    v_tripped := coalesce(current_setting('ao.breaker_released', true), '') <> 'on'
-        AND p.earning >= 3
-        AND (p.spend_8d - p.spend_24h_all) > 0
-        AND p.spend_24h_all >= cfg.breaker_spend_ratio * (p.spend_8d - p.spend_24h_all) / 7
-        AND (((p.revenue_8d - p.revenue_24h) > 0
-              AND p.revenue_24h < cfg.breaker_revenue_ratio * (p.revenue_8d - p.revenue_24h) / 7)
-          OR ((p.conversions_8d - p.conversions_24h) > 0
-              AND p.conversions_24h < cfg.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7));
-    IF v_tripped THEN
-        UPDATE _ao_guarded SET held_code = 'data_outage'
-         WHERE held_code IS NULL AND action_type IN ('pause', 'scale');
-    END IF;
+    -- the breaker: each figure of the last 24 h against the daily average of the 7 days before; the
+    -- growth still allowed: the percentage of the budgets as they were before the last 24 h's scales,
+    -- less what those added, and never past the total
+    PERFORM _ao_drop_work_table('_ao_account_limits');
+    CREATE TEMP TABLE _ao_account_limits ON COMMIT DROP AS
+    SELECT p.*, s.currency, s.max_pause_spend_share,
+           NOT v_released
+           AND p.earning >= 3
+           AND (p.spend_8d - p.spend_24h_all) > 0
+           AND p.spend_24h_all >= s.breaker_spend_ratio * (p.spend_8d - p.spend_24h_all) / 7
+           AND (((p.revenue_8d - p.revenue_24h) > 0
+                 AND p.revenue_24h < s.breaker_revenue_ratio * (p.revenue_8d - p.revenue_24h) / 7)
+             OR ((p.conversions_8d - p.conversions_24h) > 0
+                 AND p.conversions_24h < s.breaker_revenue_ratio * (p.conversions_8d - p.conversions_24h) / 7))
+           AS held,
+           greatest(least((p.budget_now - p.budget_added_24h) * s.max_daily_budget_increase_pct / 100 - p.budget_added_24h,
+                          coalesce(s.max_total_daily_budget - p.budget_now, 'Infinity'::numeric)), 0) AS allowed
+      FROM _ao_portfolio p JOIN ao_account_settings() s ON s.account_id = p.account_id;
+    ANALYZE _ao_account_limits;
 
-    -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the share; the
-    -- worst one is always paused (an account can always stop its worst loser: the limit is against
-    -- mass action, and a small account's one campaign is most of its spend)
+    UPDATE _ao_guarded SET held_code = 'data_outage'
+     WHERE held_code IS NULL AND action_type IN ('pause', 'scale')
+       AND account_id IN (SELECT account_id FROM _ao_account_limits WHERE held);
+
+    -- the mass-pause limit: the campaigns' spend of the last 24 h, worst first, up to the account's
+    -- share; the worst one is always paused (an account can always stop its worst loser: the limit is
+    -- against mass action, and a small account's one campaign is most of its spend)
     WITH pauses AS (
-        SELECT g.campaign_id, g.roi, g.spend_lifetime, g.revenue_lifetime
+        SELECT g.campaign_id, g.account_id, g.roi, g.spend_lifetime, g.revenue_lifetime
           FROM _ao_guarded g
          WHERE g.action_type = 'pause' AND g.held_code IS NULL
-    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole portfolio
+    ), spend AS (  -- the 24 h spend of the campaigns to pause, not of the whole account
         SELECT m.campaign_id, sum(m.spend) AS spend
           FROM campaign_metrics m
          WHERE m.campaign_id IN (SELECT campaign_id FROM pauses)
            AND m.period_end > v_now - interval '24 hours' AND m.period_end <= v_now
          GROUP BY m.campaign_id
     ), ranked AS (
-        SELECT g.campaign_id,
+        SELECT g.campaign_id, g.account_id,
                row_number() OVER w AS rank, sum(coalesce(s.spend, 0)) OVER w AS running
           FROM pauses g LEFT JOIN spend s ON s.campaign_id = g.campaign_id
-        WINDOW w AS (ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
+        WINDOW w AS (PARTITION BY g.account_id
+                     ORDER BY g.roi NULLS FIRST, g.spend_lifetime - coalesce(g.revenue_lifetime, 0) DESC, g.campaign_id)
     )
     UPDATE _ao_guarded g SET held_code = 'pause_limit'
-      FROM ranked r
+      FROM ranked r JOIN _ao_account_limits l ON l.account_id = r.account_id
      WHERE g.campaign_id = r.campaign_id AND g.action_type = 'pause' AND r.rank > 1
-       AND r.running > cfg.max_pause_spend_share * p.spend_24h;
+       AND r.running > l.max_pause_spend_share * l.spend_24h;
 
-    -- the budget growth limits: what the scales of the last 24 h already added counts
-    EXECUTE format($q$
-        SELECT coalesce(sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric), 0)
-          FROM %I a
-         WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
-           AND a.created_at <= $1$q$, ao_state_table('actions'))
-      INTO v_rise USING v_now;
-    v_allowed := greatest(least((p.budget_now - v_rise) * cfg.max_daily_budget_increase_pct / 100 - v_rise,
-                                coalesce(cfg.max_total_daily_budget - p.budget_now, 'Infinity'::numeric)), 0);
+    -- the budget growth limits, in each account's order of expected added profit per dollar
     WITH ranked AS (
-        SELECT g.campaign_id, g.daily_budget, g.new_budget,
+        SELECT g.campaign_id, g.account_id, g.daily_budget, g.new_budget,
                coalesce(sum(g.new_budget - g.daily_budget) OVER (
+                   PARTITION BY g.account_id
                    ORDER BY coalesce(g.roi, 0) - 1 DESC, g.confidence DESC, g.campaign_id
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
           FROM _ao_guarded g
          WHERE g.action_type = 'scale' AND g.held_code IS NULL
     ), decided AS (
         SELECT r.campaign_id, r.new_budget,
-               CASE WHEN r.before + (r.new_budget - r.daily_budget) <= v_allowed THEN r.new_budget
-                    WHEN floor((v_allowed - r.before) * 100) / 100 >= 0.01
-                         THEN r.daily_budget + floor((v_allowed - r.before) * 100) / 100
+               CASE WHEN r.before + (r.new_budget - r.daily_budget) <= l.allowed THEN r.new_budget
+                    WHEN floor((l.allowed - r.before) * 100) / 100 >= 0.01
+                         THEN r.daily_budget + floor((l.allowed - r.before) * 100) / 100
                END AS granted
-          FROM ranked r
+          FROM ranked r JOIN _ao_account_limits l ON l.account_id = r.account_id
     )
     UPDATE _ao_guarded g
        SET held_code = CASE WHEN d.granted IS NULL THEN 'budget_limit' END,
@@ -129,25 +168,50 @@ BEGIN
 
     PERFORM _ao_drop_work_table('_ao_limits');
     CREATE TEMP TABLE _ao_limits ON COMMIT DROP AS
-    SELECT v_tripped AS held,
-           round(p.revenue_24h / NULLIF((p.revenue_8d - p.revenue_24h) / 7, 0), 4) AS revenue_ratio,
-           round(p.conversions_24h / NULLIF((p.conversions_8d - p.conversions_24h) / 7, 0), 4) AS conversions_ratio,
-           round(p.spend_24h_all / NULLIF((p.spend_8d - p.spend_24h_all) / 7, 0), 4) AS spend_ratio,
+    SELECT l.account_id, a.name AS account_name, l.currency, l.held,
+           round(l.revenue_24h / NULLIF((l.revenue_8d - l.revenue_24h) / 7, 0), 4) AS revenue_ratio,
+           round(l.conversions_24h / NULLIF((l.conversions_8d - l.conversions_24h) / 7, 0), 4) AS conversions_ratio,
+           round(l.spend_24h_all / NULLIF((l.spend_8d - l.spend_24h_all) / 7, 0), 4) AS spend_ratio,
            -- the figures behind the ratios: the last 24 h against the daily average of the 7 days before
-           round(p.revenue_24h, 2) AS revenue_24h, round((p.revenue_8d - p.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
-           p.conversions_24h, round((p.conversions_8d - p.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
-           round(p.spend_24h_all, 2) AS spend_24h, round((p.spend_8d - p.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
-           coalesce(current_setting('ao.breaker_released', true), '') = 'on' AS released,
-           round(p.spend_24h, 2) AS portfolio_spend_24h,
-           round(cfg.max_pause_spend_share * p.spend_24h, 2) AS pause_spend_cap,
-           n.pauses_held, round(p.budget_now, 2) AS daily_budget_total, round(v_rise, 2) AS budget_added_24h,
-           round(v_allowed, 2) AS budget_increase_allowed, n.scales_held, n.scales_partial
-      FROM (SELECT count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
-                   count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
-                   count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
-              FROM _ao_guarded) n;
+           round(l.revenue_24h, 2) AS revenue_24h, round((l.revenue_8d - l.revenue_24h) / 7, 2) AS revenue_7d_daily_average,
+           l.conversions_24h, round((l.conversions_8d - l.conversions_24h) / 7.0, 2) AS conversions_7d_daily_average,
+           round(l.spend_24h_all, 2) AS spend_24h, round((l.spend_8d - l.spend_24h_all) / 7, 2) AS spend_7d_daily_average,
+           v_released AS released,
+           round(l.spend_24h, 2) AS portfolio_spend_24h,
+           round(l.max_pause_spend_share * l.spend_24h, 2) AS pause_spend_cap,
+           coalesce(n.pauses_held, 0) AS pauses_held, round(l.budget_now, 2) AS daily_budget_total,
+           round(l.budget_added_24h, 2) AS budget_added_24h,
+           round(l.allowed, 2) AS budget_increase_allowed, coalesce(n.scales_held, 0) AS scales_held,
+           coalesce(n.scales_partial, 0) AS scales_partial
+      FROM _ao_account_limits l
+      JOIN ad_accounts a ON a.id = l.account_id
+      LEFT JOIN (SELECT account_id,
+                        count(*) FILTER (WHERE held_code = 'pause_limit') AS pauses_held,
+                        count(*) FILTER (WHERE held_code = 'budget_limit') AS scales_held,
+                        count(*) FILTER (WHERE limited_from IS NOT NULL) AS scales_partial
+                   FROM _ao_guarded GROUP BY account_id) n ON n.account_id = l.account_id;
     ANALYZE _ao_limits;
 END;
 $$;
 COMMENT ON FUNCTION _ao_apply_limits() IS
-    'The blast-radius limits over all of a plan''s decisions: the data-outage breaker (a broken revenue or conversion feed holds every pause and scale: data_outage), the mass-pause limit (worst first up to max_pause_spend_share of the portfolio''s 24 h spend: pause_limit), the budget growth limits (max_daily_budget_increase_pct per rolling 24 h, max_total_daily_budget; by expected added profit per dollar, the last partially: budget_limit); figures in _ao_limits.';
+    'The blast-radius limits over all of a plan''s decisions, each ad account on its own under its settings: the data-outage breaker (a broken revenue or conversion feed holds the account''s pauses and scales: data_outage), the mass-pause limit (worst first up to max_pause_spend_share of the account''s 24 h spend: pause_limit), the budget growth limits (max_daily_budget_increase_pct per rolling 24 h, max_total_daily_budget; by expected added profit per dollar, the last partially: budget_limit); figures per account in _ao_limits.';
+
+-- With one account, its figures stand at the top as well: the shape a one-account service always had.
+CREATE OR REPLACE FUNCTION ao_limits_document(p_limited_only boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+               'held', coalesce(bool_or(l.held), false),
+               'released', coalesce(bool_or(l.released), coalesce(current_setting('ao.breaker_released', true), '') = 'on'),
+               'pauses_held', coalesce(sum(l.pauses_held), 0), 'scales_held', coalesce(sum(l.scales_held), 0),
+               'scales_partial', coalesce(sum(l.scales_partial), 0),
+               'held_accounts', coalesce(jsonb_agg(l.account_id ORDER BY l.account_name, l.account_id) FILTER (WHERE l.held), '[]'),
+               'accounts', coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.account_name, l.account_id)
+                                        FILTER (WHERE NOT p_limited_only OR l.held
+                                                      OR l.pauses_held + l.scales_held + l.scales_partial > 0), '[]'))
+           || CASE WHEN count(*) = 1 THEN (SELECT to_jsonb(o) - 'account_name' FROM _ao_limits o) ELSE '{}' END
+      FROM _ao_limits l);
+END;
+$$;
+COMMENT ON FUNCTION ao_limits_document(boolean) IS
+    'The limits of a plan as a summary shows them: held (any account''s breaker tripped), released, the decisions held in all (counts), held_accounts, and each account''s figures in its currency (accounts; only those a limit held something in, with p_limited_only); with one account, its figures at the top as well.';

@@ -8,8 +8,8 @@ LANGUAGE sql STABLE AS $$
         WHEN 'below_confidence' THEN
             format('confidence %s below the floor %s', round(g.confidence, 2), round(g.confidence_floor, 2))
         WHEN 'below_min_spend' THEN
-            format('spend %s below the minimum %s', ao_money(g.spend_lifetime), ao_money(g.min_spend))
-        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget))
+            format('spend %s below the minimum %s', ao_money(g.spend_lifetime, g.currency), ao_money(g.min_spend, g.currency))
+        WHEN 'capped' THEN format('capped: daily budget already at max_budget %s', ao_money(g.max_budget, g.currency))
         WHEN 'no_budget_to_scale' THEN 'no budget to scale'
         WHEN 'awaiting_decision' THEN 'a change of this campaign is waiting for a person''s approval or for its platform'
         WHEN 'shared_budget' THEN 'its Google Ads budget is shared with other campaigns: never changed for one of them'
@@ -55,14 +55,14 @@ LANGUAGE sql STABLE AS $$
             'daily_spend', round(g.daily_spend, 2), 'roi', round(coalesce(g.roi, 0), 4),
             'daily_loss_avoided', round(g.daily_spend * (1 - coalesce(g.roi, 0)), 2),
             'sentence', format('Avoids about %s of losses a day (spends %s a day at ROI %s×).',
-                               ao_money(g.daily_spend * (1 - coalesce(g.roi, 0))), ao_money(g.daily_spend),
+                               ao_money(g.daily_spend * (1 - coalesce(g.roi, 0)), g.currency), ao_money(g.daily_spend, g.currency),
                                round(coalesce(g.roi, 0), 2)))
         WHEN 'scale' THEN jsonb_build_object(
             'added_daily_budget', g.new_budget - g.daily_budget, 'roi', round(coalesce(g.roi, 0), 4),
             'added_daily_revenue', round((g.new_budget - g.daily_budget) * coalesce(g.roi, 0), 2),
             'sentence', format('Adds about %s of revenue a day (%s more budget at ROI %s×).',
-                               ao_money((g.new_budget - g.daily_budget) * coalesce(g.roi, 0)),
-                               ao_money(g.new_budget - g.daily_budget), round(coalesce(g.roi, 0), 2)))
+                               ao_money((g.new_budget - g.daily_budget) * coalesce(g.roi, 0), g.currency),
+                               ao_money(g.new_budget - g.daily_budget, g.currency), round(coalesce(g.roi, 0), 2)))
         ELSE jsonb_build_object(
             'ctr', round(coalesce(g.ctr, 0), 6), 'platforms', to_jsonb(g.platforms),
             'sentence', format('Shares a campaign with a %s%% CTR on %s.', round(coalesce(g.ctr, 0) * 100, 2),

@@ -12,7 +12,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM _ao_drop_work_table('_ao_detect');
     CREATE TEMP VIEW _ao_detect AS
-    SELECT s.campaign_id, s.title, s.daily_budget, s.hours_running,
+    SELECT s.campaign_id, s.currency, s.title, s.daily_budget, s.hours_running,
            s.impressions_lifetime, s.clicks_lifetime, s.conversions_lifetime,
            s.impressions_last_7d, s.reach_last_7d, s.clicks_last_7d, s.conversions_last_7d, s.spend_last_7d,
            s.revenue_last_7d, s.impressions_prev_7d, s.clicks_prev_7d, s.conversions_prev_7d,
@@ -136,9 +136,9 @@ BEGIN
     -- 4a. budget_inefficiency: a winner held at its max_budget
     SELECT p.campaign_id, 'budget_inefficiency', 'medium',
            format('ROI %s× over %s conversions, but the daily budget is capped at its max_budget of %s.',
-                  round(p.roi, 2), p.conversions_lifetime, ao_money(p.max_budget)),
+                  round(p.roi, 2), p.conversions_lifetime, ao_money(p.max_budget, p.currency)),
            format('Raise max_budget of "%s" (the %s rule would take it to %s a day) or move the spare budget of weaker campaigns here.',
-                  p.title, p.rule_name, ao_money(round(p.daily_budget * p.factor, 2))),
+                  p.title, p.rule_name, ao_money(round(p.daily_budget * p.factor, 2), p.currency)),
            p.confidence,
            jsonb_build_object('kind', 'capped_winner', 'window', 'lifetime', 'roi', round(p.roi, 4),
                               'conversions', p.conversions_lifetime, 'daily_budget', p.daily_budget,
@@ -151,11 +151,11 @@ BEGIN
     -- 4b. budget_inefficiency: under-delivery, the last 7 days spent under half the budget
     SELECT f.campaign_id, 'budget_inefficiency',
            CASE WHEN f.spend_last_7d < 0.25 * f.daily_budget * least(f.hours_running / 24.0, 7) THEN 'medium' ELSE 'low' END,
-           format('Spent %s in the last %s days against a budget of %s (%s of it).', ao_money(f.spend_last_7d),
-                  round(least(f.hours_running / 24.0, 7), 1), ao_money(f.daily_budget * least(f.hours_running / 24.0, 7)),
+           format('Spent %s in the last %s days against a budget of %s (%s of it).', ao_money(f.spend_last_7d, f.currency),
+                  round(least(f.hours_running / 24.0, 7), 1), ao_money(f.daily_budget * least(f.hours_running / 24.0, 7), f.currency),
                   ao_pct(f.spend_last_7d / (f.daily_budget * least(f.hours_running / 24.0, 7)))),
            format('"%s" cannot spend its budget: widen the audience or placements, raise bids, or lower the daily budget to what it delivers (about %s) and use the rest elsewhere.',
-                  f.title, ao_money(f.spend_last_7d / least(f.hours_running / 24.0, 7))),
+                  f.title, ao_money(f.spend_last_7d / least(f.hours_running / 24.0, 7), f.currency)),
            round(least(f.hours_running / 24.0, 7) / 7, 4),
            jsonb_build_object('kind', 'under_delivery', 'window', 'last_7d', 'spend', f.spend_last_7d,
                               'budget', round(f.daily_budget * least(f.hours_running / 24.0, 7), 2),
@@ -245,28 +245,31 @@ BEGIN
     RETURN QUERY
     -- Every rate divides by NULLIF(clicks, 0): the planner may test a rate on any daypart, a quiet one
     -- with no clicks too, before the joins that would have left it out.
+    -- The dayparts are the hours of the campaign's account, in its time zone.
     WITH hourly AS (
-        SELECT m.campaign_id, floor(extract(hour FROM m.period_start AT TIME ZONE 'UTC') / 6)::int AS part,
+        SELECT m.campaign_id, a.timezone AS tz, floor(extract(hour FROM m.period_start AT TIME ZONE a.timezone) / 6)::int AS part,
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
           FROM campaign_metrics m
           JOIN _ao_detect f ON f.campaign_id = m.campaign_id
+          JOIN campaigns c ON c.id = m.campaign_id
+          JOIN ad_accounts a ON a.id = c.account_id
          WHERE m.period_end - m.period_start <= interval '1 hour' AND m.period_start > now() - interval '14 days'
-         GROUP BY 1, 2
+         GROUP BY 1, 2, 3
     ),
     dayparts AS (
-        SELECT h.campaign_id,
+        SELECT h.campaign_id, h.tz,
                (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) DESC, h.part))[1] AS best,
                (array_agg(h.part ORDER BY h.conversions / NULLIF(h.clicks, 0) ASC, h.part))[1] AS worst,
-               jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 UTC',
+               jsonb_object_agg(to_char(h.part * 6, 'FM00') || ':00-' || to_char(h.part * 6 + 6, 'FM00') || ':00 ' || h.tz,
                                 jsonb_build_object('clicks', h.clicks, 'conversions', h.conversions,
                                                    'conversion_rate', round(h.conversions / NULLIF(h.clicks, 0), 6))) AS parts
           FROM hourly h
          WHERE h.clicks >= cfg.timing_min_clicks
-         GROUP BY h.campaign_id
+         GROUP BY h.campaign_id, h.tz
         HAVING count(*) >= 2
     ),
     timing AS (
-        SELECT d.campaign_id, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
+        SELECT d.campaign_id, d.tz, d.parts, b.part AS best_part, b.clicks AS best_clicks, b.conversions AS best_conv,
                w.part AS worst_part, w.clicks AS worst_clicks, w.conversions AS worst_conv,
                b.conversions / NULLIF(b.clicks, 0) AS best_rate,
                w.conversions / NULLIF(w.clicks, 0) AS worst_rate
@@ -276,14 +279,14 @@ BEGIN
     )
     SELECT t.campaign_id, 'timing_optimization',
            CASE WHEN t.worst_rate = 0 OR t.best_rate >= 2 * cfg.timing_min_ratio * t.worst_rate THEN 'medium' ELSE 'low' END,
-           format('Clicks between %s:00 and %s:00 UTC convert at %s, %s those between %s:00 and %s:00 UTC (%s), over the last 14 days of hourly data.',
-                  to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), ao_pct(t.best_rate),
+           format('Clicks between %s:00 and %s:00 %s convert at %s, %s those between %s:00 and %s:00 %s (%s), over the last 14 days of hourly data.',
+                  to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), t.tz, ao_pct(t.best_rate),
                   CASE WHEN t.worst_rate = 0 THEN 'while none convert in'
                        ELSE round(t.best_rate / t.worst_rate, 1) || '×' END,
-                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), ao_pct(t.worst_rate)),
-           format('Schedule "%s" to bid up in %s:00-%s:00 UTC and down (or off) in %s:00-%s:00 UTC.',
-                  f.title, to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'),
-                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00')),
+                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), t.tz, ao_pct(t.worst_rate)),
+           format('Schedule "%s" to bid up in %s:00-%s:00 %s and down (or off) in %s:00-%s:00 %s.',
+                  f.title, to_char(t.best_part * 6, 'FM00'), to_char(t.best_part * 6 + 6, 'FM00'), t.tz,
+                  to_char(t.worst_part * 6, 'FM00'), to_char(t.worst_part * 6 + 6, 'FM00'), t.tz),
            ao_two_proportion_drop(t.best_conv, t.best_clicks, t.worst_conv, t.worst_clicks),
            jsonb_build_object('window', 'last_14d', 'granularity', 'hourly', 'dayparts', t.parts,
                               'min_ratio', cfg.timing_min_ratio, 'min_clicks', cfg.timing_min_clicks)
@@ -293,7 +296,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_detect_timing(autonomous_settings) IS
-    'timing_optimization: over the last 14 days of hourly rows, the best 6-hour UTC daypart (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
+    'timing_optimization: over the last 14 days of hourly rows, the best 6-hour daypart of the account''s time zone (timing_min_clicks each) converts timing_min_ratio × the worst; confidence the two-proportion test. Silent on daily data.';
 
 -- p_findings: the query of the detectors' findings (whitelisted: this file's own), $1 in it the settings.
 CREATE OR REPLACE FUNCTION _ao_keep_findings(p_findings text, cfg autonomous_settings) RETURNS void

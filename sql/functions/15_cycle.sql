@@ -145,9 +145,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN jsonb_build_object(
         'cycle_id', p_cycle_id, 'dry_run', p_dry_run, 'trigger', p_trigger,
-        -- held: the data-outage breaker stopped every pause and scale (a person can release it)
-        'status', CASE WHEN (SELECT held FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
-        'limits', (SELECT to_jsonb(l) FROM _ao_limits l),
+        -- held: the data-outage breaker stopped an account's pauses and scales (a person can release it)
+        -- (in any account: the release applies what each held account's breaker held)
+        'status', CASE WHEN (SELECT bool_or(held) FROM _ao_limits) THEN 'held' ELSE 'succeeded' END,
+        'limits', ao_limits_document(),
         'paused', (p_ops ->> 'paused')::int, 'scaled', (p_ops ->> 'scaled')::int,
         'posted', jsonb_array_length(p_posts),
         'opportunities_detected', (p_ops ->> 'opportunities_detected')::int,

@@ -77,8 +77,10 @@ COMMENT ON FUNCTION ao_social_account_document(social_accounts) IS
 -- The outbox
 -- ---------------------------------------------------------------------------------------------
 
+-- Both run as their owner: an event is the service's record of what happened, whoever caused it (a
+-- scoped token's rollback is announced as an admin's is, though the token cannot read the endpoints).
 CREATE OR REPLACE FUNCTION ao_webhook_wanted(p_type text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM webhook_endpoints e
                     WHERE e.is_active AND (cardinality(e.event_types) = 0 OR p_type = ANY (e.event_types)))
 $$;
@@ -88,7 +90,7 @@ COMMENT ON FUNCTION ao_webhook_wanted(text) IS
 -- The id is the webhook-id a receiver deduplicates on; the timestamp is when the change was made (the
 -- transaction's time).
 CREATE OR REPLACE FUNCTION _ao_emit_all(p_type text, p_documents jsonb[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF cardinality(p_documents) > 0 AND ao_webhook_wanted(p_type) THEN
         INSERT INTO webhook_events (id, type, payload)

@@ -214,7 +214,7 @@ BEGIN
         PERFORM _ao_apply_planned('pause', NULL, p_id);
         PERFORM _ao_apply_planned('scale', NULL, p_id);
         SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO v_done FROM _ao_replay_actions a WHERE a.created_at = p_at;
-        SELECT to_jsonb(l) INTO v_limits FROM _ao_limits l;
+        v_limits := ao_limits_document(true);
         RAISE EXCEPTION 'step done' USING ERRCODE = 'AOSTP';
     EXCEPTION WHEN SQLSTATE 'AOSTP' THEN
         NULL;

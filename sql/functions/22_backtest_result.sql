@@ -14,16 +14,20 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_result jsonb;
+    -- money is never added across currencies: with campaigns in more than one, the totals are per currency
+    v_mixed boolean := (SELECT count(DISTINCT acct.currency) > 1
+                          FROM _ao_replay_campaigns c JOIN ad_accounts acct ON acct.id = c.account_id);
 BEGIN
     WITH acts AS (
-        SELECT a.id, a.campaign_id, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
+        SELECT a.id, a.campaign_id, acct.currency, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
                a.reason, a.confidence, (a.previous_state ->> 'daily_budget')::numeric AS old_budget,
                (a.new_state ->> 'daily_budget')::numeric AS new_budget, c.base_budget,
                c.base_budget * s.max_scale_factor AS budget_cap, c.max_budget IS NULL AS uncapped
           FROM _ao_replay_actions a
           JOIN _ao_replay_campaigns c ON c.id = a.campaign_id
+          JOIN ad_accounts acct ON acct.id = c.account_id
           JOIN _ao_replay_rules r ON r.id = a.rule_id
-         CROSS JOIN (SELECT max_scale_factor FROM ao_settings()) s
+          JOIN ao_account_settings() s ON s.account_id = c.account_id
     ), until AS (  -- the money after an action counts up to `to`; a scale's up to the replay's pause
         SELECT x.*, CASE WHEN x.action_type = 'scale' THEN coalesce(p.at, p_to) ELSE p_to END AS until_at
           FROM acts x
@@ -37,7 +41,7 @@ BEGIN
                coalesce(sum(f.spend), 0) AS spend_after, coalesce(sum(f.revenue), 0) AS revenue_after,
                sum(f.spend) FILTER (WHERE f.next_7d) AS spend_7d, sum(f.revenue) FILTER (WHERE f.next_7d) AS revenue_7d
           FROM until u LEFT JOIN after f ON f.id = u.id
-         GROUP BY u.id, u.campaign_id, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
+         GROUP BY u.id, u.campaign_id, u.currency, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
                   u.old_budget, u.new_budget, u.base_budget, u.budget_cap, u.uncapped, u.until_at
     ), valued AS (
         SELECT m.*,
@@ -50,21 +54,23 @@ BEGIN
                m.action_type = 'pause' AND m.spend_7d > 0 AND m.revenue_7d / m.spend_7d >= 1 AS regret
           FROM money m
     ), daily AS (  -- each action's money by the day its periods ended on, for the timeline
-        SELECT ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
+        SELECT u.currency, ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
                sum(CASE WHEN u.action_type = 'pause' THEN f.spend - f.revenue END) AS saved,
                sum(CASE WHEN u.action_type = 'scale' AND u.base_budget > 0
                         THEN (least(u.new_budget, u.budget_cap) - least(u.old_budget, u.budget_cap)) / u.base_budget
                              * (f.revenue - f.spend) END) AS added
           FROM after f JOIN until u ON u.id = f.id
-         GROUP BY 1
-    ), timeline AS (
-        SELECT d::date AS day,
+         GROUP BY 1, 2
+    ), timeline AS (  -- a cumulative line per currency
+        SELECT k.currency, d::date AS day,
                round(coalesce(sum(daily.saved) OVER w, 0), 2) AS saved,
                round(coalesce(sum(daily.added) OVER w, 0), 2) AS added_profit_estimate
-          FROM generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
-                               interval '1 day') d
-          LEFT JOIN daily ON daily.day = d::date
-        WINDOW w AS (ORDER BY d)
+          FROM (SELECT DISTINCT acct.currency FROM _ao_replay_campaigns c
+                  JOIN ad_accounts acct ON acct.id = c.account_id) k
+         CROSS JOIN generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
+                                    interval '1 day') d
+          LEFT JOIN daily ON daily.day = d::date AND daily.currency = k.currency
+        WINDOW w AS (PARTITION BY k.currency ORDER BY d)
     )
     SELECT jsonb_build_object(
         'from', p_from, 'to', p_to, 'step', p_step, 'steps', p_steps,
@@ -72,17 +78,27 @@ BEGIN
         'totals', (SELECT jsonb_build_object(
                        'pauses', count(*) FILTER (WHERE action_type = 'pause'),
                        'scales', count(*) FILTER (WHERE action_type = 'scale'),
-                       'saved', coalesce(sum(saved), 0),
-                       'added_profit_estimate', coalesce(sum(added_profit_estimate), 0),
+                       'saved', CASE WHEN NOT v_mixed THEN coalesce(sum(saved), 0) END,
+                       'added_profit_estimate', CASE WHEN NOT v_mixed THEN coalesce(sum(added_profit_estimate), 0) END,
                        'regrets', count(*) FILTER (WHERE regret),
+                       'by_currency', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                                 'currency', x.currency, 'pauses', x.pauses, 'scales', x.scales,
+                                                 'saved', x.saved, 'added_profit_estimate', x.added,
+                                                 'regrets', x.regrets) ORDER BY x.currency), '[]')
+                                         FROM (SELECT v.currency, count(*) FILTER (WHERE v.action_type = 'pause') AS pauses,
+                                                      count(*) FILTER (WHERE v.action_type = 'scale') AS scales,
+                                                      coalesce(sum(v.saved), 0) AS saved,
+                                                      coalesce(sum(v.added_profit_estimate), 0) AS added,
+                                                      count(*) FILTER (WHERE v.regret) AS regrets
+                                                 FROM valued v GROUP BY v.currency) x),
                        'scaled_without_max_budget', count(DISTINCT campaign_id) FILTER (WHERE action_type = 'scale' AND uncapped))
                      FROM valued),
         'rules', (SELECT coalesce(jsonb_agg(x ORDER BY x.priority DESC, x.name), '[]')
                     FROM (SELECT r.id AS rule_id, r.name, r.rule_type, r.priority,
                                  count(v.id) FILTER (WHERE v.action_type = 'pause') AS pauses,
                                  count(v.id) FILTER (WHERE v.action_type = 'scale') AS scales,
-                                 coalesce(sum(v.saved), 0) AS saved,
-                                 coalesce(sum(v.added_profit_estimate), 0) AS added_profit_estimate,
+                                 CASE WHEN NOT v_mixed THEN coalesce(sum(v.saved), 0) END AS saved,
+                                 CASE WHEN NOT v_mixed THEN coalesce(sum(v.added_profit_estimate), 0) END AS added_profit_estimate,
                                  count(v.id) FILTER (WHERE v.regret) AS regrets
                             FROM _ao_replay_rules r LEFT JOIN valued v ON v.rule_id = r.id
                            WHERE r.rule_type IN ('pause', 'scale')
@@ -93,7 +109,7 @@ BEGIN
                          FROM (SELECT s FROM jsonb_array_elements(p_limited) s LIMIT 500) x),
         'held_steps_total', jsonb_array_length(p_limited),
         'decisions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                 'campaign_id', v.campaign_id, 'campaign_title', v.title, 'at', v.at,
+                                 'campaign_id', v.campaign_id, 'campaign_title', v.title, 'currency', v.currency, 'at', v.at,
                                  'action_type', v.action_type, 'rule_id', v.rule_id, 'rule_name', v.rule_name,
                                  'reason', v.reason, 'confidence', v.confidence,
                                  'previous_budget', v.old_budget, 'new_budget', v.new_budget,
@@ -101,9 +117,9 @@ BEGIN
                                  'saved', v.saved, 'added_profit_estimate', v.added_profit_estimate,
                                  'roi_next_7d', v.roi_next_7d, 'regret', v.regret) ORDER BY v.at, v.title, v.action_type), '[]')
                         FROM (SELECT * FROM valued ORDER BY at, title, action_type LIMIT 5000) v),
-        'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('date', t.day, 'saved', t.saved,
+        'timeline', (SELECT coalesce(jsonb_agg(jsonb_build_object('date', t.day, 'currency', t.currency, 'saved', t.saved,
                                                                   'added_profit_estimate', t.added_profit_estimate)
-                                               ORDER BY t.day), '[]') FROM timeline t),
+                                               ORDER BY t.currency, t.day), '[]') FROM timeline t),
         'estimate_note', 'added_profit_estimate assumes the ROI a campaign showed holds at the higher spend: '
                          '(k − 1) × (revenue − spend) after the scale, k = the new budget over the budget the data was '
                          'spent at, counted up to max_scale_factor × that budget (the data says nothing beyond)')
@@ -112,4 +128,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_backtest_result(timestamptz, timestamptz, text, integer, jsonb) IS
-    'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the decisions (first 5,000), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures.';
+    'The result of a replay: per rule and in total the pauses, scales, money saved by pauses (spend − revenue after each), estimated added profit of scales, regrets (pauses followed by 7 days at ROI ≥ 1), the totals per currency (by_currency; with more than one currency the money of the totals and the rules is null, never added across), the decisions (first 5,000, each with its currency), the steps at which a limit held something (first 500), and a daily timeline of the cumulative figures per currency.';

@@ -1,12 +1,15 @@
 -- 23_dashboard.sql: what the dashboard shows beyond the lists: a campaign's figures over time, what the
 -- automation did for the money day by day, and a rule previewed before it is saved.
 
--- A period is counted in the bucket it starts in.
+-- A period is counted in the bucket it starts in; buckets are the days and hours of the campaign's
+-- account, in its time zone (a day in Tokyo starts at 15:00 UTC the day before).
 CREATE OR REPLACE FUNCTION campaign_metric_series(p_campaign_id uuid, p_from timestamptz, p_to timestamptz,
                                                   p_bucket text)
 RETURNS TABLE (bucket_start timestamptz, impressions bigint, clicks bigint, conversions bigint, spend numeric,
                revenue numeric, roi numeric)
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_tz text;
 BEGIN
     IF p_bucket IS NULL OR p_bucket NOT IN ('day', 'hour') THEN
         PERFORM ao_raise_422('bucket', 'must be day or hour');
@@ -18,16 +21,22 @@ BEGIN
         PERFORM ao_raise_422('to', CASE p_bucket WHEN 'day' THEN 'at most 400 days after from by day'
                                                  ELSE 'at most 31 days after from by hour' END);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM campaigns WHERE id = p_campaign_id) THEN
+    SELECT a.timezone INTO v_tz FROM campaigns c JOIN ad_accounts a ON a.id = c.account_id WHERE c.id = p_campaign_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'no campaign %', p_campaign_id USING ERRCODE = 'AO404';
     END IF;
     RETURN QUERY
-    WITH buckets AS (
-        SELECT b FROM generate_series(date_trunc(p_bucket, p_from, 'UTC'),
-                                      date_trunc(p_bucket, p_to - interval '1 microsecond', 'UTC'),
-                                      CASE p_bucket WHEN 'day' THEN interval '1 day' ELSE interval '1 hour' END) b
+    WITH buckets AS (  -- local days stepped as local dates (a day across a DST change is 23 or 25 hours)
+        SELECT CASE p_bucket WHEN 'day' THEN d::timestamp AT TIME ZONE v_tz END AS b
+          FROM generate_series((p_from AT TIME ZONE v_tz)::date, ((p_to - interval '1 microsecond') AT TIME ZONE v_tz)::date,
+                               interval '1 day') d
+         WHERE p_bucket = 'day'
+        UNION ALL
+        SELECT h FROM generate_series(date_trunc('hour', p_from, v_tz), date_trunc('hour', p_to - interval '1 microsecond', v_tz),
+                                      interval '1 hour') h
+         WHERE p_bucket = 'hour'
     ), sums AS (
-        SELECT date_trunc(p_bucket, m.period_start, 'UTC') AS b, sum(m.impressions) AS impressions,
+        SELECT date_trunc(p_bucket, m.period_start, v_tz) AS b, sum(m.impressions) AS impressions,
                sum(m.clicks) AS clicks, sum(m.conversions) AS conversions, sum(m.spend) AS spend,
                sum(m.revenue) AS revenue
           FROM campaign_metrics m
@@ -41,34 +50,45 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION campaign_metric_series(uuid, timestamptz, timestamptz, text) IS
-    'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
+    'A campaign''s impressions, clicks, conversions, spend, revenue and ROI per day or hour of its account''s time zone between two moments (a point per bucket, zeros where nothing ran; at most 400 days by day, 31 by hour).';
 
--- In effect on a day: executed then or before, and not rolled back by then.
-CREATE OR REPLACE FUNCTION autonomous_daily(p_days integer) RETURNS TABLE (
-    day date, paused integer, scaled integer, posted integer, optimized integer,
+-- In effect on a day: executed then or before, and not rolled back by then. Each action falls on the
+-- day of its own account's time zone; money is summed within a currency only, never across.
+CREATE OR REPLACE FUNCTION autonomous_daily(p_days integer, p_account_id uuid DEFAULT NULL) RETURNS TABLE (
+    currency text, day date, paused integer, scaled integer, posted integer, optimized integer,
     expected_saved numeric, expected_added numeric, measured_saved numeric, measured_added numeric)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF p_days IS NULL OR p_days < 1 OR p_days > 366 THEN
         PERFORM ao_raise_422('days', 'must be from 1 to 366');
     END IF;
+    IF p_account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = p_account_id) THEN
+        RAISE EXCEPTION 'no ad account %', p_account_id USING ERRCODE = 'AO404';
+    END IF;
     RETURN QUERY
-    WITH days AS (
-        SELECT d::date AS d
-          FROM generate_series((now() AT TIME ZONE 'UTC')::date - (p_days - 1), (now() AT TIME ZONE 'UTC')::date,
-                               interval '1 day') d
+    WITH accounts AS (  -- the accounts with campaigns (or the one asked for), each with its today
+        SELECT a.id, a.currency, a.timezone, ao_account_today(a.timezone) AS today
+          FROM ad_accounts a
+         WHERE CASE WHEN p_account_id IS NULL THEN EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id)
+                    ELSE a.id = p_account_id END
+    ), days AS (
+        SELECT g.currency, d::date AS d
+          FROM (SELECT x.currency, max(x.today) AS last_day FROM accounts x GROUP BY x.currency) g
+         CROSS JOIN LATERAL generate_series(g.last_day - (p_days - 1), g.last_day, interval '1 day') d
     ), acts AS (
-        SELECT a.action_type, (a.created_at AT TIME ZONE 'UTC')::date AS on_day,
-               (a.rolled_back_at AT TIME ZONE 'UTC')::date AS off_day,
+        SELECT ac.currency, a.action_type, (a.created_at AT TIME ZONE ac.timezone)::date AS on_day,
+               (a.rolled_back_at AT TIME ZONE ac.timezone)::date AS off_day,
                CASE a.action_type
                    WHEN 'pause' THEN (a.expected_impact ->> 'daily_loss_avoided')::numeric
                    WHEN 'scale' THEN (a.expected_impact ->> 'added_daily_revenue')::numeric
                                      - (a.expected_impact ->> 'added_daily_budget')::numeric END AS expected,
                (a.actual_impact ->> 'profit_per_day_change')::numeric AS measured
           FROM autonomous_actions a
+          JOIN campaigns c ON c.id = a.campaign_id
+          JOIN accounts ac ON ac.id = c.account_id
          WHERE a.status IN ('executed', 'rolled_back') AND a.executed_at IS NOT NULL
     )
-    SELECT k.d,
+    SELECT k.currency, k.d,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'pause')::int,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'scale')::int,
            count(*) FILTER (WHERE x.on_day = k.d AND x.action_type = 'post')::int,
@@ -79,13 +99,13 @@ BEGIN
            round(coalesce(sum(x.measured) FILTER (WHERE x.action_type = 'scale' AND x.in_effect), 0), 2)
       FROM days k
       LEFT JOIN LATERAL (SELECT a.*, a.on_day <= k.d AND (a.off_day IS NULL OR a.off_day > k.d) AS in_effect
-                           FROM acts a WHERE a.on_day <= k.d) x ON true
-     GROUP BY k.d
-     ORDER BY k.d;
+                           FROM acts a WHERE a.currency = k.currency AND a.on_day <= k.d) x ON true
+     GROUP BY k.currency, k.d
+     ORDER BY k.currency, k.d;
 END;
 $$;
-COMMENT ON FUNCTION autonomous_daily(integer) IS
-    'Per day over the last p_days (1–366): pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day).';
+COMMENT ON FUNCTION autonomous_daily(integer, uuid) IS
+    'Per currency (or for one account) and per day over the last p_days (1–366) of the accounts'' own time zones: pauses, scales, posts and optimizations taken, and the money per day of the pauses and scales in effect: expected (loss avoided; added revenue less added budget) and measured (actual change in profit per day), never added across currencies.';
 
 -- The rule is written (and checked, as any rule is) in a subtransaction that plans a cycle and is then
 -- undone.

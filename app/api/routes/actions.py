@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from app.api.deps import ConnDep
+from app.api.deps import AccountConnDep
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/actions", tags=["actions"])
 
 @router.get("", response_model=ActionsPublic)
 async def list_actions(
-    conn: ConnDep,
+    conn: AccountConnDep,
     status: ActionStatus | None = None,
     action_type: ActionType | None = None,
     campaign_id: uuid.UUID | None = None,
@@ -40,7 +40,7 @@ async def list_actions(
     return page_of(rows, limit, ActionPublic)
 
 
-async def _fetch(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+async def _fetch(conn: AccountConnDep, action_id: uuid.UUID) -> ActionPublic:
     row = await conn.fetchrow(queries.ACTION_GET, action_id)
     if row is None:
         raise ProblemError(404, f"no action {action_id}")
@@ -48,13 +48,13 @@ async def _fetch(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
 
 
 @router.get("/{action_id:uuid}", response_model=ActionPublic)
-async def get_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+async def get_action(conn: AccountConnDep, action_id: uuid.UUID) -> ActionPublic:
     return await _fetch(conn, action_id)
 
 
 @router.post("/{action_id:uuid}/rollback", response_model=ActionPublic, responses=problems(409))
 async def rollback_action(
-    conn: ConnDep, action_id: uuid.UUID, body: RollbackRequest | None = None
+    conn: AccountConnDep, action_id: uuid.UUID, body: RollbackRequest | None = None
 ) -> ActionPublic:
     """Restore the campaign's status and budget (or cancel a pending post); 409 when refused. For a
     campaign of a connected account the old values go to its platform first (the action shows its
@@ -67,7 +67,7 @@ async def rollback_action(
 
 
 @router.post("/{action_id:uuid}/approve", response_model=ActionPublic, responses=problems(409))
-async def approve_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
+async def approve_action(conn: AccountConnDep, action_id: uuid.UUID) -> ActionPublic:
     """Approve a proposed pause or scale: it goes to its platform at once (once, however many times it
     is approved). 409 saying why for one approved, applied, rejected or expired already."""
     await in_savepoint(conn, lambda: conn.fetchval(queries.ACTION_APPROVE, action_id))
@@ -76,7 +76,7 @@ async def approve_action(conn: ConnDep, action_id: uuid.UUID) -> ActionPublic:
 
 @router.post("/{action_id:uuid}/reject", response_model=ActionPublic, responses=problems(409))
 async def reject_action(
-    conn: ConnDep, action_id: uuid.UUID, body: RejectRequest | None = None
+    conn: AccountConnDep, action_id: uuid.UUID, body: RejectRequest | None = None
 ) -> ActionPublic:
     """Reject a proposed pause or scale: nothing changes anywhere; 409 as for approving."""
     body = body or RejectRequest()

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic_core import PydanticCustomError
 
-from app.api.deps import AdminDep, ConnDep
+from app.api.deps import AccountConnDep, AdminDep, ConnDep
 from app.api.openapi import problems
 from app.core.crypto import TokenCipher
 from app.core.errors import ProblemError
@@ -116,7 +116,7 @@ async def connect_ad_account(
 
 @router.get("", response_model=AdAccountsPublic)
 async def list_ad_accounts(
-    conn: ConnDep,
+    conn: AccountConnDep,
     platform: AdPlatform | None = None,
     status: AdAccountStatus | None = None,
     limit: Limit = 50,
@@ -127,7 +127,7 @@ async def list_ad_accounts(
     return page_of(rows, limit, AdAccountPublic)
 
 
-async def _get(conn: ConnDep, ad_account_id: uuid.UUID) -> AdAccountPublic:
+async def _get(conn: AccountConnDep, ad_account_id: uuid.UUID) -> AdAccountPublic:
     row = await conn.fetchrow(queries.AD_ACCOUNT_GET, ad_account_id)
     if row is None:
         raise ProblemError(404, f"no ad account {ad_account_id}")
@@ -135,7 +135,7 @@ async def _get(conn: ConnDep, ad_account_id: uuid.UUID) -> AdAccountPublic:
 
 
 @router.get("/{ad_account_id:uuid}", response_model=AdAccountPublic)
-async def get_ad_account(conn: ConnDep, ad_account_id: uuid.UUID) -> AdAccountPublic:
+async def get_ad_account(conn: AccountConnDep, ad_account_id: uuid.UUID) -> AdAccountPublic:
     return await _get(conn, ad_account_id)
 
 
@@ -219,7 +219,7 @@ async def sync_ad_account(
 
 @router.get("/{ad_account_id:uuid}/syncs", response_model=AdAccountSyncsPublic)
 async def list_syncs(
-    conn: ConnDep, ad_account_id: uuid.UUID, limit: Limit = 50, cursor: KeysetCursor = None
+    conn: AccountConnDep, ad_account_id: uuid.UUID, limit: Limit = 50, cursor: KeysetCursor = None
 ) -> dict[str, object]:
     """The account's syncs, newest first: started, finished, the days read, rows read and revised,
     requests made, seconds held back by rate limits, and the error of one that failed."""
@@ -232,7 +232,7 @@ async def list_syncs(
 @router.get(
     "/{ad_account_id:uuid}/maturity", response_model=AccountMaturityPublic, responses=problems(409)
 )
-async def get_maturity(conn: ConnDep, ad_account_id: uuid.UUID) -> AccountMaturityPublic:
+async def get_maturity(conn: AccountConnDep, ad_account_id: uuid.UUID) -> AccountMaturityPublic:
     """How complete the account's recent days are: the share of a day's final conversions and revenue
     reported 0, 1, 2, … whole days after it ended, learned from what its syncs saw (``source``
     learned) or the settings' default until it has ``min_days`` days; 409 for a manual account, whose

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ConnDep, time_limit
+from app.api.deps import AccountConnDep, ConnDep, time_limit
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
@@ -25,6 +26,7 @@ from app.models.campaigns import (
     UnderperformingCampaigns,
 )
 from app.models.common import (
+    PLAIN_DATE,
     KeysetCursor,
     Limit,
     Moment,
@@ -39,7 +41,7 @@ from app.models.dashboard import Bucket, CampaignSeriesPublic, MetricPoint
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
 
-async def _fetch(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
+async def _fetch(conn: AccountConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
     row = await conn.fetchrow(queries.CAMPAIGN_GET, campaign_id)
     if row is None:
         raise ProblemError(404, f"no campaign {campaign_id}")
@@ -72,7 +74,7 @@ async def create_campaign(conn: ConnDep, body: CampaignCreate) -> JSONResponse:
 
 @router.get("", response_model=CampaignsPublic)
 async def list_campaigns(
-    conn: ConnDep,
+    conn: AccountConnDep,
     status: CampaignStatus | None = None,
     account_id: uuid.UUID | None = None,
     limit: Limit = 50,
@@ -86,32 +88,46 @@ async def list_campaigns(
 
 
 async def _analytics_page(
-    conn: ConnDep, request: Request, query: str, limit: int, cursor: str | None, model: Any
+    conn: AccountConnDep,
+    request: Request,
+    query: str,
+    limit: int,
+    cursor: str | None,
+    model: Any,
+    account_id: uuid.UUID | None,
 ) -> dict[str, object]:
     """A page of an analytics list: the plan a cycle would make now, under the time limit."""
     offset = decode_offset(cursor)
     await time_limit(conn, request)
-    rows = await conn.fetch(query, limit + 1, offset)
+    rows = await conn.fetch(query, limit + 1, offset, account_id)
     return offset_page(rows, limit, offset, model)
 
 
 @router.get("/underperforming", response_model=UnderperformingCampaigns)
 async def underperforming(
-    conn: ConnDep, request: Request, limit: Limit = 50, cursor: OffsetCursor = None
+    conn: AccountConnDep,
+    request: Request,
+    limit: Limit = 50,
+    cursor: OffsetCursor = None,
+    account_id: uuid.UUID | None = None,
 ) -> dict[str, object]:
     """identify_underperforming_campaigns(): what the pause rules would do, and who is losing money."""
     return await _analytics_page(
-        conn, request, queries.UNDERPERFORMING, limit, cursor, UnderperformingCampaign
+        conn, request, queries.UNDERPERFORMING, limit, cursor, UnderperformingCampaign, account_id
     )
 
 
 @router.get("/scaling-candidates", response_model=ScalingCandidates)
 async def scaling_candidates(
-    conn: ConnDep, request: Request, limit: Limit = 50, cursor: OffsetCursor = None
+    conn: AccountConnDep,
+    request: Request,
+    limit: Limit = 50,
+    cursor: OffsetCursor = None,
+    account_id: uuid.UUID | None = None,
 ) -> dict[str, object]:
     """identify_scaling_candidates(): current → proposed budget, confidence, capped."""
     return await _analytics_page(
-        conn, request, queries.SCALING_CANDIDATES, limit, cursor, ScalingCandidate
+        conn, request, queries.SCALING_CANDIDATES, limit, cursor, ScalingCandidate, account_id
     )
 
 
@@ -128,13 +144,13 @@ async def post_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> ActionPublic:
 
 
 @router.get("/{campaign_id:uuid}", response_model=CampaignPublic)
-async def get_campaign(conn: ConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
+async def get_campaign(conn: AccountConnDep, campaign_id: uuid.UUID) -> CampaignPublic:
     return await _fetch(conn, campaign_id)
 
 
 @router.patch("/{campaign_id:uuid}", response_model=CampaignPublic)
 async def update_campaign(
-    conn: ConnDep, campaign_id: uuid.UUID, body: CampaignUpdate
+    conn: AccountConnDep, campaign_id: uuid.UUID, body: CampaignUpdate
 ) -> CampaignPublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
     updated = await in_savepoint(
@@ -145,26 +161,56 @@ async def update_campaign(
     return await _fetch(conn, campaign_id)
 
 
+def _account_midnight(raw: str | None, zone: ZoneInfo) -> datetime | None:
+    """A plain date sent for a campaign's chart: its midnight in the account's time zone."""
+    if raw is None or not PLAIN_DATE.fullmatch(raw):
+        return None
+    return datetime.combine(date.fromisoformat(raw), time(), zone).astimezone(UTC)
+
+
 @router.get(
     "/{campaign_id:uuid}/metrics", response_model=CampaignSeriesPublic, responses=problems(422)
 )
 async def campaign_series(
-    conn: ConnDep,
+    conn: AccountConnDep,
+    request: Request,
     campaign_id: uuid.UUID,
     from_: Annotated[
         Moment | None,
-        Query(alias="from", description="a date-time or a date; default: 30 days before to"),
+        Query(
+            alias="from",
+            description="a date-time, or a date for its midnight in the account's time zone;"
+            " default: 30 days before to",
+        ),
     ] = None,
-    to: Annotated[Moment | None, Query(description="a date-time or a date; default: now")] = None,
+    to: Annotated[
+        Moment | None,
+        Query(
+            description="a date-time, or a date for its midnight in the account's time zone; default: now"
+        ),
+    ] = None,
     bucket: Annotated[Bucket, Query(description="day (≤ 400 days) or hour (≤ 31 days)")] = "day",
 ) -> dict[str, Any]:
-    """The campaign's spend, revenue, ROI, clicks, impressions and conversions per day or hour (a
-    point per bucket, zeros where nothing ran), for its chart."""
-    end = to or datetime.now(UTC)
-    start = from_ or end - timedelta(days=30)
+    """The campaign's spend, revenue, ROI, clicks, impressions and conversions per day or hour of its
+    account's time zone (a point per bucket, zeros where nothing ran), for its chart."""
+    account = await conn.fetchrow(queries.CAMPAIGN_ACCOUNT, campaign_id)
+    if account is None:
+        raise ProblemError(404, f"no campaign {campaign_id}")
+    try:
+        zone = ZoneInfo(account["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")  # a zone PostgreSQL knows and this Python does not: dates as UTC
+    end = _account_midnight(request.query_params.get("to"), zone) or to or datetime.now(UTC)
+    start = (
+        _account_midnight(request.query_params.get("from"), zone)
+        or from_
+        or end - timedelta(days=30)
+    )
     rows = await conn.fetch(queries.CAMPAIGN_SERIES, campaign_id, start, end, bucket)
     return {
         "campaign_id": campaign_id,
+        "currency": account["currency"],
+        "timezone": account["timezone"],
         "bucket": bucket,
         "from_": start,
         "to": end,

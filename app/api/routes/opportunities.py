@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import ConnDep
+from app.api.deps import AccountConnDep
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
@@ -44,7 +44,7 @@ def _require_cursor_of_sort(pattern: str, cursor: str | None) -> None:
 
 @router.get("", response_model=OpportunitiesPublic)
 async def list_opportunities(
-    conn: ConnDep,
+    conn: AccountConnDep,
     status: OpportunityStatus | None = None,
     severity: Severity | None = None,
     opportunity_type: OpportunityType | None = None,
@@ -91,7 +91,7 @@ async def list_opportunities(
     return page_of(rows, limit, OpportunityPublic, key="detected_at")
 
 
-async def _fetch(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+async def _fetch(conn: AccountConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     row = await conn.fetchrow(queries.OPPORTUNITY_GET, opportunity_id)
     if row is None:
         raise ProblemError(404, f"no opportunity {opportunity_id}")
@@ -99,12 +99,12 @@ async def _fetch(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
 
 
 @router.get("/{opportunity_id:uuid}", response_model=OpportunityPublic)
-async def get_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+async def get_opportunity(conn: AccountConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     return await _fetch(conn, opportunity_id)
 
 
 async def _transition(
-    conn: ConnDep, opportunity_id: uuid.UUID, transition: str, note: str | None = None
+    conn: AccountConnDep, opportunity_id: uuid.UUID, transition: str, note: str | None = None
 ) -> OpportunityPublic:
     moved = await conn.fetchval(queries.OPPORTUNITY_TRANSITION, opportunity_id, transition, note)
     opportunity = await _fetch(conn, opportunity_id)
@@ -115,7 +115,7 @@ async def _transition(
 @router.post(
     "/{opportunity_id:uuid}/start", response_model=OpportunityPublic, responses=problems(409)
 )
-async def start_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+async def start_opportunity(conn: AccountConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     """open → in_progress; anything else is 409."""
     return await _transition(conn, opportunity_id, "start")
 
@@ -124,7 +124,7 @@ async def start_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> Opportu
     "/{opportunity_id:uuid}/resolve", response_model=OpportunityPublic, responses=problems(409)
 )
 async def resolve_opportunity(
-    conn: ConnDep, opportunity_id: uuid.UUID, body: OpportunityResolve | None = None
+    conn: AccountConnDep, opportunity_id: uuid.UUID, body: OpportunityResolve | None = None
 ) -> OpportunityPublic:
     """open | in_progress → resolved, logging an optimize action with who resolved it."""
     return await _transition(conn, opportunity_id, "resolve", body.note if body else None)
@@ -133,6 +133,6 @@ async def resolve_opportunity(
 @router.post(
     "/{opportunity_id:uuid}/dismiss", response_model=OpportunityPublic, responses=problems(409)
 )
-async def dismiss_opportunity(conn: ConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
+async def dismiss_opportunity(conn: AccountConnDep, opportunity_id: uuid.UUID) -> OpportunityPublic:
     """open | in_progress → dismissed; not raised again for opportunity_quiet_days."""
     return await _transition(conn, opportunity_id, "dismiss")

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from app.api.deps import ConnDep
+from app.api.deps import AccountConnDep
 from app.db import queries
 from app.models.actions import ChangeState
 from app.models.common import KeysetCursor, Limit, decode_cursor, encode_cursor
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/platform-changes", tags=["platform changes"])
 
 @router.get("", response_model=PlatformChangesPublic)
 async def list_platform_changes(
-    conn: ConnDep,
+    conn: AccountConnDep,
     state: ChangeState | None = None,
     account_id: uuid.UUID | None = None,
     limit: Limit = 50,

@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ConnDep, time_limit
+from app.api.deps import AccountConnDep, time_limit
 from app.api.openapi import problems
 from app.core.errors import ProblemError
 from app.db import queries
@@ -16,7 +16,7 @@ from app.models.rules import RuleCreate, RulePublic, RulesPublic, RuleType, Rule
 router = APIRouter(prefix="/rules", tags=["rules"])
 
 
-async def _fetch(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
+async def _fetch(conn: AccountConnDep, rule_id: uuid.UUID) -> RulePublic:
     row = await conn.fetchrow(queries.RULE_GET, rule_id)
     if row is None:
         raise ProblemError(404, f"no rule {rule_id}")
@@ -25,7 +25,7 @@ async def _fetch(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
 
 @router.get("", response_model=RulesPublic)
 async def list_rules(
-    conn: ConnDep,
+    conn: AccountConnDep,
     rule_type: RuleType | None = None,
     is_active: bool | None = None,
     limit: Limit = 50,
@@ -38,7 +38,7 @@ async def list_rules(
 
 
 @router.post("", status_code=201, response_model=RulePublic, responses=problems(409))
-async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
+async def create_rule(conn: AccountConnDep, body: RuleCreate) -> JSONResponse:
     new_id = await conn.fetchval(
         queries.RULE_INSERT,
         body.name,
@@ -61,12 +61,12 @@ async def create_rule(conn: ConnDep, body: RuleCreate) -> JSONResponse:
 
 
 @router.get("/{rule_id:uuid}", response_model=RulePublic)
-async def get_rule(conn: ConnDep, rule_id: uuid.UUID) -> RulePublic:
+async def get_rule(conn: AccountConnDep, rule_id: uuid.UUID) -> RulePublic:
     return await _fetch(conn, rule_id)
 
 
 @router.patch("/{rule_id:uuid}", response_model=RulePublic, responses=problems(409))
-async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> RulePublic:
+async def update_rule(conn: AccountConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> RulePublic:
     changes = body.model_dump(mode="json", exclude_unset=True)
     if await conn.fetchval(queries.RULE_PATCH, rule_id, changes) is None:
         raise ProblemError(404, f"no rule {rule_id}")
@@ -75,7 +75,7 @@ async def update_rule(conn: ConnDep, rule_id: uuid.UUID, body: RuleUpdate) -> Ru
 
 @router.post("/preview", response_model=RulePreviewPublic, responses=problems(422))
 async def preview_rule(
-    conn: ConnDep, request: Request, body: RulePreviewRequest
+    conn: AccountConnDep, request: Request, body: RulePreviewRequest
 ) -> RulePreviewPublic:
     """What a rule body would do now, as the only active rule with every guardrail applied: a scoped
     dry run; nothing is saved. Errors name the field as POST /rules does. Stopped (503) past

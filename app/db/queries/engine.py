@@ -67,6 +67,10 @@ SELECT count(*) FROM new
 
 CAMPAIGN_SERIES = "SELECT * FROM campaign_metric_series($1, $2, $3, $4)"
 
+CAMPAIGN_ACCOUNT = """
+SELECT a.currency, a.timezone FROM campaigns c JOIN ad_accounts a ON a.id = c.account_id WHERE c.id = $1
+"""
+
 CAMPAIGN_IMAGE_URL = "SELECT image_url FROM campaigns WHERE id = $1"
 
 # -- Metrics and imports -----------------------------------------------------------------------------
@@ -101,16 +105,29 @@ TRIGGERS_EVALUATE = "SELECT evaluate_metric_triggers($1)"
 
 # -- Analytics and stats -----------------------------------------------------------------------------
 
-UNDERPERFORMING = "SELECT * FROM identify_underperforming_campaigns() LIMIT $1 OFFSET $2"
+# The analytics lists in their own order, for one account on request, each row with its currency.
+UNDERPERFORMING = """
+SELECT u.*, c.account_id, a.currency
+FROM identify_underperforming_campaigns() WITH ORDINALITY u
+JOIN campaigns c ON c.id = u.campaign_id JOIN ad_accounts a ON a.id = c.account_id
+WHERE $3::uuid IS NULL OR c.account_id = $3
+ORDER BY u.ordinality LIMIT $1 OFFSET $2
+"""
 
-SCALING_CANDIDATES = "SELECT * FROM identify_scaling_candidates() LIMIT $1 OFFSET $2"
+SCALING_CANDIDATES = """
+SELECT u.*, c.account_id, a.currency
+FROM identify_scaling_candidates() WITH ORDINALITY u
+JOIN campaigns c ON c.id = u.campaign_id JOIN ad_accounts a ON a.id = c.account_id
+WHERE $3::uuid IS NULL OR c.account_id = $3
+ORDER BY u.ordinality LIMIT $1 OFFSET $2
+"""
 
-STATS = "SELECT autonomous_stats()"
+STATS = "SELECT autonomous_stats($1)"
 
 STATS_DAILY = """
-SELECT day::text AS day, paused, scaled, posted, optimized, expected_saved, expected_added,
+SELECT currency, day::text AS day, paused, scaled, posted, optimized, expected_saved, expected_added,
        measured_saved, measured_added
-FROM autonomous_daily($1)
+FROM autonomous_daily($1, $2)
 """
 
 # -- Actions -----------------------------------------------------------------------------------------
@@ -203,9 +220,9 @@ RULE_PREVIEW = "SELECT preview_rule($1::text::jsonb)"
 
 # -- Settings ----------------------------------------------------------------------------------------
 
-SETTINGS_GET = "SELECT * FROM autonomous_settings"
+SETTINGS_GET = "SELECT s.*, ao_account_overrides() AS account_overrides FROM autonomous_settings s"
 
-SETTINGS_UPDATE = "SELECT * FROM update_autonomous_settings($1::jsonb)"
+SETTINGS_UPDATE = "SELECT update_autonomous_settings($1::jsonb) IS NOT NULL"
 
 # -- Opportunities -----------------------------------------------------------------------------------
 
