@@ -676,7 +676,8 @@ async def per_account(args: argparse.Namespace) -> str:
                 f"{limited / base:.2f}× one account's) | ≤ {target}× the floor, first ≤ {FIRST_TARGET}×: "
                 f"**{verdict(ok)}** | {r['limited']['paused']:,} / {r['limited']['scaled']:,} "
                 f"({held['pauses_held']:,} + {held['scales_held']:,} held, "
-                f"{len(held.get('accounts') or [1])} accounts planned) |"
+                f"limits planned for {len(held.get('accounts') or [1])} account"
+                f"{'s' if len(held.get('accounts') or [1]) > 1 else ''}) |"
             )
     return (
         f"""
@@ -687,7 +688,8 @@ async def per_account(args: argparse.Namespace) -> str:
 50 (USD, EUR, JPY and GBP; UTC, New York, Tokyo and Berlin), loaded and measured the same way: the first
 cycle right after the load, later cycles the median of {args.repeat}, the floor beside them. With the default
 limits, the breaker, the mass-pause share and the budget growth limits are planned for each account in the
-same set-based step (one pass over the last 8 days summed per campaign, then per account).
+same set-based step (one pass over the last 8 days: one aggregate with one account, each row joined to
+its campaign's account with several).
 
 | portfolio | accounts | first cycle | later cycles | floor | later vs floor | later, default limits | target | paused / scaled with the limits |
 |---|---|---|---|---|---|---|---|---|
