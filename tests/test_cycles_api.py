@@ -419,6 +419,14 @@ async def test_manual_post_trigger(client, db):
     r = await client.post(f"/campaigns/{c}/post", headers=auth())
     assert r.status_code == 409 and "apart" in r.json()["detail"]
     assert (await client.post(f"/campaigns/{uuid.uuid4()}/post", headers=auth())).status_code == 404
+    # the campaign's account may space its posts otherwise: none at all here
+    await db.execute(
+        "INSERT INTO account_settings (account_id, post_spacing_hours)"
+        " SELECT account_id, 0 FROM campaigns WHERE id = $1",
+        c,
+    )
+    r = await client.post(f"/campaigns/{c}/post", headers=auth())
+    assert r.status_code == 201, r.text
 
 
 async def test_cli_cycle_prints_the_summary(db_url, db):

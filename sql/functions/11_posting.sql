@@ -91,22 +91,23 @@ COMMENT ON FUNCTION _ao_schedule_posts(jsonb, uuid) IS
 CREATE OR REPLACE FUNCTION auto_post_campaign_to_social(p_campaign_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_cfg autonomous_settings%ROWTYPE;
+    v_spacing integer;
     v_campaign campaigns%ROWTYPE;
     v_last timestamptz;
     v_actions jsonb;
 BEGIN
-    SELECT * INTO v_cfg FROM autonomous_settings LIMIT 1;
     SELECT * INTO v_campaign FROM campaigns WHERE id = p_campaign_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no campaign %', p_campaign_id USING ERRCODE = 'AO404';
     END IF;
+    -- the campaign's account's spacing, as a cycle's posts have it
+    SELECT s.post_spacing_hours INTO v_spacing FROM ao_account_settings() s WHERE s.account_id = v_campaign.account_id;
     IF v_campaign.status <> 'active' THEN
         RAISE EXCEPTION 'campaign is %, only active campaigns are posted', v_campaign.status USING ERRCODE = 'AO409';
     END IF;
     SELECT max(created_at) INTO v_last FROM campaign_schedules WHERE campaign_id = p_campaign_id;
-    IF v_last > now() - make_interval(hours => v_cfg.post_spacing_hours) THEN
-        RAISE EXCEPTION 'a post was scheduled at %; posts are % h apart', v_last, v_cfg.post_spacing_hours
+    IF v_last > now() - make_interval(hours => v_spacing) THEN
+        RAISE EXCEPTION 'a post was scheduled at %; posts are % h apart', v_last, v_spacing
             USING ERRCODE = 'AO409';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM usable_social_accounts()) THEN
@@ -120,4 +121,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION auto_post_campaign_to_social(uuid) IS
-    'Schedules one campaign''s post now + post_lead_minutes (manual trigger), refusing (AO409) an inactive campaign, a post within post_spacing_hours of the last, or no valid account. The cycle schedules its post candidates in one set-based call instead.';
+    'Schedules one campaign''s post now + post_lead_minutes (manual trigger), refusing (AO409) an inactive campaign, a post within post_spacing_hours (its account''s) of the last, or no valid account. The cycle schedules its post candidates in one set-based call instead.';
