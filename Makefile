@@ -48,6 +48,7 @@ bench-cycle: $(VENV)/.installed-dev
 
 bench-history: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_cycle.py --history
+	$(BIN)/python scripts/bench_cycle.py --partitions
 
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_api.py --connections 8

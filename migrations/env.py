@@ -35,8 +35,10 @@ def run_migrations_online() -> None:
             context.configure(connection=connection, transactional_ddl=True)
             with context.begin_transaction():
                 context.run_migrations()
-                # The functions' current code, in the same transaction (sql/functions/).
-                apply_functions(connection.connection.dbapi_connection)
+                # The functions' current code, in the same transaction (sql/functions/); `-x
+                # functions=off` leaves them out, to build a database as an older release left it.
+                if context.get_x_argument(as_dictionary=True).get("functions") != "off":
+                    apply_functions(connection.connection.dbapi_connection)
             connection.commit()
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})

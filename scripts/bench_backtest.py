@@ -19,7 +19,7 @@ import asyncio
 import time
 
 import asyncpg
-from benchlib import drop_database, machine, scratch_database, write_section
+from benchlib import MAKE_MONTHS, drop_database, machine, scratch_database, write_section
 
 from app.db.pool import _init_connection
 
@@ -79,7 +79,8 @@ async def run(args: argparse.Namespace) -> str:
         loaded = time.perf_counter()
         async with conn.transaction():
             await conn.execute(
-                GENERATE.replace("$1", str(args.campaigns)).replace("$2", str(args.days))
+                MAKE_MONTHS.format(days=args.days + 1)
+                + GENERATE.replace("$1", str(args.campaigns)).replace("$2", str(args.days))
             )
         await conn.execute("VACUUM ANALYZE")
         load_seconds = time.perf_counter() - loaded

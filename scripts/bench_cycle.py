@@ -8,11 +8,12 @@ half paused or scaled, ~40% raising opportunities; the loops are not run there).
 after the data load, with no warm-up, and is reported apart from the later ones. --history sweeps the
 history kept instead (14, 90 and 365 daily rows, and 30 days of hourly rows); --accounts runs the
 steady and first-run portfolios in one ad account and spread over 50 (four currencies, four time
-zones), side by side, the limits planned per account.
+zones), side by side, the limits planned per account; --partitions loads 365 daily rows into the
+monthly partitions and into one plain table, side by side, and measures ingestion and the cycle on each.
 Every variant runs in a transaction that is rolled back, so each starts from the same data; the script
 checks that all of them decide the same and writes the figures to docs/benchmarks.md.
 
-    .venv/bin/python scripts/bench_cycle.py [--campaigns 100000] [--repeat 3] [--portfolio steady|first-run|all-change|all] [--history] [--accounts] [--keep]
+    .venv/bin/python scripts/bench_cycle.py [--campaigns 100000] [--repeat 3] [--portfolio steady|first-run|all-change|all] [--history] [--partitions] [--accounts] [--keep]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import asyncpg
-from benchlib import drop_database, machine, scratch_database, write_section
+from benchlib import MAKE_MONTHS, drop_database, machine, scratch_database, write_section
 
 from app.db.migrations import sqlalchemy_url
 from app.db.pool import _init_connection
@@ -87,6 +88,7 @@ def generate_sql(
     step, periods, share = ("1 hour", days * 24, "24") if hourly else ("1 day", days, "1")
     return f"""
 SELECT setseed(0.42);{accounts_sql(accounts)}
+{MAKE_MONTHS.format(days=days + 1)}
 INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at, account_id)
 SELECT 'bench-' || g, 'Bench ' || g, 'active', round((20 + random() * 180)::numeric, 2),
        NULL, now() - interval '{days} days',
@@ -644,6 +646,120 @@ described, not built, in docs/scaling.md.
     )
 
 
+# The same metrics in one plain table instead of monthly partitions: the same columns, keys, checks and
+# indexes (the functions name the table, not its partitions).
+UNPARTITION = """
+ALTER TABLE campaign_metrics RENAME TO campaign_metrics_by_month;
+CREATE TABLE campaign_metrics (LIKE campaign_metrics_by_month INCLUDING ALL);
+ALTER TABLE campaign_metrics ADD FOREIGN KEY (campaign_id) REFERENCES campaigns (id);
+"""
+# An hourly sync's batch: this hour of 10,000 campaigns (or all, when fewer), through ingest_campaign_metrics.
+HOUR_BATCH = """
+SELECT jsonb_agg(jsonb_build_object(
+           'campaign_id', id, 'period_start', date_trunc('hour', now()),
+           'period_end', date_trunc('hour', now()) + interval '1 hour', 'impressions', 1200, 'reach', 900,
+           'clicks', 24, 'conversions', 1, 'spend', 12.5, 'revenue', 31.25))
+  FROM (SELECT id FROM campaigns ORDER BY id LIMIT 10000) c
+"""
+
+
+async def ingest_batches(url: str, repeat: int) -> list[float]:
+    """An hour's batch ingested, in a rolled-back transaction: the first on the fresh load, then more."""
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    batch = await conn.fetchval(HOUR_BATCH)
+    times = []
+    try:
+        for _ in range(1 + repeat):
+            tr = conn.transaction()
+            await tr.start()
+            t = time.perf_counter()
+            await conn.fetchval("SELECT ingest_campaign_metrics($1)", batch)
+            times.append(time.perf_counter() - t)
+            await tr.rollback()
+    finally:
+        await conn.close()
+    return times
+
+
+async def by_month(args: argparse.Namespace) -> str:
+    """The steady portfolio over 365 daily rows, in monthly partitions and in one plain table."""
+    figures: dict[str, dict[str, Any]] = {}
+    kind = ""
+    for layout in ("plain", "partitioned"):
+        name = f"ao_bench_{layout}_365d"
+        url, kind = scratch_database(name)
+        try:
+            conn = await asyncpg.connect(url)
+            await _init_connection(conn)
+            if layout == "plain":
+                await conn.execute(MAKE_MONTHS.format(days=366) + UNPARTITION)
+            t = time.perf_counter()
+            await conn.execute(generate_sql("steady", args.campaigns, 365))
+            load = time.perf_counter() - t
+            rows = await conn.fetchval("SELECT count(*) FROM campaign_metrics")
+            partitions = await conn.fetchval(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'campaign_metrics'::regclass"
+            )
+            await conn.close()
+            print(f"[{layout}] {rows:,} rows in {partitions} partitions, loaded in {load:.1f}s")
+            batches = await ingest_batches(url, args.repeat)
+            print(f"[{layout}] hour batches: {', '.join(f'{b:.2f}s' for b in batches)}")
+            r = await measure(url, f"{layout} 365d", args.repeat, baselines=False)
+            figures[layout] = {
+                "rows": rows,
+                "partitions": partitions,
+                "load": load,
+                "ingest first": batches[0],
+                "ingest later": statistics.median(batches[1:]),
+                "first cycle": r["results"]["first"][0],
+                "later cycles": statistics.median(r["results"]["cycle"]),
+                "floor": statistics.median(r["results"]["floor"]),
+                "decided": (r["pauses"], r["scales"], r["held"], r["opportunities"]),
+            }
+        finally:
+            if not args.keep:
+                drop_database(name)
+    plain, parted = figures["plain"], figures["partitioned"]
+    same = plain["decided"] == parted["decided"]
+    lines = [
+        f"| {label} | {plain[key]:.2f} s | {parted[key]:.2f} s | {parted[key] / plain[key]:.2f}× |"
+        for key, label in (
+            ("load", "bulk load of the 365 days (365 INSERTs of one day each)"),
+            (
+                "ingest first",
+                f"ingest_campaign_metrics, an hour of {min(args.campaigns, 10_000):,} campaigns, first",
+            ),
+            ("ingest later", "ingest_campaign_metrics, later batches"),
+            ("first cycle", "first cycle, right after the load"),
+            ("later cycles", "later cycles"),
+            ("floor", "the floor (one statement over the same rows)"),
+        )
+    ]
+    pauses, scales, held, opportunities = parted["decided"]
+    return (
+        f"""
+## Partitioned by month vs one table (issue 27)
+
+`scripts/bench_cycle.py --partitions --campaigns {args.campaigns} --repeat {args.repeat}` on {datetime.now(UTC):%Y-%m-%d},
+{machine()}, PostgreSQL: {kind}. The steady portfolio with 365 daily rows per campaign
+({parted["rows"]:,} rows), loaded twice side by side: into `campaign_metrics` as the migrations make it
+({parted["partitions"]} monthly partitions) and into one plain table with the same keys, checks and
+indexes. Each figure is one database's; "first" runs right after the load with no warm-up, "later" are
+medians of {args.repeat}; every run is rolled back.
+
+| | one table | monthly partitions | partitions / one table |
+|---|---|---|---|
+"""
+        + "\n".join(lines)
+        + f"""
+
+Both decide the same: **{"yes" if same else "NO"}** ({pauses:,} pauses, {scales:,} scales, {held:,} held,
+{opportunities:,} opportunities on each).
+"""
+    )
+
+
 async def per_account(args: argparse.Namespace) -> str:
     """The steady and first-run portfolios in one account and over 50, side by side."""
     rows_out, verdicts, kind = [], [], ""
@@ -711,9 +827,17 @@ async def main() -> None:
     parser.add_argument(
         "--accounts", action="store_true", help="one account against 50, side by side, instead"
     )
+    parser.add_argument(
+        "--partitions",
+        action="store_true",
+        help="365 days in monthly partitions against one plain table, side by side, instead",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
-    if args.history:
+    if args.partitions:
+        report = await by_month(args)
+        write_section("partitions", report)
+    elif args.history:
         report = await history(args)
         write_section("history", report)
     elif args.accounts:

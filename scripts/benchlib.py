@@ -75,6 +75,14 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=30)
 
 
+# The monthly partitions of campaign_metrics a load of the last `days` days writes into (ingestion makes
+# its own; a bulk INSERT does not).
+MAKE_MONTHS = (
+    "SELECT ao_make_metric_partitions(ARRAY(SELECT generate_series(now() - interval '{days} days',"
+    " now() + interval '1 month', interval '1 month')));"
+)
+
+
 def write_section(key: str, markdown: str) -> None:
     """Replace the section between the markers for ``key`` in docs/benchmarks.md (or append it)."""
     begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"

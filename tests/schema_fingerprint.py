@@ -1,6 +1,7 @@
 """A database's schema as comparable lines: columns, constraints (with their comments), indexes,
 functions (their code and comment), triggers (and whether they fire always), views, types, policies,
-row-level security, grants; optionally the built-in rules and the settings row."""
+row-level security, grants; optionally the built-in rules and the settings row. The partitions of a
+table are left out: which months exist depends on the day and the data, not on the schema."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ import asyncpg
 SCHEMA = """
 SELECT 'column', table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
   FROM information_schema.columns WHERE table_schema IN ('public', 'app_auth')
+   AND (table_schema || '.' || table_name)::regclass NOT IN (SELECT inhrelid FROM pg_inherits)
 UNION ALL
 SELECT 'constraint', conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' '
        || coalesce(obj_description(oid, 'pg_constraint'), '')
   FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+   AND conrelid NOT IN (SELECT inhrelid FROM pg_inherits)
 UNION ALL
 SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+   AND (schemaname || '.' || quote_ident(tablename))::regclass NOT IN (SELECT inhrelid FROM pg_inherits)
 UNION ALL
 SELECT 'function', p.oid::regprocedure::text || ' ' || md5(p.prosrc) || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM pg_proc p WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
 UNION ALL
 SELECT 'trigger', tgrelid::regclass || ' ' || tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE NOT tgisinternal
+  FROM pg_trigger WHERE NOT tgisinternal AND tgrelid NOT IN (SELECT inhrelid FROM pg_inherits)
 UNION ALL
 SELECT 'view', viewname || ' ' || md5(definition) FROM pg_views WHERE schemaname = 'public'
 UNION ALL
@@ -32,7 +36,8 @@ UNION ALL
 SELECT 'policy', tablename || ' ' || policyname || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
   FROM pg_policies
 UNION ALL
-SELECT 'rls', relname || ' ' || relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+SELECT 'rls', relname || ' ' || relrowsecurity FROM pg_class
+ WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
 UNION ALL
 SELECT 'grant', table_name || ' ' || privilege_type FROM information_schema.role_table_grants WHERE grantee = 'ao_app'
 """

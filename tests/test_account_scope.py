@@ -18,7 +18,7 @@ import pytest
 from app.core.security import mint_token
 from app.main import create_app
 from tests.conftest import TEST_SECRET, auth
-from tests.test_rls import INSERT_ONLY, INSERTS, TABLES, _as_api_role, _seed
+from tests.test_rls import INSERT_ONLY, INSERTS, READ_ONLY, TABLES, _as_api_role, _seed
 from tests.test_rls import UPDATES as RLS_UPDATES
 
 # What a token scoped to its own account reads: a row of its own in these tables, none elsewhere.
@@ -247,7 +247,7 @@ async def test_a_scoped_role_updates_its_accounts_rows_only_and_deletes_nothing(
 async def _updates_and_deletes(
     db: asyncpg.Connection, table: str, claims: dict[str, Any], b: dict[str, str]
 ) -> None:
-    if table in INSERT_ONLY:
+    if table in INSERT_ONLY | READ_ONLY:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with db.transaction():
                 await _as_api_role(db, claims)

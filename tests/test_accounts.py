@@ -271,7 +271,9 @@ async def test_an_account_in_tokyo_gets_its_day_boundaries(client, db):
             tokyo,
         )
     )
-    # 14:00 UTC is 23:00 in Tokyo (3 March); 16:00 UTC is 01:00 there, the next day (4 March)
+    # 14:00 UTC is 23:00 in Tokyo (3 March); 16:00 UTC is 01:00 there, the next day (4 March); hours
+    # of March 2026 are kept as hours for this
+    await db.execute("UPDATE autonomous_settings SET hourly_retention_days = 36500")
     rows = [
         {
             "campaign_id": cid,

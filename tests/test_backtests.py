@@ -22,6 +22,12 @@ from tests.conftest import auth
 SEPT = datetime(2026, 9, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+async def hours_of_september_kept(db):
+    """The history here is fixed in September 2026: its hours are kept as hours, whatever today is."""
+    await db.execute("UPDATE autonomous_settings SET hourly_retention_days = 36500")
+
+
 def day(n: int) -> datetime:
     """Midnight UTC starting day n of September 2026 (day(1) = Sept 1)."""
     return SEPT + timedelta(days=n - 1)

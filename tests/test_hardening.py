@@ -94,7 +94,9 @@ async def test_psql_callers_meet_the_same_bounds(db):
         with pytest.raises(asyncpg.PostgresError) as bad:
             await db.execute("SELECT ingest_campaign_metrics($1::jsonb)", [{**row, field: value}])
         assert json.loads(bad.value.detail)["field"] == f"rows[0].{field}"
-    # 1,100 rows of the largest count each: every row in bounds, their sum past bigint.
+    # 1,100 rows of the largest count each: every row in bounds, their sum past bigint (hours of
+    # 2020, kept as hours for this).
+    await db.execute("UPDATE autonomous_settings SET hourly_retention_days = 36500")
     rows = await db.fetchval(
         """SELECT jsonb_agg(jsonb_build_object(
                   'campaign_id', $1::uuid, 'impressions', 9007199254740991,

@@ -67,7 +67,7 @@ async def test_the_rule_language_schema_matches_the_database(db):
 
 
 async def test_schemathesis_finds_nothing(settings, db, tmp_path):
-    """Every operation of /openapi.json, all checks, a fixed seed, >= 25 examples each, with the
+    """Every operation of /openapi.json, all checks, a fixed seed, >= 25 examples each (two workers), with the
     coverage, fuzzing and stateful phases (the OpenAPI links feed ids from one call to the next), on
     a database holding the demo campaigns so that cycles act, detect and post."""
     await demo.load(db, 100.0)
@@ -87,6 +87,9 @@ async def test_schemathesis_finds_nothing(settings, db, tmp_path):
                 "20261127",
                 "--max-examples",
                 "25",
+                # two at once: the generation (this process) and the service (ours) each get a core
+                "--workers",
+                "2",
                 "--header",
                 f"Authorization: Bearer {token()}",
                 "--report-dir",

@@ -32,9 +32,12 @@ TABLES = [
     "platform_writes",
     "account_maturity",
     "account_settings",
+    "metric_rollups",
 ]
 # Append-only for the API role: rows are added, never changed (nor deleted).
 INSERT_ONLY = {"metric_revisions", "platform_writes"}
+# Written by the database's own steps only: the API role reads them, with the admin's claims.
+READ_ONLY = {"metric_rollups"}
 NON_ADMIN_CLAIMS = [
     {},
     {"role": "authenticated", "sub": "u1"},
@@ -150,6 +153,10 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
     await db.execute(
         "INSERT INTO account_settings (account_id, min_spend) VALUES ($1, 10)", ids["ad_account"]
     )
+    await db.execute(
+        "INSERT INTO metric_rollups (month, retention_days, hours, days, impressions, clicks, conversions,"
+        " spend, revenue) VALUES ('2026-01-01', 90, 24, 1, 0, 0, 0, 0, 0)"
+    )
     return ids
 
 
@@ -260,6 +267,11 @@ INSERTS = {
         " ON CONFLICT (account_id) DO UPDATE SET min_spend = 20",
         ("ad_account",),
     ),
+    "metric_rollups": (
+        "INSERT INTO metric_rollups (month, retention_days, hours, days, impressions, clicks,"
+        " conversions, spend, revenue) VALUES ('2026-02-01', 90, 24, 1, 0, 0, 0, 0, 0)",
+        (),
+    ),
 }
 # A harmless update of every row of each table.
 UPDATES = {
@@ -287,6 +299,7 @@ UPDATES = {
     "platform_writes": "UPDATE platform_writes SET value = value",
     "account_maturity": "UPDATE account_maturity SET days = days",
     "account_settings": "UPDATE account_settings SET min_spend = min_spend",
+    "metric_rollups": "UPDATE metric_rollups SET spend = spend",
 }
 
 
@@ -304,10 +317,18 @@ async def test_api_role_is_restricted(db):
     assert sorted(r["relname"] for r in forced) == sorted(TABLES)
     # and no table of the service is left out of these tests
     every = await db.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        " AND tablename NOT IN ('alembic_version', 'schema_functions')"
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " AND relkind IN ('r', 'p') AND NOT relispartition"
+        " AND relname NOT IN ('alembic_version', 'schema_functions')"
     )
-    assert sorted(r["tablename"] for r in every) == sorted(TABLES)
+    assert sorted(r["relname"] for r in every) == sorted(TABLES)
+    # a partition is read through its parent only: row-level security on, nothing granted
+    partitions = await db.fetch(
+        "SELECT c.relrowsecurity, has_table_privilege('ao_app', c.oid, 'SELECT') AS readable"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'campaign_metrics'::regclass"
+    )
+    assert partitions and all(p["relrowsecurity"] and not p["readable"] for p in partitions)
 
 
 @pytest.mark.parametrize("claims", NON_ADMIN_CLAIMS)
@@ -335,7 +356,7 @@ async def test_non_admin_cannot_insert(db, table, claims):
 @pytest.mark.parametrize("table", TABLES)
 async def test_non_admin_updates_touch_zero_rows(db, table):
     await _seed(db)
-    if table in INSERT_ONLY:
+    if table in INSERT_ONLY | READ_ONLY:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with db.transaction():
                 await _as_api_role(db, {"role": "authenticated"})
@@ -356,6 +377,11 @@ async def test_admin_and_service_read_and_write(db, table, claims):
         await _as_api_role(db, claims)
         assert await db.fetchval(f"SELECT count(*) FROM {table}") >= 1
         sql, params = INSERTS[table]
+        if table in READ_ONLY:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with db.transaction():
+                    await db.execute(sql, *[ids[p] for p in params])
+            return
         await db.execute(sql, *[ids[p] for p in params])
         if table in INSERT_ONLY:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):

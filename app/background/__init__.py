@@ -5,7 +5,7 @@ Each is a ``Loop`` of one shape (app/background/loop.py): woken by its NOTIFY ch
 timer as a fallback, going on at once while a pass finds work. The cron is APScheduler's, firing its
 pass at each slot. Any number of processes may run them all on one database: every claim is a row
 lock taken with SKIP LOCKED (or a slot's idempotency key), so no post, webhook, evaluation, backtest or
-slot is taken twice, and no account synced by two at once.
+slot is taken twice, no account synced by two at once, and no month rolled up by two.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from app.background.backtests import runner_pass
 from app.background.changes import CHANGE_POLL_SECONDS, change_pass
 from app.background.cron import CronLoop, cycle_trigger, scheduled_cycle
 from app.background.loop import Loop, PassReport, Wakeups
+from app.background.partitions import PARTITIONS_POLL_SECONDS, maintain_pass
 from app.background.posts import build_publisher, dispatch_once
 from app.background.syncs import SYNC_POLL_SECONDS, sync_pass
 from app.background.triggers import evaluate_pass
@@ -49,6 +50,7 @@ LOOPS = (
     "backtest runner",
     "ad account sync",
     "platform change sender",
+    "metric partitions",
 )
 TRIGGER_POLL_SECONDS = 5.0
 # Webhook retries come due by time, not by notification: the short poll picks them up.
@@ -110,6 +112,12 @@ def build_loops(
             change_pass(pool, settings, cipher),
             CHANNELS["changes"],
             CHANGE_POLL_SECONDS,
+        ),
+        Loop(
+            "metric partitions",
+            lambda: maintain_pass(pool),
+            None,
+            PARTITIONS_POLL_SECONDS,
         ),
     ]
     assert tuple(loop.name for loop in loops) == LOOPS

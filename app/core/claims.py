@@ -11,6 +11,8 @@ Claims = dict[str, Any]
 SCHEDULER: Claims = {"role": "service_role", "sub": "autonomous-ops-scheduler"}
 # The scoped evaluations of the trigger rules when metrics arrive.
 TRIGGER_LISTENER: Claims = {"role": "service_role", "sub": "autonomous-ops-trigger-listener"}
+# The metric partitions: made ahead, and the hours past retention rolled up into days.
+PARTITIONS: Claims = {"role": "service_role", "sub": "autonomous-ops-partitions"}
 # The public image route Instagram fetches from: it reads a campaign's image URL, nothing else.
 MEDIA: Claims = {"role": "service_role", "sub": "autonomous-ops-media"}
 # The ad account syncs: they write what the platforms report.

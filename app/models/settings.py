@@ -109,6 +109,10 @@ class AutonomousSettingsBase(BaseModel):
     maturity_min_days: Annotated[int, Field(strict=True, ge=1, le=365)] = Field(
         description="the days an account's syncs must have seen before its own maturity curve is used"
     )
+    hourly_retention_days: Annotated[int, Field(strict=True, ge=30, le=36500)] = Field(
+        description="the days hourly metric rows are kept before they are rolled up into days (at least"
+        " 30, the longest window the rules read; an hourly backtest needs its hours too)"
+    )
 
 
 # What an ad account can set for itself: the guardrails and the blast-radius limits (the columns of

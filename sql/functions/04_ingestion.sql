@@ -6,7 +6,11 @@ CREATE OR REPLACE FUNCTION _ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bi
 LANGUAGE sql STABLE AS $$
     SELECT x.idx, x.field
       FROM (SELECT r.idx - 1 AS idx,
-                   CASE WHEN r.period_start IS NULL THEN 'period_start'
+                   CASE WHEN r.period_start IS NULL OR r.period_start < '2000-01-01T00:00:00Z'
+                             OR r.period_start > now() + interval '1 day' THEN 'period_start'
+                        WHEN r.period_end - r.period_start <= interval '1 hour'
+                             AND r.period_start < ao_hourly_kept_from(now(), (SELECT hourly_retention_days FROM autonomous_settings))
+                             THEN 'hour'
                         WHEN r.period_end IS NULL OR r.period_end <= r.period_start THEN 'period_end'
                         WHEN NOT ao_is_count(coalesce(r.impressions, 0)) THEN 'impressions'
                         WHEN NOT ao_is_count(r.reach) THEN 'reach'
@@ -121,9 +125,12 @@ BEGIN
     END IF;
     SELECT * INTO v_bad FROM _ao_metric_row_out_of_bounds(p_rows);
     IF v_bad.field IS NOT NULL THEN
-        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, v_bad.field),
+        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, replace(v_bad.field, 'hour', 'period_start')),
             CASE v_bad.field
-                WHEN 'period_start' THEN 'is required'
+                WHEN 'period_start' THEN 'is required, from 2000-01-01 and at most a day from now'
+                WHEN 'hour' THEN format('is an hour before %s: hours older than hourly_retention_days (%s days) are kept as days only; send the day',
+                                        to_char(ao_hourly_kept_from(now(), (SELECT hourly_retention_days FROM autonomous_settings)) AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                                        (SELECT hourly_retention_days FROM autonomous_settings))
                 WHEN 'period_end' THEN 'is required and must be after period_start'
                 WHEN 'spend' THEN 'must be a number >= 0 and < 1000000000000'
                 WHEN 'revenue' THEN 'must be a number >= 0 and < 1000000000000'
@@ -141,6 +148,8 @@ BEGIN
     -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
     -- campaign (its audit rows, its opportunities) does not hold the batch up.
     PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR NO KEY UPDATE;
+    PERFORM ao_make_metric_partitions(ARRAY(SELECT DISTINCT date_trunc('month', r.period_start)
+                                              FROM jsonb_to_recordset(p_rows) AS r(period_start timestamptz)));
     v_count := _ao_upsert_metric_rows(p_rows);
     PERFORM _ao_recompute_totals(v_ids, p_rows);
     PERFORM _ao_queue_for_triggers(v_ids);
@@ -148,7 +157,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION ingest_campaign_metrics(jsonb) IS
-    'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row), recomputes the lifetime totals of the campaigns touched and queues them for the trigger rules. All or nothing: a value out of bounds, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
+    'Upserts a batch of metric rows (one per campaign and period_start; a re-sent period replaces the old row), making the monthly partitions they need, recomputes the lifetime totals of the campaigns touched and queues them for the trigger rules. All or nothing: a value out of bounds, a period_start before 2000 or more than a day ahead, an hour older than the hourly retention, an unknown campaign, a duplicated period or totals that would overflow reject the batch with AO422 naming the row index.';
 
 CREATE OR REPLACE FUNCTION campaign_metrics_guard_delete() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -161,4 +170,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION campaign_metrics_guard_delete() IS
-    'Refuses a DELETE of metric rows, except the hours of a synced day that its daily row replaces (record_ad_account_sync sets ao.folding_hours for that one statement; their sum is kept in metric_revisions).';
+    'Refuses a DELETE of metric rows, except the hours of a day that its daily row replaces: those of a synced day (record_ad_account_sync, their sum kept in metric_revisions) and those a roll-up moved into a day (ao_roll_up_metrics); each sets ao.folding_hours for that one statement.';

@@ -51,11 +51,20 @@ BEGIN
             WHERE rule_type = 'scale' AND (action ->> 'factor')::numeric > v_row.max_scale_factor) THEN
         PERFORM ao_raise_422('max_scale_factor', 'a scale rule has a larger factor; lower its factor first');
     END IF;
+    IF (p_changes ? 'hourly_retention_days') AND EXISTS (
+           SELECT 1 FROM backtests
+            WHERE step = 'hour' AND status IN ('queued', 'running')
+              AND ao_hourly_retention_needed(from_at) > v_row.hourly_retention_days) THEN
+        PERFORM ao_raise_422('hourly_retention_days', format(
+            'a queued hourly backtest needs the hours of the last %s days; wait for it or cancel it first',
+            (SELECT max(ao_hourly_retention_needed(from_at)) FROM backtests
+              WHERE step = 'hour' AND status IN ('queued', 'running'))));
+    END IF;
     RETURN v_row;
 END;
 $$;
 COMMENT ON FUNCTION update_autonomous_settings(jsonb) IS
-    'Changes the named settings only (unknown names refused) and records who, and the accounts'' overrides given under account_overrides; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, and a maturity curve that breaks its rules, naming the position.';
+    'Changes the named settings only (unknown names refused) and records who, and the accounts'' overrides given under account_overrides; refuses a max_scale_factor below a scale rule''s factor, since the guardrail must hold for every rule, an hourly_retention_days that would roll up the hours a queued hourly backtest needs, and a maturity curve that breaks its rules, naming the position.';
 
 -- ROWS 1: there is one settings row, and the planner must not cost the joins for a thousand.
 CREATE OR REPLACE FUNCTION ao_settings() RETURNS SETOF autonomous_settings

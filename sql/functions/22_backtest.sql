@@ -134,6 +134,11 @@ BEGIN
     IF p_step IS NULL OR p_step NOT IN ('day', 'hour') THEN
         PERFORM ao_raise_422('step', 'must be day or hour');
     END IF;
+    IF p_step = 'hour' AND ao_hourly_retention_needed(p_from) > (SELECT hourly_retention_days FROM autonomous_settings) THEN
+        PERFORM ao_raise_422('from', format(
+            'an hourly replay from here needs %s days of hours, and hourly_retention_days keeps %s: start later, replay by day, or raise hourly_retention_days',
+            ao_hourly_retention_needed(p_from), (SELECT hourly_retention_days FROM autonomous_settings)));
+    END IF;
     PERFORM _ao_replay_prepare_rules(coalesce(p_rules, '"active"'));
     PERFORM _ao_replay_prepare_settings(coalesce(p_settings, '{}'));
     PERFORM _ao_drop_work_table('_ao_replay_rules');
@@ -147,7 +152,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION create_backtest(timestamptz, timestamptz, text, jsonb, jsonb) IS
-    'Queues a backtest after checking it (from < to, at most 400 days, step day|hour, rules "active" or ids or at most 20 bodies, settings overrides by name and range; AO422 naming the part) and wakes the runner; returns its id.';
+    'Queues a backtest after checking it (from < to, at most 400 days, step day|hour, an hourly one within the hours kept, rules "active" or ids or at most 20 bodies, settings overrides by name and range; AO422 naming the part) and wakes the runner; returns its id.';
 
 CREATE OR REPLACE FUNCTION claim_backtest() RETURNS uuid
 LANGUAGE plpgsql AS $$

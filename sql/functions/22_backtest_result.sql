@@ -19,7 +19,7 @@ DECLARE
                           FROM _ao_replay_campaigns c JOIN ad_accounts acct ON acct.id = c.account_id);
 BEGIN
     WITH acts AS (
-        SELECT a.id, a.campaign_id, acct.currency, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
+        SELECT a.id, a.campaign_id, acct.currency, acct.timezone, c.title, a.rule_id, r.name AS rule_name, a.action_type, a.created_at AS at,
                a.reason, a.confidence, (a.previous_state ->> 'daily_budget')::numeric AS old_budget,
                (a.new_state ->> 'daily_budget')::numeric AS new_budget, c.base_budget,
                c.base_budget * s.max_scale_factor AS budget_cap, c.max_budget IS NULL AS uncapped
@@ -41,7 +41,7 @@ BEGIN
                coalesce(sum(f.spend), 0) AS spend_after, coalesce(sum(f.revenue), 0) AS revenue_after,
                sum(f.spend) FILTER (WHERE f.next_7d) AS spend_7d, sum(f.revenue) FILTER (WHERE f.next_7d) AS revenue_7d
           FROM until u LEFT JOIN after f ON f.id = u.id
-         GROUP BY u.id, u.campaign_id, u.currency, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
+         GROUP BY u.id, u.campaign_id, u.currency, u.timezone, u.title, u.rule_id, u.rule_name, u.action_type, u.at, u.reason, u.confidence,
                   u.old_budget, u.new_budget, u.base_budget, u.budget_cap, u.uncapped, u.until_at
     ), valued AS (
         SELECT m.*,
@@ -53,8 +53,8 @@ BEGIN
                CASE WHEN m.spend_7d > 0 THEN round(m.revenue_7d / m.spend_7d, 4) END AS roi_next_7d,
                m.action_type = 'pause' AND m.spend_7d > 0 AND m.revenue_7d / m.spend_7d >= 1 AS regret
           FROM money m
-    ), daily AS (  -- each action's money by the day its periods ended on, for the timeline
-        SELECT u.currency, ((f.period_end - interval '1 microsecond') AT TIME ZONE 'UTC')::date AS day,
+    ), daily AS (  -- each action's money by the day (its account's) its periods ended on, for the timeline
+        SELECT u.currency, ((f.period_end - interval '1 microsecond') AT TIME ZONE u.timezone)::date AS day,
                sum(CASE WHEN u.action_type = 'pause' THEN f.spend - f.revenue END) AS saved,
                sum(CASE WHEN u.action_type = 'scale' AND u.base_budget > 0
                         THEN (least(u.new_budget, u.budget_cap) - least(u.old_budget, u.budget_cap)) / u.base_budget
@@ -65,10 +65,12 @@ BEGIN
         SELECT k.currency, d::date AS day,
                round(coalesce(sum(daily.saved) OVER w, 0), 2) AS saved,
                round(coalesce(sum(daily.added) OVER w, 0), 2) AS added_profit_estimate
-          FROM (SELECT DISTINCT acct.currency FROM _ao_replay_campaigns c
-                  JOIN ad_accounts acct ON acct.id = c.account_id) k
-         CROSS JOIN generate_series((p_from AT TIME ZONE 'UTC')::date, ((p_to - interval '1 microsecond') AT TIME ZONE 'UTC')::date,
-                                    interval '1 day') d
+          FROM (SELECT acct.currency, min((p_from AT TIME ZONE acct.timezone)::date) AS first_day,
+                       max(((p_to - interval '1 microsecond') AT TIME ZONE acct.timezone)::date) AS last_day
+                  FROM _ao_replay_campaigns c
+                  JOIN ad_accounts acct ON acct.id = c.account_id
+                 GROUP BY acct.currency) k
+         CROSS JOIN LATERAL generate_series(k.first_day, k.last_day, interval '1 day') d
           LEFT JOIN daily ON daily.day = d::date AND daily.currency = k.currency
         WINDOW w AS (PARTITION BY k.currency ORDER BY d)
     )

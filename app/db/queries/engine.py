@@ -103,6 +103,9 @@ CYCLE_RELEASE = "SELECT release_held_cycle($1, $2)"
 
 TRIGGERS_EVALUATE = "SELECT evaluate_metric_triggers($1)"
 
+# The worker's pass over the metric partitions: the months ahead, then the roll-up past retention.
+METRIC_PARTITIONS_MAINTAIN = "SELECT ao_maintain_metric_partitions()"
+
 # -- Analytics and stats -----------------------------------------------------------------------------
 
 # The analytics lists in their own order, for one account on request, each row with its currency.
