@@ -4819,10 +4819,19 @@ CREATE FUNCTION public.ao_maintain_metric_partitions(p_now timestamp with time z
     AS $$
 DECLARE
     v_made integer;
+    v_done jsonb;
+    v_analyzed boolean;
 BEGIN
     v_made := ao_make_metric_partitions(ARRAY(
         SELECT generate_series(p_now, p_now + interval '2 months', interval '1 month')));
-    RETURN jsonb_build_object('made', v_made) || ao_roll_up_metrics(p_now);
+    v_done := ao_roll_up_metrics(p_now);
+    v_analyzed := v_made > 0 OR jsonb_array_length(v_done -> 'rolled_up') > 0
+                  OR coalesce((SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables
+                                WHERE relid = 'campaign_metrics'::regclass), '-infinity') < now() - interval '1 day';
+    IF v_analyzed THEN
+        ANALYZE campaign_metrics;
+    END IF;
+    RETURN jsonb_build_object('made', v_made, 'analyzed', v_analyzed) || v_done;
 END;
 $$;
 
@@ -4831,7 +4840,7 @@ $$;
 -- Name: FUNCTION ao_maintain_metric_partitions(p_now timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_maintain_metric_partitions(p_now timestamp with time zone) IS 'The worker''s pass over campaign_metrics: the partitions of this month and the next two, then the roll-up of the hours past retention; returns {made, rolled_up, kept_from, …}.';
+COMMENT ON FUNCTION public.ao_maintain_metric_partitions(p_now timestamp with time zone) IS 'The worker''s pass over campaign_metrics: the partitions of this month and the next two, the roll-up of the hours past retention, and the table''s statistics when the months changed or a day has passed; returns {made, analyzed, rolled_up, kept_from, …}.';
 
 
 --

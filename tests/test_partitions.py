@@ -132,6 +132,10 @@ async def test_the_worker_makes_the_months_ahead_and_ingestion_the_months_its_ro
         await background.aclose()
         await pool.close()
     assert await db.fetchval("SELECT to_regclass($1) IS NOT NULL", ahead)
+    # and the table's own statistics, which autovacuum never gathers for a partitioned table
+    assert await db.fetchval(
+        "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'campaign_metrics'"
+    )
 
     # a report of 2019: its month is made for it, read through the parent only
     cid = await db.fetchval(
