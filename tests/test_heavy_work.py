@@ -103,7 +103,8 @@ async def test_a_preview_past_its_time_limit_is_stopped_and_the_service_goes_on(
 async def _long_backtest(db) -> str:
     for _ in range(3):
         await campaign(db, hours=24 * 30, spend=200, revenue=20)
-    # hourly over 400 days: 9,600 steps, minutes of work
+    # hourly over 400 days: 9,600 steps, minutes of work (over hours kept that long)
+    await db.execute("UPDATE autonomous_settings SET hourly_retention_days = 36500")
     return str(
         await db.fetchval("SELECT create_backtest(now() - interval '400 days', now(), 'hour')")
     )
