@@ -52,7 +52,9 @@ async def citus_db() -> AsyncIterator[str]:
             "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0"
         )
         here = urlsplit(CITUS_URL)
-        nodes = [(here.hostname, here.port or 5432)] + [(w["nodename"], w["nodeport"]) for w in workers]
+        nodes = [(here.hostname, here.port or 5432)] + [
+            (w["nodename"], w["nodeport"]) for w in workers
+        ]
     finally:
         await coordinator.close()
     assert len(nodes) >= 3, "the coordinator has fewer than 2 workers"
