@@ -756,6 +756,13 @@ medians of {args.repeat}; every run is rolled back.
 
 Both decide the same: **{"yes" if same else "NO"}** ({pauses:,} pauses, {scales:,} scales, {held:,} held,
 {opportunities:,} opportunities on each).
+
+Where the time goes. A cycle reads the periods inside its longest window: the `period_end` index in one
+table, the last one or two months' partitions (and their indexes) in the other. An ingested batch
+recomputes the lifetime totals of every campaign it touches from all of that campaign's rows (365 here,
+one index probe per month of it when partitioned), so with a year of history it costs far more
+than the rows it writes; keeping the totals by difference (old row out, new row in) is the way to make
+it independent of the history, not built.
 """
     )
 

@@ -402,6 +402,55 @@ async def test_two_roll_ups_at_once_do_the_work_once(db, db_url):
     assert await db.fetchval("SELECT count(*) FROM metric_rollups") == 1
 
 
+async def test_two_batches_that_need_the_same_new_month_both_land(db, db_url):
+    # two campaigns, so that neither batch waits for the other's campaign row
+    a, b = [
+        str(
+            await db.fetchval(
+                "INSERT INTO campaigns (external_id, title, status, daily_budget)"
+                " VALUES ($1, $1, 'active', 10) RETURNING id",
+                name,
+            )
+        )
+        for name in ("a", "b")
+    ]
+
+    def row(cid: str, day: int) -> list[dict[str, Any]]:
+        start = datetime(2018, 5, day, tzinfo=UTC)
+        return [
+            {
+                "campaign_id": cid,
+                "period_start": start.isoformat(),
+                "period_end": (start + timedelta(days=1)).isoformat(),
+                "spend": day,
+            }
+        ]
+
+    other = await asyncpg.connect(db_url)
+    try:
+        tr = db.transaction()
+        await tr.start()
+        await db.fetchval("SELECT ingest_campaign_metrics($1)", row(a, 1))
+        second = asyncio.create_task(
+            other.fetchval("SELECT ingest_campaign_metrics($1::text::jsonb)", json.dumps(row(b, 2)))
+        )
+        for _ in range(100):  # the second batch waits for the month the first is making
+            waiting = await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid = $1",
+                other.get_server_pid(),
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting
+        await tr.commit()
+        await second
+    finally:
+        await other.close()
+    assert await db.fetchval("SELECT count(*) FROM campaign_metrics_p2018_05") == 2
+    assert await db.fetchval("SELECT spend FROM campaigns WHERE id = $1::uuid", b) == 2
+
+
 def _alembic(url: str, *args: str) -> None:
     proc = subprocess.run(  # noqa: S603 (our own alembic, on a scratch database)
         [sys.executable, "-m", "alembic", *args],

@@ -25,6 +25,9 @@ BEGIN
                     WHERE m IS NOT NULL ORDER BY 1 LOOP
         v_name := ao_metric_partition(v_month AT TIME ZONE 'UTC');
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
+        -- two batches needing the same new month: the second waits for the first and finds it made
+        PERFORM pg_advisory_xact_lock(ao_lock_key('metric months'));
+        CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
         -- made apart and attached: attaching locks the parent less than CREATE ... PARTITION OF
         EXECUTE format('CREATE TABLE %I (LIKE campaign_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_name);
@@ -97,7 +100,7 @@ DECLARE
         'coalesce(sum(clicks), 0) AS clicks, coalesce(sum(conversions), 0) AS conversions, '
         'coalesce(sum(spend), 0) AS spend, coalesce(sum(revenue), 0) AS revenue';
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(7415027) THEN
+    IF NOT pg_try_advisory_xact_lock(ao_lock_key('metric roll-up')) THEN
         RETURN jsonb_build_object('rolled_up', '[]'::jsonb, 'busy', true, 'kept_from', v_kept);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM campaign_metrics
@@ -196,9 +199,10 @@ $$;
 COMMENT ON FUNCTION ao_roll_up_metrics(timestamptz) IS
     'Rolls the hourly metric rows older than hourly_retention_days up into days of their account''s time zone, replacing each month touched by a partition that holds the days; checks the sums, records each month in metric_rollups; returns {rolled_up: [months], kept_from, hours, days, busy}.';
 
--- Autovacuum analyzes each partition but never the partitioned table itself, whose statistics the
--- planner reads for the table as a whole (joins, groupings): the pass analyzes it when it changed the
--- months, and at least once a day.
+-- A roll-up that waited longer than its lock_timeout for the table is left to the next pass. Autovacuum
+-- analyzes each partition but never the partitioned table itself, whose statistics the planner reads
+-- for the table as a whole (joins, groupings): the pass analyzes it when it changed the months, and at
+-- least once a day.
 CREATE OR REPLACE FUNCTION ao_maintain_metric_partitions(p_now timestamptz DEFAULT now()) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -208,7 +212,12 @@ DECLARE
 BEGIN
     v_made := ao_make_metric_partitions(ARRAY(
         SELECT generate_series(p_now, p_now + interval '2 months', interval '1 month')));
-    v_done := ao_roll_up_metrics(p_now);
+    BEGIN
+        v_done := ao_roll_up_metrics(p_now);
+    EXCEPTION WHEN lock_not_available THEN  -- a long cycle held the table: the next pass tries again
+        v_done := jsonb_build_object('rolled_up', '[]'::jsonb, 'busy', true,
+                                     'kept_from', ao_hourly_kept_from(p_now, (SELECT hourly_retention_days FROM autonomous_settings)));
+    END;
     v_analyzed := v_made > 0 OR jsonb_array_length(v_done -> 'rolled_up') > 0
                   OR coalesce((SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables
                                 WHERE relid = 'campaign_metrics'::regclass), '-infinity') < now() - interval '1 day';
