@@ -4798,7 +4798,7 @@ CREATE FUNCTION public.ao_lock_keys() RETURNS TABLE(name text, key bigint)
     LANGUAGE sql IMMUTABLE
     AS $$
     VALUES ('migrations', 7415002::bigint), ('cycle', 7415003::bigint), ('evaluation', 7415004::bigint),
-           ('backtest runner', 7415005::bigint)
+           ('backtest runner', 7415005::bigint), ('metric roll-up', 7415006::bigint)
 $$;
 
 
@@ -4806,7 +4806,7 @@ $$;
 -- Name: FUNCTION ao_lock_keys(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_lock_keys() IS 'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time).';
+COMMENT ON FUNCTION public.ao_lock_keys() IS 'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time), metric roll-up (one roll-up at a time).';
 
 
 --
@@ -4824,7 +4824,12 @@ DECLARE
 BEGIN
     v_made := ao_make_metric_partitions(ARRAY(
         SELECT generate_series(p_now, p_now + interval '2 months', interval '1 month')));
-    v_done := ao_roll_up_metrics(p_now);
+    BEGIN
+        v_done := ao_roll_up_metrics(p_now);
+    EXCEPTION WHEN lock_not_available THEN  -- a long cycle held the table: the next pass tries again
+        v_done := jsonb_build_object('rolled_up', '[]'::jsonb, 'busy', true,
+                                     'kept_from', ao_hourly_kept_from(p_now, (SELECT hourly_retention_days FROM autonomous_settings)));
+    END;
     v_analyzed := v_made > 0 OR jsonb_array_length(v_done -> 'rolled_up') > 0
                   OR coalesce((SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables
                                 WHERE relid = 'campaign_metrics'::regclass), '-infinity') < now() - interval '1 day';
@@ -4859,6 +4864,10 @@ BEGIN
     FOR v_month IN SELECT DISTINCT date_trunc('month', m AT TIME ZONE 'UTC') FROM unnest(p_months) m
                     WHERE m IS NOT NULL ORDER BY 1 LOOP
         v_name := ao_metric_partition(v_month AT TIME ZONE 'UTC');
+        CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
+        -- two batches needing the same new month: the second waits here for the first (the mode
+        -- conflicts with itself, not with readers and writers) and, the lock taken, sees it made
+        LOCK TABLE campaign_metrics IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
         -- made apart and attached: attaching locks the parent less than CREATE ... PARTITION OF
         EXECUTE format('CREATE TABLE %I (LIKE campaign_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
@@ -5360,7 +5369,7 @@ DECLARE
         'coalesce(sum(clicks), 0) AS clicks, coalesce(sum(conversions), 0) AS conversions, '
         'coalesce(sum(spend), 0) AS spend, coalesce(sum(revenue), 0) AS revenue';
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(7415027) THEN
+    IF NOT pg_try_advisory_xact_lock(ao_lock_key('metric roll-up')) THEN
         RETURN jsonb_build_object('rolled_up', '[]'::jsonb, 'busy', true, 'kept_from', v_kept);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM campaign_metrics

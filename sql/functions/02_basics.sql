@@ -138,11 +138,10 @@ COMMENT ON FUNCTION ao_channel(text) IS 'The NOTIFY channel of one kind of work 
 CREATE OR REPLACE FUNCTION ao_lock_keys() RETURNS TABLE (name text, key bigint)
 LANGUAGE sql IMMUTABLE AS $$
     VALUES ('migrations', 7415002::bigint), ('cycle', 7415003::bigint), ('evaluation', 7415004::bigint),
-           ('backtest runner', 7415005::bigint), ('metric months', 7415006::bigint),
-           ('metric roll-up', 7415007::bigint)
+           ('backtest runner', 7415005::bigint), ('metric roll-up', 7415006::bigint)
 $$;
 COMMENT ON FUNCTION ao_lock_keys() IS
-    'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time), metric months (one transaction at a time makes a partition), metric roll-up (one roll-up at a time).';
+    'Every advisory lock key the service takes: migrations (one migrator at a time), cycle (one cycle at a time), evaluation (a cycle and a scoped evaluation of new metrics never overlap), backtest runner (one backtest runs at a time), metric roll-up (one roll-up at a time).';
 
 CREATE OR REPLACE FUNCTION ao_lock_key(p_name text) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT key FROM ao_lock_keys() WHERE name = p_name $$;

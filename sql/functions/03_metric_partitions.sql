@@ -25,8 +25,9 @@ BEGIN
                     WHERE m IS NOT NULL ORDER BY 1 LOOP
         v_name := ao_metric_partition(v_month AT TIME ZONE 'UTC');
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
-        -- two batches needing the same new month: the second waits for the first and finds it made
-        PERFORM pg_advisory_xact_lock(ao_lock_key('metric months'));
+        -- two batches needing the same new month: the second waits here for the first (the mode
+        -- conflicts with itself, not with readers and writers) and, the lock taken, sees it made
+        LOCK TABLE campaign_metrics IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
         -- made apart and attached: attaching locks the parent less than CREATE ... PARTITION OF
         EXECUTE format('CREATE TABLE %I (LIKE campaign_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
