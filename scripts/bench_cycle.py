@@ -9,7 +9,8 @@ after the data load, with no warm-up, and is reported apart from the later ones.
 history kept instead (14, 90 and 365 daily rows, and 30 days of hourly rows); --accounts runs the
 steady and first-run portfolios in one ad account and spread over 50 (four currencies, four time
 zones), side by side, the limits planned per account; --partitions loads 365 daily rows into the
-monthly partitions and into one plain table, side by side, and measures ingestion and the cycle on each.
+monthly partitions and into one plain table, side by side, and measures ingestion and the cycle on each
+(steady and all-change, or the --portfolio named).
 Every variant runs in a transaction that is rolled back, so each starts from the same data; the script
 checks that all of them decide the same and writes the figures to docs/benchmarks.md.
 
@@ -682,12 +683,12 @@ async def ingest_batches(url: str, repeat: int) -> list[float]:
     return times
 
 
-async def by_month(args: argparse.Namespace) -> str:
-    """The steady portfolio over 365 daily rows, in monthly partitions and in one plain table."""
+async def by_month(args: argparse.Namespace, portfolio: str) -> str:
+    """A portfolio over 365 daily rows, in monthly partitions and in one plain table."""
     figures: dict[str, dict[str, Any]] = {}
     kind = ""
     for layout in ("plain", "partitioned"):
-        name = f"ao_bench_{layout}_365d"
+        name = f"ao_bench_{layout}_{portfolio.replace('-', '_')}_365d"
         url, kind = scratch_database(name)
         try:
             conn = await asyncpg.connect(url)
@@ -695,7 +696,7 @@ async def by_month(args: argparse.Namespace) -> str:
             if layout == "plain":
                 await conn.execute(MAKE_MONTHS.format(days=366) + UNPARTITION)
             t = time.perf_counter()
-            await conn.execute(generate_sql("steady", args.campaigns, 365))
+            await conn.execute(generate_sql(portfolio, args.campaigns, 365))
             load = time.perf_counter() - t
             rows = await conn.fetchval("SELECT count(*) FROM campaign_metrics")
             partitions = await conn.fetchval(
@@ -705,7 +706,7 @@ async def by_month(args: argparse.Namespace) -> str:
             print(f"[{layout}] {rows:,} rows in {partitions} partitions, loaded in {load:.1f}s")
             batches = await ingest_batches(url, args.repeat)
             print(f"[{layout}] hour batches: {', '.join(f'{b:.2f}s' for b in batches)}")
-            r = await measure(url, f"{layout} 365d", args.repeat, baselines=False)
+            r = await measure(url, f"{layout} {portfolio} 365d", args.repeat, baselines=False)
             figures[layout] = {
                 "rows": rows,
                 "partitions": partitions,
@@ -739,10 +740,10 @@ async def by_month(args: argparse.Namespace) -> str:
     pauses, scales, held, opportunities = parted["decided"]
     return (
         f"""
-## Partitioned by month vs one table (issue 27)
+## Partitioned by month vs one table{"" if portfolio == "steady" else f", {portfolio} portfolio"} (issue 27)
 
-`scripts/bench_cycle.py --partitions --campaigns {args.campaigns} --repeat {args.repeat}` on {datetime.now(UTC):%Y-%m-%d},
-{machine()}, PostgreSQL: {kind}. The steady portfolio with 365 daily rows per campaign
+`scripts/bench_cycle.py --partitions --portfolio {portfolio} --campaigns {args.campaigns} --repeat {args.repeat}` on {datetime.now(UTC):%Y-%m-%d},
+{machine()}, PostgreSQL: {kind}. The {portfolio} portfolio with 365 daily rows per campaign
 ({parted["rows"]:,} rows), loaded twice side by side: into `campaign_metrics` as the migrations make it
 ({parted["partitions"]} monthly partitions) and into one plain table with the same keys, checks and
 indexes. Each figure is one database's; "first" runs right after the load with no warm-up, "later" are
@@ -842,8 +843,14 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
     if args.partitions:
-        report = await by_month(args)
-        write_section("partitions", report)
+        chosen = ["steady", "all-change"] if args.portfolio == "all" else [args.portfolio]
+        reports = []
+        for portfolio in chosen:
+            reports.append(await by_month(args, portfolio))
+            write_section(
+                "partitions" if portfolio == "steady" else f"partitions-{portfolio}", reports[-1]
+            )
+        report = "".join(reports)
     elif args.history:
         report = await history(args)
         write_section("history", report)
