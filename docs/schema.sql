@@ -431,6 +431,28 @@ COMMENT ON FUNCTION public._ao_as_planned(p_summary jsonb) IS 'Turns a dry run''
 
 
 --
+-- Name: _ao_attach_metric_month(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_attach_metric_month(p_table text, p_month timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                   p_table, p_month, p_month + interval '1 month');
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_attach_metric_month(p_table text, p_month timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_attach_metric_month(p_table text, p_month timestamp with time zone) IS 'Attaches a table as the partition of campaign_metrics for the UTC month starting at p_month, with row-level security on and nothing granted.';
+
+
+--
 -- Name: _ao_backtest_result(timestamp with time zone, timestamp with time zone, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2500,7 +2522,7 @@ $$;
 -- Name: FUNCTION _ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text) IS 'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written.';
+COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bigint, OUT field text) IS 'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written (hour: a period_start that is an hour older than the hourly retention).';
 
 
 --
@@ -4871,9 +4893,7 @@ BEGIN
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
         -- made apart and attached: attaching locks the parent less than CREATE ... PARTITION OF
         EXECUTE format('CREATE TABLE %I (LIKE campaign_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_name);
-        EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_month AT TIME ZONE 'UTC', (v_month + interval '1 month') AT TIME ZONE 'UTC');
+        PERFORM _ao_attach_metric_month(v_name, v_month AT TIME ZONE 'UTC');
         v_made := v_made + 1;
     END LOOP;
     RETURN v_made;
@@ -5432,9 +5452,7 @@ BEGIN
         EXECUTE format('ALTER TABLE campaign_metrics DETACH PARTITION %I', v_name);
         EXECUTE format('DROP TABLE %I', v_name);
         EXECUTE format('ALTER TABLE %I RENAME TO %I', v_new, v_name);
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_name);
-        EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_month, v_month + interval '1 month');
+        PERFORM _ao_attach_metric_month(v_name, v_month);
         EXECUTE format('ANALYZE %I', v_name);
         v_months := v_months || (v_month AT TIME ZONE 'UTC')::date;
     END LOOP;
@@ -7178,7 +7196,7 @@ BEGIN
     END IF;
     SELECT * INTO v_bad FROM _ao_metric_row_out_of_bounds(p_rows);
     IF v_bad.field IS NOT NULL THEN
-        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, replace(v_bad.field, 'hour', 'period_start')),
+        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, CASE v_bad.field WHEN 'hour' THEN 'period_start' ELSE v_bad.field END),
             CASE v_bad.field
                 WHEN 'period_start' THEN 'is required, from 2000-01-01 and at most a day from now'
                 WHEN 'hour' THEN format('is an hour before %s: hours older than hourly_retention_days (%s days) are kept as days only; send the day',

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -60,3 +62,18 @@ def admin_execute(url: str, *statements: str) -> None:
                 cur.execute(statement)
     finally:
         conn.close()
+
+
+def alembic(url: str, *args: str) -> None:
+    """Our alembic, in a process of its own (its context is global to a process), on ``url``."""
+    from app.db.migrations import PROJECT_ROOT
+
+    proc = subprocess.run(  # noqa: S603 (our own alembic, on a test's database)
+        [sys.executable, "-m", "alembic", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,10 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.db.migrations import PROJECT_ROOT, head_revision
+from app.db.migrations import head_revision
 from app.db.pool import _init_connection
 from app.services import demo
-from tests.dbserver import DEFAULT_PORTFOLIO_LIMITS
+from tests.dbserver import DEFAULT_PORTFOLIO_LIMITS, alembic
 
 CITUS_URL = os.environ.get("CITUS_TEST_URL")
 pytestmark = pytest.mark.skipif(
@@ -89,18 +87,6 @@ async def citus_db() -> AsyncIterator[str]:
                 await admin.close()
 
 
-def _migrate(url: str) -> None:
-    proc = subprocess.run(  # noqa: S603 (our own alembic, on the test's database)
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
 async def _decisions(conn: asyncpg.Connection) -> dict[str, Any]:
     """The demo spread over two accounts, one cycle at the default limits, and what it decided, without
     ids or times."""
@@ -137,7 +123,7 @@ async def _decisions(conn: asyncpg.Connection) -> dict[str, Any]:
 
 
 async def test_the_migrations_apply_on_citus_and_a_cycle_decides_as_on_postgresql(citus_db, db):
-    await asyncio.to_thread(_migrate, citus_db)
+    await asyncio.to_thread(alembic, citus_db, "upgrade", "head")
     conn = await asyncpg.connect(citus_db)
     await _init_connection(conn)
     try:

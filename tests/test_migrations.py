@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import asyncpg
 
-from app.db.migrations import PROJECT_ROOT, head_revision
-from tests.dbserver import OPEN_PORTFOLIO_LIMITS, admin_execute, with_database
+from app.db.migrations import head_revision
+from tests.dbserver import OPEN_PORTFOLIO_LIMITS, admin_execute, alembic, with_database
 from tests.schema_fingerprint import fingerprint
 
 
@@ -19,16 +17,7 @@ async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db)
     admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
     try:
         url = with_database(admin_url, name)
-        env = {**os.environ, "DATABASE_URL": url}
-        proc = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
+        alembic(url, "upgrade", "head")
         conn = await asyncpg.connect(url)
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
         await conn.close()
@@ -39,15 +28,7 @@ async def test_alembic_cli_from_empty_equals_test_schema(pg_server, template_db)
         assert len(fresh) > 100
         assert fresh == used
         # A second run is a no-op, not an error.
-        again = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert again.returncode == 0, again.stderr
+        alembic(url, "upgrade", "head")
     finally:
         admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

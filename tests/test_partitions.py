@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,10 +16,9 @@ import pytest
 
 from app.background import Background
 from app.core.crypto import TokenCipher
-from app.db.migrations import PROJECT_ROOT
 from app.db.pool import create_pool
 from tests.conftest import auth
-from tests.dbserver import admin_execute, with_database
+from tests.dbserver import admin_execute, alembic, with_database
 
 CYCLE = "SELECT run_autonomous_operations_with_posting()"
 ROLL_UP = "SELECT ao_roll_up_metrics()"
@@ -451,18 +448,6 @@ async def test_two_batches_that_need_the_same_new_month_both_land(db, db_url):
     assert await db.fetchval("SELECT spend FROM campaigns WHERE id = $1::uuid", b) == 2
 
 
-def _alembic(url: str, *args: str) -> None:
-    proc = subprocess.run(  # noqa: S603 (our own alembic, on a scratch database)
-        [sys.executable, "-m", "alembic", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
 ROWS = """
 SELECT count(*), sum(spend), sum(revenue), sum(impressions),
        md5(string_agg(campaign_id::text || period_start || period_end || impressions || coalesce(reach, -1) || clicks
@@ -478,7 +463,7 @@ async def test_a_populated_database_keeps_every_row_when_migrated(pg_server):
     url = with_database(admin_url, name)
     try:
         # the schema as the release before partitions left it (its migrations, no newer function)
-        await asyncio.to_thread(_alembic, url, "-x", "functions=off", "upgrade", "0021")
+        await asyncio.to_thread(alembic, url, "-x", "functions=off", "upgrade", "0021")
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(
@@ -506,7 +491,7 @@ async def test_a_populated_database_keeps_every_row_when_migrated(pg_server):
             )
         finally:
             await conn.close()
-        await asyncio.to_thread(_alembic, url, "upgrade", "head")
+        await asyncio.to_thread(alembic, url, "upgrade", "head")
         conn = await asyncpg.connect(url)
         try:
             assert dict(await conn.fetchrow(ROWS)) == before

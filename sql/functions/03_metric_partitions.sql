@@ -12,8 +12,19 @@ $$;
 COMMENT ON FUNCTION ao_metric_partition(timestamptz) IS
     'The name of the partition of campaign_metrics that holds the periods starting in this UTC month.';
 
--- As the owner: a partition is a table of the owner's, read through its parent only (row-level
--- security on, no policy, nothing granted), whoever's rows needed it.
+-- A partition is read through its parent only: row-level security on, no policy, nothing granted.
+CREATE OR REPLACE FUNCTION _ao_attach_metric_month(p_table text, p_month timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                   p_table, p_month, p_month + interval '1 month');
+END;
+$$;
+COMMENT ON FUNCTION _ao_attach_metric_month(text, timestamptz) IS
+    'Attaches a table as the partition of campaign_metrics for the UTC month starting at p_month, with row-level security on and nothing granted.';
+
+-- As the owner: a partition is a table of the owner's, whoever's rows needed it.
 CREATE OR REPLACE FUNCTION ao_make_metric_partitions(p_months timestamptz[]) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -31,9 +42,7 @@ BEGIN
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
         -- made apart and attached: attaching locks the parent less than CREATE ... PARTITION OF
         EXECUTE format('CREATE TABLE %I (LIKE campaign_metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_name);
-        EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_month AT TIME ZONE 'UTC', (v_month + interval '1 month') AT TIME ZONE 'UTC');
+        PERFORM _ao_attach_metric_month(v_name, v_month AT TIME ZONE 'UTC');
         v_made := v_made + 1;
     END LOOP;
     RETURN v_made;
@@ -164,9 +173,7 @@ BEGIN
         EXECUTE format('ALTER TABLE campaign_metrics DETACH PARTITION %I', v_name);
         EXECUTE format('DROP TABLE %I', v_name);
         EXECUTE format('ALTER TABLE %I RENAME TO %I', v_new, v_name);
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_name);
-        EXECUTE format('ALTER TABLE campaign_metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_month, v_month + interval '1 month');
+        PERFORM _ao_attach_metric_month(v_name, v_month);
         EXECUTE format('ANALYZE %I', v_name);
         v_months := v_months || (v_month AT TIME ZONE 'UTC')::date;
     END LOOP;

@@ -28,7 +28,7 @@ LANGUAGE sql STABLE AS $$
      LIMIT 1
 $$;
 COMMENT ON FUNCTION _ao_metric_row_out_of_bounds(jsonb) IS
-    'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written.';
+    'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written (hour: a period_start that is an hour older than the hourly retention).';
 
 CREATE OR REPLACE FUNCTION _ao_metric_row_campaigns(p_rows jsonb)
 RETURNS TABLE (idx bigint, campaign_id uuid)
@@ -125,7 +125,7 @@ BEGIN
     END IF;
     SELECT * INTO v_bad FROM _ao_metric_row_out_of_bounds(p_rows);
     IF v_bad.field IS NOT NULL THEN
-        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, replace(v_bad.field, 'hour', 'period_start')),
+        PERFORM ao_raise_422(format('rows[%s].%s', v_bad.idx, CASE v_bad.field WHEN 'hour' THEN 'period_start' ELSE v_bad.field END),
             CASE v_bad.field
                 WHEN 'period_start' THEN 'is required, from 2000-01-01 and at most a day from now'
                 WHEN 'hour' THEN format('is an hour before %s: hours older than hourly_retention_days (%s days) are kept as days only; send the day',
