@@ -379,9 +379,9 @@ BEGIN
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
     ), logged AS (
-        INSERT INTO %2$I (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+        INSERT INTO %2$I (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason, previous_state,
                           new_state, confidence, expected_impact, status, executed_at, created_at, created_by)
-        SELECT applied.action_id, $3, applied.campaign_id, applied.rule_id, $1, applied.reason,
+        SELECT applied.action_id, $3, applied.campaign_id, applied.account_id, applied.rule_id, $1, applied.reason,
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
                'executed', %3$L::timestamptz, %3$L::timestamptz, $4
           FROM applied
@@ -651,7 +651,7 @@ BEGIN
     -- held_reason); each action gets its id now, so the summary needs no read-back.
     EXECUTE format($q$
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
+    SELECT g.campaign_id, g.account_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
            g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.held_code,
            _ao_held_reason(g) AS held_reason,
@@ -727,6 +727,7 @@ CREATE TABLE public.autonomous_actions (
     decided_at timestamp with time zone,
     decided_by text,
     status_reason text,
+    account_id uuid NOT NULL,
     CONSTRAINT autonomous_actions_action_type_check CHECK ((action_type = ANY (ARRAY['pause'::text, 'scale'::text, 'post'::text, 'optimize'::text]))),
     CONSTRAINT autonomous_actions_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
     CONSTRAINT autonomous_actions_decided_by_check CHECK (((length(decided_by) <= 200) AND public.ao_is_clean_text(decided_by))),
@@ -2467,10 +2468,10 @@ COMMENT ON FUNCTION public._ao_lock_planned() IS 'Locks, in id order and once pe
 -- Name: _ao_metric_row_campaigns(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) RETURNS TABLE(idx bigint, campaign_id uuid)
+CREATE FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) RETURNS TABLE(idx bigint, campaign_id uuid, account_id uuid)
     LANGUAGE sql STABLE
     AS $$
-    SELECT r.idx - 1, coalesce(c1.id, c2.id)
+    SELECT r.idx - 1, coalesce(c1.id, c2.id), coalesce(c1.account_id, c2.account_id)
       FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
            WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
@@ -2483,7 +2484,7 @@ $$;
 -- Name: FUNCTION _ao_metric_row_campaigns(p_rows jsonb); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) IS 'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
+COMMENT ON FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) IS 'Resolves each metric row of a batch to its campaign (and the campaign''s account), by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
 
 
 --
@@ -2526,44 +2527,45 @@ COMMENT ON FUNCTION public._ao_metric_row_out_of_bounds(p_rows jsonb, OUT idx bi
 
 
 --
--- Name: _ao_missing_campaign(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_missing_campaign(uuid[], uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_missing_campaign(p_ids uuid[]) RETURNS text
+CREATE FUNCTION public._ao_missing_campaign(p_ids uuid[], p_accounts uuid[]) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids)
-                ELSE (SELECT min(n.id::text) FROM unnest(p_ids) n(id)
-                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)) END
+    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids, p_accounts)
+                ELSE (SELECT min(n.id::text) FROM unnest(p_ids, p_accounts) n(id, account_id)
+                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id AND c.account_id = n.account_id)) END
 $$;
 
 
 --
--- Name: FUNCTION _ao_missing_campaign(p_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_missing_campaign(p_ids uuid[], p_accounts uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_missing_campaign(p_ids uuid[]) IS 'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
+COMMENT ON FUNCTION public._ao_missing_campaign(p_ids uuid[], p_accounts uuid[]) IS 'The first of the campaign ids that names no campaign of the account beside it (NULL when all do), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
 
 
 --
--- Name: _ao_missing_campaign_hashed(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: _ao_missing_campaign_hashed(uuid[], uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[]) RETURNS text
+CREATE FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[], p_accounts uuid[]) RETURNS text
     LANGUAGE sql STABLE
     SET enable_indexonlyscan TO 'off'
     SET enable_indexscan TO 'off'
     SET enable_bitmapscan TO 'off'
     AS $$
-    SELECT min(n.id::text) FROM unnest(p_ids) n(id) WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)
+    SELECT min(n.id::text) FROM unnest(p_ids, p_accounts) n(id, account_id)
+     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id AND c.account_id = n.account_id)
 $$;
 
 
 --
--- Name: FUNCTION _ao_missing_campaign_hashed(p_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION _ao_missing_campaign_hashed(p_ids uuid[], p_accounts uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[]) IS 'The first of many ids that names no campaign, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
+COMMENT ON FUNCTION public._ao_missing_campaign_hashed(p_ids uuid[], p_accounts uuid[]) IS 'The first of many campaign ids that names no campaign of the account beside it, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
 
 
 --
@@ -2906,8 +2908,8 @@ BEGIN
     END IF;
     -- The version moves under the row lock, so an evaluation that claimed the previous version leaves
     -- this one queued.
-    INSERT INTO metric_trigger_queue AS q (campaign_id)
-    SELECT id FROM unnest(p_campaign_ids) AS t(id) ORDER BY id
+    INSERT INTO metric_trigger_queue AS q (campaign_id, account_id)
+    SELECT c.id, c.account_id FROM campaigns c WHERE c.id = ANY (p_campaign_ids) ORDER BY c.id
     ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
     PERFORM pg_notify(ao_channel('metrics'), '');
 END;
@@ -3467,17 +3469,18 @@ BEGIN
         RETURN '{}';
     END IF;
     WITH chosen AS (
-        SELECT p.*, acct.mode, acct.id AS account_id
+        SELECT p.*, acct.mode
           FROM _ao_plan p
           JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active' AND c.daily_budget = p.daily_budget
           JOIN ad_accounts acct ON acct.id = c.account_id AND acct.platform <> 'manual'
          WHERE p.action_type = p_action_type AND p.held_code IS NULL
            AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
     ), logged AS (
-        INSERT INTO autonomous_actions AS a (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                             new_state, confidence, expected_impact, status, expires_at, created_at,
-                                             created_by)
-        SELECT ch.action_id, p_cycle_id, ch.campaign_id, ch.rule_id, p_action_type, ch.reason, ch.previous_state,
+        INSERT INTO autonomous_actions AS a (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason,
+                                             previous_state, new_state, confidence, expected_impact, status, expires_at,
+                                             created_at, created_by)
+        SELECT ch.action_id, p_cycle_id, ch.campaign_id, ch.account_id, ch.rule_id, p_action_type, ch.reason,
+               ch.previous_state,
                ch.new_state, ch.confidence, ch.expected_impact,
                CASE ch.mode WHEN 'autopilot' THEN 'pending' ELSE 'proposed' END,
                CASE WHEN ch.mode <> 'autopilot'
@@ -3487,7 +3490,7 @@ BEGIN
         RETURNING a.*
     ), sent AS (
         INSERT INTO platform_changes (action_id, campaign_id, account_id, kind, from_state, to_state)
-        SELECT l.id, l.campaign_id, ch.account_id, CASE p_action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
+        SELECT l.id, l.campaign_id, l.account_id, CASE p_action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
                l.previous_state - 'max_budget', l.new_state - 'max_budget'
           FROM logged l JOIN chosen ch ON ch.action_id = l.id
          WHERE l.status = 'pending'
@@ -3701,7 +3704,7 @@ BEGIN
     WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
     platforms AS (SELECT platforms AS list FROM usable_social_platforms()),
     d AS (
-        SELECT x.*, gen_random_uuid() AS action_id, gen_random_uuid() AS schedule_id, c.title, c.description,
+        SELECT x.*, c.account_id, gen_random_uuid() AS action_id, gen_random_uuid() AS schedule_id, c.title, c.description,
                c.image_url, c.cta_label, c.landing_url, c.external_id, c.daily_budget, c.status AS campaign_status
           FROM jsonb_to_recordset(p_decisions) AS x(campaign_id uuid, rule_id uuid, confidence numeric,
                                                     reason text, expected_impact jsonb, previous_state jsonb)
@@ -3709,9 +3712,10 @@ BEGIN
          WHERE (SELECT list FROM platforms) IS NOT NULL
     ),
     logged AS (
-        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                        new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT d.action_id, p_cycle_id, d.campaign_id, d.rule_id, 'post', d.reason,
+        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason,
+                                        previous_state, new_state, confidence, expected_impact, status, executed_at,
+                                        created_by)
+        SELECT d.action_id, p_cycle_id, d.campaign_id, d.account_id, d.rule_id, 'post', d.reason,
                coalesce(d.previous_state, jsonb_build_object('status', d.campaign_status, 'daily_budget', d.daily_budget)),
                jsonb_build_object('status', d.campaign_status, 'daily_budget', d.daily_budget,
                                   'schedule_id', d.schedule_id, 'platforms', to_jsonb((SELECT list FROM platforms))),
@@ -3720,8 +3724,8 @@ BEGIN
         RETURNING *
     ),
     scheduled AS (
-        INSERT INTO campaign_schedules (id, campaign_id, action_id, scheduled_for, platforms, content)
-        SELECT d.schedule_id, d.campaign_id, d.action_id,
+        INSERT INTO campaign_schedules (id, campaign_id, account_id, action_id, scheduled_for, platforms, content)
+        SELECT d.schedule_id, d.campaign_id, d.account_id, d.action_id,
                now() + make_interval(mins => (SELECT post_lead_minutes FROM cfg)),
                (SELECT list FROM platforms),
                jsonb_build_object(
@@ -3734,7 +3738,7 @@ BEGIN
         RETURNING id
     )
     -- (Data-modifying CTEs always run: `scheduled` is written even though nothing reads it.)
-    SELECT coalesce(jsonb_agg(to_jsonb(logged) - 'actual_impact'
+    SELECT coalesce(jsonb_agg(to_jsonb(logged) - 'actual_impact' - 'account_id'
                               || jsonb_build_object('campaign_title', c.title, 'rule_name', r.name)
                               ORDER BY c.title, logged.campaign_id), '[]')
       INTO v_actions
@@ -4104,8 +4108,8 @@ DECLARE
 BEGIN
     WITH upserted AS (
         INSERT INTO campaign_metrics AS m
-            (campaign_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
-        SELECT c.campaign_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
+            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
+        SELECT c.campaign_id, c.account_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
                coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0)
           FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (
                    period_start timestamptz, period_end timestamptz, impressions bigint, reach bigint,
@@ -4715,6 +4719,31 @@ COMMENT ON FUNCTION public.ao_events_from_posts() IS 'Statement trigger on socia
 
 
 --
+-- Name: ao_fill_account_id(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_fill_account_id() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    SELECT c.account_id INTO NEW.account_id FROM campaigns c WHERE c.id = NEW.campaign_id;
+    IF NEW.account_id IS NULL THEN
+        PERFORM _ao_raise_missing_reference(TG_ARGV[0], 'campaign_id', NEW.campaign_id::text, 'campaigns');
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION ao_fill_account_id(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_fill_account_id() IS 'Gives a row inserted without an account_id its campaign''s (the trigger''s argument names the table, for the foreign-key error when no campaign has the id).';
+
+
+--
 -- Name: ao_hourly_kept_from(timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5130,6 +5159,7 @@ CREATE TABLE public.optimization_opportunities (
     detected_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     resolved_by text,
+    account_id uuid NOT NULL,
     CONSTRAINT optimization_opportunities_confidence_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
     CONSTRAINT optimization_opportunities_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'high'::text, 'medium'::text, 'low'::text]))),
     CONSTRAINT optimization_opportunities_status_check CHECK ((status = ANY (ARRAY['open'::text, 'in_progress'::text, 'resolved'::text, 'dismissed'::text]))),
@@ -5347,7 +5377,7 @@ $$;
 -- Name: FUNCTION ao_refuse_change(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ao_refuse_change() IS 'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, opportunities'' campaign): nothing is deleted, so a reference checked once stays good.';
+COMMENT ON FUNCTION public.ao_refuse_change() IS 'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, a campaign''s account, an opportunity''s campaign): nothing is deleted, so a reference checked once stays good.';
 
 
 --
@@ -5398,12 +5428,11 @@ BEGIN
     END IF;
     PERFORM _ao_drop_work_table('_ao_rollup_hours');
     CREATE TEMP TABLE _ao_rollup_hours ON COMMIT DROP AS
-    SELECT m.campaign_id, m.period_start, m.period_end, m.impressions, m.reach, m.clicks, m.conversions,
-           m.spend, m.revenue, m.updated_at,
+    SELECT m.campaign_id, m.account_id, m.period_start, m.period_end, m.impressions, m.reach, m.clicks,
+           m.conversions, m.spend, m.revenue, m.updated_at,
            date_trunc('day', m.period_start AT TIME ZONE a.timezone) AT TIME ZONE a.timezone AS day_start
       FROM campaign_metrics m
-      JOIN campaigns c ON c.id = m.campaign_id
-      JOIN ad_accounts a ON a.id = c.account_id
+      JOIN ad_accounts a ON a.id = m.account_id
      WHERE m.period_start < v_kept + interval '1 day' AND m.period_end - m.period_start <= interval '1 hour';
     DELETE FROM _ao_rollup_hours WHERE day_start >= v_kept;
     IF NOT EXISTS (SELECT 1 FROM _ao_rollup_hours) THEN
@@ -5411,12 +5440,12 @@ BEGIN
     END IF;
     PERFORM _ao_drop_work_table('_ao_rollup_days');
     CREATE TEMP TABLE _ao_rollup_days ON COMMIT DROP AS
-    SELECT campaign_id, min(period_start) AS period_start, max(period_end) AS period_end,
+    SELECT campaign_id, account_id, min(period_start) AS period_start, max(period_end) AS period_end,
            sum(impressions) AS impressions, sum(reach) AS reach, sum(clicks) AS clicks,
            sum(conversions) AS conversions, sum(spend) AS spend, sum(revenue) AS revenue,
            max(updated_at) AS updated_at, count(*) AS hours
       FROM _ao_rollup_hours
-     GROUP BY campaign_id, day_start;
+     GROUP BY campaign_id, account_id, day_start;
     ANALYZE _ao_rollup_hours;
     ANALYZE _ao_rollup_days;
     SELECT coalesce(sum(hours), 0), count(*) INTO v_hours, v_days FROM _ao_rollup_days;
@@ -5441,10 +5470,10 @@ BEGIN
         EXECUTE format('INSERT INTO %I SELECT * FROM %I WHERE NOT (period_end - period_start <= interval ''1 hour'')',
                        v_new, v_name);
         EXECUTE format($q$
-            INSERT INTO %I (campaign_id, period_start, period_end, impressions, reach, clicks, conversions,
-                            spend, revenue, updated_at)
-            SELECT campaign_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue,
-                   updated_at
+            INSERT INTO %I (campaign_id, account_id, period_start, period_end, impressions, reach, clicks,
+                            conversions, spend, revenue, updated_at)
+            SELECT campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions,
+                   spend, revenue, updated_at
               FROM _ao_rollup_days
              WHERE period_start >= $1 AND period_start < $1 + interval '1 month'
             $q$, v_new) USING v_month;
@@ -5825,11 +5854,11 @@ BEGIN
         RAISE EXCEPTION 'autonomous_actions is append-only: % is not allowed', TG_OP
             USING ERRCODE = 'restrict_violation';
     END IF;
-    IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.rule_id, NEW.action_type, NEW.reason,
+    IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.account_id, NEW.rule_id, NEW.action_type, NEW.reason,
         NEW.previous_state, NEW.new_state, NEW.confidence, NEW.expected_impact, NEW.created_at,
         NEW.created_by, NEW.expires_at)
        IS DISTINCT FROM
-       (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.rule_id, OLD.action_type, OLD.reason,
+       (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.account_id, OLD.rule_id, OLD.action_type, OLD.reason,
         OLD.previous_state, OLD.new_state, OLD.confidence, OLD.expected_impact, OLD.created_at,
         OLD.created_by, OLD.expires_at) THEN
         RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact, the decision, the status reason and rollback fields may change'
@@ -5879,8 +5908,10 @@ CREATE FUNCTION public.autonomous_actions_check_references() RETURNS trigger
     AS $$
 BEGIN
     -- A cycle's actions share one cycle and a few rules: each is checked once.
+    -- the two arrays from one pass over the rows, so the i-th campaign sits beside its account
     PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id',
-        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
+        (SELECT _ao_missing_campaign(array_agg(n.campaign_id), array_agg(n.account_id)) FROM new_rows n),
+        'campaigns');
     PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id',
         (SELECT min(n.id::text)
            FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
@@ -5898,7 +5929,7 @@ $$;
 -- Name: FUNCTION autonomous_actions_check_references(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.autonomous_actions_check_references() IS 'Checks, once per INSERT statement, that every campaign, cycle and rule its new audit rows name exists (23503 under the foreign-key names otherwise): a set-based foreign key, sound because those rows are never deleted nor renumbered.';
+COMMENT ON FUNCTION public.autonomous_actions_check_references() IS 'Checks, once per INSERT statement, that every campaign (of the row''s account), cycle and rule its new audit rows name exists (23503 under the foreign-key names otherwise): a set-based foreign key, sound because those rows are never deleted nor renumbered.';
 
 
 --
@@ -6751,10 +6782,10 @@ BEGIN
      WHERE o.id = f.live_id;
     GET DIAGNOSTICS v_refreshed = ROW_COUNT;
     INSERT INTO optimization_opportunities
-        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
-    SELECT f.campaign_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
+        (campaign_id, account_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
+    SELECT f.campaign_id, c.account_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
            least(greatest(coalesce(f.confidence_score, 0), 0), 1), f.evidence
-      FROM _ao_found f
+      FROM _ao_found f JOIN campaigns c ON c.id = f.campaign_id
      WHERE f.live_id IS NULL;
     GET DIAGNOSTICS v_raised = ROW_COUNT;
     RETURN v_refreshed + v_raised;
@@ -7403,8 +7434,10 @@ CREATE FUNCTION public.optimization_opportunities_check_references() RETURNS tri
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    -- the two arrays from one pass over the rows, so the i-th campaign sits beside its account
     PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id',
-        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
+        (SELECT _ao_missing_campaign(array_agg(n.campaign_id), array_agg(n.account_id)) FROM new_rows n),
+        'campaigns');
     RETURN NULL;
 END;
 $$;
@@ -7414,7 +7447,7 @@ $$;
 -- Name: FUNCTION optimization_opportunities_check_references(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.optimization_opportunities_check_references() IS 'Checks, once per INSERT statement, that every campaign its new opportunities name exists (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
+COMMENT ON FUNCTION public.optimization_opportunities_check_references() IS 'Checks, once per INSERT statement, that every campaign its new opportunities name exists in the opportunity''s account (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
 
 
 --
@@ -7584,13 +7617,15 @@ BEGIN
      GROUP BY n.campaign_id, n.period_start, n.period_end;
     ANALYZE _ao_sync_stored;
 
-    INSERT INTO metric_revisions (campaign_id, period_start, period_end, observed_at, sync_id, conversions,
-                                  revenue, spend)
-    SELECT s.campaign_id, s.period_start, s.period_end, s.seen_at, NULL, s.conversions, s.revenue, s.spend
+    INSERT INTO metric_revisions (campaign_id, account_id, period_start, period_end, observed_at, sync_id,
+                                  conversions, revenue, spend)
+    SELECT s.campaign_id, v_account.id, s.period_start, s.period_end, s.seen_at, NULL, s.conversions, s.revenue,
+           s.spend
       FROM _ao_sync_stored s
      WHERE s.from_hours
     UNION ALL
-    SELECT n.campaign_id, n.period_start, n.period_end, now(), p_sync_id, n.conversions, n.revenue, n.spend
+    SELECT n.campaign_id, v_account.id, n.period_start, n.period_end, now(), p_sync_id, n.conversions, n.revenue,
+           n.spend
       FROM _ao_sync_rows n
       LEFT JOIN _ao_sync_stored s ON s.campaign_id = n.campaign_id AND s.period_start = n.period_start
      WHERE n.is_day AND (s.campaign_id IS NULL OR s.from_hours
@@ -8243,9 +8278,9 @@ BEGIN
     RETURNING * INTO v_opp;
 
     IF v_to = 'resolved' THEN
-        INSERT INTO autonomous_actions (campaign_id, action_type, reason, previous_state, new_state, confidence,
-                                        expected_impact, status, executed_at, created_by)
-        VALUES (v_opp.campaign_id, 'optimize',
+        INSERT INTO autonomous_actions (campaign_id, account_id, action_type, reason, previous_state, new_state,
+                                        confidence, expected_impact, status, executed_at, created_by)
+        VALUES (v_opp.campaign_id, v_opp.account_id, 'optimize',
                 format('%s resolved by %s: %s%s', replace(v_opp.opportunity_type, '_', ' '), v_actor, v_opp.description,
                        CASE WHEN p_note IS NOT NULL THEN ' Note: ' || p_note ELSE '' END),
                 jsonb_build_object('opportunity_id', v_opp.id, 'opportunity_type', v_opp.opportunity_type,
@@ -8757,6 +8792,7 @@ CREATE TABLE public.campaign_metrics (
     spend numeric(16,4) DEFAULT 0 NOT NULL,
     revenue numeric(16,4) DEFAULT 0 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    account_id uuid NOT NULL,
     CONSTRAINT campaign_metrics_counts_check CHECK ((public.ao_is_count((impressions)::numeric) AND public.ao_is_count((reach)::numeric) AND public.ao_is_count((clicks)::numeric) AND public.ao_is_count((conversions)::numeric))),
     CONSTRAINT campaign_metrics_money_check CHECK ((public.ao_is_money(spend) AND public.ao_is_money(revenue))),
     CONSTRAINT campaign_metrics_period_check CHECK ((period_end > period_start))
@@ -8799,6 +8835,7 @@ CREATE TABLE public.campaign_schedules (
     status text DEFAULT 'pending'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    account_id uuid NOT NULL,
     CONSTRAINT campaign_schedules_platforms_check CHECK (((cardinality(platforms) >= 1) AND (platforms <@ ARRAY['instagram'::text, 'facebook'::text, 'x'::text]))),
     CONSTRAINT campaign_schedules_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'posting'::text, 'posted'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -8999,6 +9036,7 @@ CREATE TABLE public.metric_revisions (
     conversions bigint NOT NULL,
     revenue numeric(16,4) NOT NULL,
     spend numeric(16,4) NOT NULL,
+    account_id uuid NOT NULL,
     CONSTRAINT metric_revisions_period_check CHECK ((period_end > period_start))
 );
 
@@ -9067,6 +9105,7 @@ CREATE TABLE public.metric_trigger_queue (
     evaluated_version bigint DEFAULT 0 NOT NULL,
     queued_at timestamp with time zone DEFAULT now() NOT NULL,
     evaluated_at timestamp with time zone,
+    account_id uuid NOT NULL,
     CONSTRAINT metric_trigger_queue_version_check CHECK (((evaluated_version >= 0) AND (evaluated_version <= version)))
 );
 
@@ -9355,6 +9394,14 @@ ALTER TABLE ONLY public.campaign_metrics
 
 ALTER TABLE ONLY public.campaign_schedules
     ADD CONSTRAINT campaign_schedules_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: campaigns campaigns_account_campaign_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaigns
+    ADD CONSTRAINT campaigns_account_campaign_key UNIQUE (account_id, id);
 
 
 --
@@ -9852,6 +9899,13 @@ CREATE TRIGGER ad_accounts_validate BEFORE INSERT OR UPDATE OF timezone ON publi
 
 
 --
+-- Name: autonomous_actions autonomous_actions_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER autonomous_actions_account BEFORE INSERT ON public.autonomous_actions FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('autonomous_actions');
+
+
+--
 -- Name: autonomous_actions autonomous_actions_count_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -9999,6 +10053,13 @@ CREATE TRIGGER autonomous_settings_touch BEFORE UPDATE ON public.autonomous_sett
 
 
 --
+-- Name: campaign_metrics campaign_metrics_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaign_metrics_account BEFORE INSERT ON public.campaign_metrics FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('campaign_metrics');
+
+
+--
 -- Name: campaign_metrics campaign_metrics_guard_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -10017,10 +10078,26 @@ ALTER TABLE public.campaign_metrics ENABLE ALWAYS TRIGGER campaign_metrics_no_tr
 
 
 --
+-- Name: campaign_schedules campaign_schedules_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaign_schedules_account BEFORE INSERT ON public.campaign_schedules FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('campaign_schedules');
+
+
+--
 -- Name: campaign_schedules campaign_schedules_touch; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER campaign_schedules_touch BEFORE UPDATE ON public.campaign_schedules FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+
+--
+-- Name: campaigns campaigns_account_fixed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER campaigns_account_fixed BEFORE UPDATE OF account_id ON public.campaigns FOR EACH ROW WHEN ((old.account_id IS DISTINCT FROM new.account_id)) EXECUTE FUNCTION public.ao_refuse_change('changing account_id');
+
+ALTER TABLE public.campaigns ENABLE ALWAYS TRIGGER campaigns_account_fixed;
 
 
 --
@@ -10065,6 +10142,13 @@ CREATE TRIGGER campaigns_touch BEFORE UPDATE ON public.campaigns FOR EACH ROW EX
 
 
 --
+-- Name: metric_revisions metric_revisions_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER metric_revisions_account BEFORE INSERT ON public.metric_revisions FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('metric_revisions');
+
+
+--
 -- Name: metric_revisions metric_revisions_append_only; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -10088,10 +10172,24 @@ CREATE TRIGGER metric_rollups_no_truncate BEFORE TRUNCATE ON public.metric_rollu
 
 
 --
+-- Name: metric_trigger_queue metric_trigger_queue_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER metric_trigger_queue_account BEFORE INSERT ON public.metric_trigger_queue FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('metric_trigger_queue');
+
+
+--
+-- Name: optimization_opportunities optimization_opportunities_account; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER optimization_opportunities_account BEFORE INSERT ON public.optimization_opportunities FOR EACH ROW WHEN ((new.account_id IS NULL)) EXECUTE FUNCTION public.ao_fill_account_id('optimization_opportunities');
+
+
+--
 -- Name: optimization_opportunities optimization_opportunities_campaign_fixed; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER optimization_opportunities_campaign_fixed BEFORE UPDATE OF campaign_id ON public.optimization_opportunities FOR EACH ROW WHEN ((old.campaign_id IS DISTINCT FROM new.campaign_id)) EXECUTE FUNCTION public.ao_refuse_change('changing campaign_id');
+CREATE TRIGGER optimization_opportunities_campaign_fixed BEFORE UPDATE OF campaign_id, account_id ON public.optimization_opportunities FOR EACH ROW WHEN (((old.campaign_id IS DISTINCT FROM new.campaign_id) OR (old.account_id IS DISTINCT FROM new.account_id))) EXECUTE FUNCTION public.ao_refuse_change('changing campaign_id or account_id');
 
 ALTER TABLE public.optimization_opportunities ENABLE ALWAYS TRIGGER optimization_opportunities_campaign_fixed;
 
@@ -10263,7 +10361,14 @@ ALTER TABLE ONLY public.autonomous_cycles
 --
 
 ALTER TABLE public.campaign_metrics
-    ADD CONSTRAINT campaign_metrics_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT campaign_metrics_campaign_id_fkey FOREIGN KEY (account_id, campaign_id) REFERENCES public.campaigns(account_id, id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT campaign_metrics_campaign_id_fkey ON campaign_metrics; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT campaign_metrics_campaign_id_fkey ON public.campaign_metrics IS '{"field": "campaign_id", "message": "no campaign of this account has this id"}';
 
 
 --
@@ -10279,7 +10384,14 @@ ALTER TABLE ONLY public.campaign_schedules
 --
 
 ALTER TABLE ONLY public.campaign_schedules
-    ADD CONSTRAINT campaign_schedules_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT campaign_schedules_campaign_id_fkey FOREIGN KEY (account_id, campaign_id) REFERENCES public.campaigns(account_id, id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT campaign_schedules_campaign_id_fkey ON campaign_schedules; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT campaign_schedules_campaign_id_fkey ON public.campaign_schedules IS '{"field": "campaign_id", "message": "no campaign of this account has this id"}';
 
 
 --
@@ -10302,7 +10414,14 @@ COMMENT ON CONSTRAINT campaigns_account_id_fkey ON public.campaigns IS '{"field"
 --
 
 ALTER TABLE ONLY public.metric_revisions
-    ADD CONSTRAINT metric_revisions_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT metric_revisions_campaign_id_fkey FOREIGN KEY (account_id, campaign_id) REFERENCES public.campaigns(account_id, id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT metric_revisions_campaign_id_fkey ON metric_revisions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT metric_revisions_campaign_id_fkey ON public.metric_revisions IS '{"field": "campaign_id", "message": "no campaign of this account has this id"}';
 
 
 --
@@ -10318,7 +10437,14 @@ ALTER TABLE ONLY public.metric_revisions
 --
 
 ALTER TABLE ONLY public.metric_trigger_queue
-    ADD CONSTRAINT metric_trigger_queue_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT metric_trigger_queue_campaign_id_fkey FOREIGN KEY (account_id, campaign_id) REFERENCES public.campaigns(account_id, id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT metric_trigger_queue_campaign_id_fkey ON metric_trigger_queue; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT metric_trigger_queue_campaign_id_fkey ON public.metric_trigger_queue IS '{"field": "campaign_id", "message": "no campaign of this account has this id"}';
 
 
 --
@@ -10342,7 +10468,14 @@ ALTER TABLE ONLY public.platform_changes
 --
 
 ALTER TABLE ONLY public.platform_changes
-    ADD CONSTRAINT platform_changes_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT platform_changes_campaign_id_fkey FOREIGN KEY (account_id, campaign_id) REFERENCES public.campaigns(account_id, id) ON DELETE RESTRICT;
+
+
+--
+-- Name: CONSTRAINT platform_changes_campaign_id_fkey ON platform_changes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT platform_changes_campaign_id_fkey ON public.platform_changes IS '{"field": "campaign_id", "message": "no campaign of this account has this id"}';
 
 
 --
@@ -10490,11 +10623,7 @@ CREATE POLICY autonomous_actions_privileged ON public.autonomous_actions TO ao_a
 -- Name: autonomous_actions autonomous_actions_scoped; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY autonomous_actions_scoped ON public.autonomous_actions TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])))))) WITH CHECK (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+CREATE POLICY autonomous_actions_scoped ON public.autonomous_actions TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))) WITH CHECK ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --
@@ -10593,9 +10722,7 @@ CREATE POLICY campaign_metrics_privileged ON public.campaign_metrics TO ao_app U
 -- Name: campaign_metrics campaign_metrics_scoped; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY campaign_metrics_scoped ON public.campaign_metrics FOR SELECT TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+CREATE POLICY campaign_metrics_scoped ON public.campaign_metrics FOR SELECT TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --
@@ -10648,9 +10775,7 @@ CREATE POLICY metric_revisions_privileged ON public.metric_revisions TO ao_app U
 -- Name: metric_revisions metric_revisions_scoped; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY metric_revisions_scoped ON public.metric_revisions FOR SELECT TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+CREATE POLICY metric_revisions_scoped ON public.metric_revisions FOR SELECT TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --
@@ -10696,11 +10821,7 @@ CREATE POLICY optimization_opportunities_privileged ON public.optimization_oppor
 -- Name: optimization_opportunities optimization_opportunities_scoped; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY optimization_opportunities_scoped ON public.optimization_opportunities TO ao_app USING (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])))))) WITH CHECK (((( SELECT app_auth.account_scope() AS account_scope) IS NOT NULL) AND (campaign_id IN ( SELECT c.id
-   FROM public.campaigns c
-  WHERE (c.account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))))));
+CREATE POLICY optimization_opportunities_scoped ON public.optimization_opportunities TO ao_app USING ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[]))) WITH CHECK ((account_id = ANY (( SELECT app_auth.account_scope() AS account_scope)::uuid[])));
 
 
 --

@@ -31,17 +31,18 @@ SELECT 'bt-' || g, 'Backtest ' || g, 'active', 100, 800, date_trunc('day', now()
 FROM generate_series(1, $1) g;
 
 CREATE TEMP TABLE plan ON COMMIT DROP AS
-SELECT c.id,
+SELECT c.id, c.account_id,
        CASE WHEN b < 0.02 THEN 0.2 + random() * 0.25      -- losing badly
             WHEN b < 0.08 THEN 0.6 + random() * 0.35      -- losing
             WHEN b < 0.95 THEN 1.1 + random() * 1.8       -- fine
             ELSE 4.2 + random() * 2 END AS roi,           -- elite
        CASE WHEN random() < 0.25 THEN 1 + floor(random() * ($2 - 1))::int END AS turn_day,
        CASE WHEN random() < 0.5 THEN 0.3 ELSE 1.6 END AS turn_factor
-FROM (SELECT id, random() AS b FROM campaigns) c;
+FROM (SELECT id, account_id, random() AS b FROM campaigns) c;
 
-INSERT INTO campaign_metrics (campaign_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
-SELECT p.id, d.start, d.start + interval '1 day', 8000 + (random() * 4000)::int, 6000, 150 + (random() * 100)::int,
+INSERT INTO campaign_metrics (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions,
+                              spend, revenue)
+SELECT p.id, p.account_id, d.start, d.start + interval '1 day', 8000 + (random() * 4000)::int, 6000, 150 + (random() * 100)::int,
        greatest(0, round((4 * r.roi * (0.7 + random() * 0.6))::numeric))::int, s.spend,
        round(s.spend * (r.roi * (0.7 + random() * 0.6))::numeric, 2)
 FROM plan p

@@ -69,10 +69,16 @@ FROM generate_series(1, {accounts}) n;
 
 
 def generate_sql(
-    portfolio: str, campaigns: int, days: int, hourly: bool = False, accounts: int = 1
+    portfolio: str,
+    campaigns: int,
+    days: int,
+    hourly: bool = False,
+    accounts: int = 1,
+    accounts_like: str = "bench-account-%",
 ) -> str:
     """Campaigns and their metric rows, oldest day first, as ingestion writes them over time; with
-    several accounts, the campaigns dealt out among them in turn."""
+    several accounts, the campaigns dealt out among them in turn (the accounts whose external_id is
+    like ``accounts_like``; the manual account when there is none)."""
     mix = PORTFOLIOS[portfolio]
     if mix is None:
         roi = "0.2 + random() * 5.0"
@@ -93,21 +99,21 @@ SELECT setseed(0.42);{accounts_sql(accounts)}
 INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at, account_id)
 SELECT 'bench-' || g, 'Bench ' || g, 'active', round((20 + random() * 180)::numeric, 2),
        NULL, now() - interval '{days} days',
-       coalesce((ARRAY(SELECT id FROM ad_accounts WHERE external_id LIKE 'bench-account-%'
+       coalesce((ARRAY(SELECT id FROM ad_accounts WHERE external_id LIKE '{accounts_like}'
                         ORDER BY external_id))[1 + g % {max(accounts, 1)}], ao_manual_account_id())
 FROM generate_series(1, {campaigns}) g;
 UPDATE campaigns SET max_budget = round(daily_budget * (1.2 + random())::numeric, 2) WHERE random() < 0.3;
 CREATE TEMP TABLE bench_profile AS
-SELECT id, daily_budget, {roi} AS roi, {trend} AS trend,
+SELECT id, account_id, daily_budget, {roi} AS roi, {trend} AS trend,
        0.5 + random() * 1.5 AS cpc, 0.005 + random() * 0.035 AS ctr
-FROM (SELECT id, daily_budget, random() AS b FROM campaigns) c;
+FROM (SELECT id, account_id, daily_budget, random() AS b FROM campaigns) c;
 -- One period at a time, oldest first, as ingestion writes them: the table ends up in time order.
 DO $$
 BEGIN
     FOR k IN REVERSE {periods}..1 LOOP
-        INSERT INTO campaign_metrics (campaign_id, period_start, period_end, impressions, reach, clicks, conversions,
-                                      spend, revenue)
-        SELECT p.id, now() - k * interval '{step}', now() - (k - 1) * interval '{step}',
+        INSERT INTO campaign_metrics (campaign_id, account_id, period_start, period_end, impressions, reach, clicks,
+                                      conversions, spend, revenue)
+        SELECT p.id, p.account_id, now() - k * interval '{step}', now() - (k - 1) * interval '{step}',
                round(x.spend / p.cpc::numeric / x.ctr::numeric), round(x.spend / p.cpc::numeric / x.ctr::numeric * 0.6),
                round(x.spend / p.cpc::numeric),
                round(x.revenue / 40), x.spend, x.revenue

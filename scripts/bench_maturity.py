@@ -38,28 +38,35 @@ async def cycles(conn: asyncpg.Connection, repeat: int) -> tuple[float, list[flo
 
 
 async def run(campaigns: int, days: int, repeat: int) -> str:
-    name = "ao_bench_maturity"
-    url, kind = scratch_database(name)
-    try:
-        conn = await asyncpg.connect(url)
-        await _init_connection(conn)
-        t = time.perf_counter()
-        await conn.execute(generate_sql("steady", campaigns, days))
-        print(f"loaded {campaigns:,} campaigns × {days} days in {time.perf_counter() - t:.1f} s")
-        manual_cold, manual, manual_summary = await cycles(conn, repeat)
-        account = await conn.fetchval(
-            "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, is_sandbox)"
-            " VALUES ('meta', 'act_900', 'Bench', 'USD', 'UTC', true) RETURNING id"
-        )
-        await conn.execute("UPDATE campaigns SET account_id = $1", account)
-        await conn.execute("ANALYZE campaigns")
-        connected_cold, connected, connected_summary = await cycles(conn, repeat)
-        young = await conn.fetchval(
-            "SELECT count(*) FROM campaign_metrics WHERE period_end > now() - interval '5 days'"
-        )
-        await conn.close()
-    finally:
-        drop_database(name)
+    # The same portfolio (same seed) twice: in the manual account, then in a connected one (a
+    # campaign's account is fixed, so each in a database of its own).
+    async def measure(connected: bool) -> tuple[float, list[float], dict, int, str]:
+        name = "ao_bench_maturity" + ("_connected" if connected else "")
+        url, kind = scratch_database(name)
+        try:
+            conn = await asyncpg.connect(url)
+            await _init_connection(conn)
+            if connected:
+                await conn.execute(
+                    "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, is_sandbox)"
+                    " VALUES ('meta', 'act_900', 'Bench', 'USD', 'UTC', true)"
+                )
+            t = time.perf_counter()
+            await conn.execute(generate_sql("steady", campaigns, days, accounts_like="act_900"))
+            print(
+                f"loaded {campaigns:,} campaigns × {days} days in {time.perf_counter() - t:.1f} s"
+            )
+            cold, warm, summary = await cycles(conn, repeat)
+            young = await conn.fetchval(
+                "SELECT count(*) FROM campaign_metrics WHERE period_end > now() - interval '5 days'"
+            )
+            await conn.close()
+        finally:
+            drop_database(name)
+        return cold, warm, summary, young, kind
+
+    manual_cold, manual, manual_summary, young, kind = await measure(False)
+    connected_cold, connected, connected_summary, _, _ = await measure(True)
     m, c = statistics.median(manual), statistics.median(connected)
     held = sum(
         1 for h in connected_summary.get("held_back", []) if h.get("held_code") == "immature_data"

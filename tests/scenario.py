@@ -24,19 +24,22 @@ async def campaign(
     max_budget: float | None = None,
     status: str = "active",
     landing_url: str | None = "https://shop.example.com/offer?ref=ads",
+    account_id: uuid.UUID | str | None = None,
 ) -> uuid.UUID:
     """A campaign running for ``hours`` with the given lifetime totals.
 
-    Without ``recent`` all its figures sit in one period ending now (so every window sees them).
+    In the manual account unless ``account_id`` names another. Without ``recent`` all its figures sit
+    in one period ending now (so every window sees them).
     With ``recent`` ({spend, revenue, conversions, clicks, impressions}), those sit in the last 24 h and
     the rest in a period that ended 72 h ago (outside last_24h and last_48h).
     """
     title = title or f"Campaign {uuid.uuid4().hex[:6]}"
     cid: uuid.UUID = await db.fetchval(
         """INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at, landing_url,
-                                  description, image_url, cta_label)
+                                  description, image_url, cta_label, account_id)
            VALUES ($1, $2, $3, $4, $5, now() - make_interval(secs => $6::float8 * 3600), $7,
-                   'A campaign worth sharing', 'https://cdn.example.com/i.jpg', 'Shop now')
+                   'A campaign worth sharing', 'https://cdn.example.com/i.jpg', 'Shop now',
+                   coalesce($8::uuid, ao_manual_account_id()))
            RETURNING id""",
         f"ext-{uuid.uuid4().hex[:10]}",
         title,
@@ -45,6 +48,7 @@ async def campaign(
         max_budget,
         hours,
         landing_url,
+        str(account_id) if account_id is not None else None,
     )
     totals = {
         "spend": spend,

@@ -29,11 +29,7 @@ async def account(db, name: str, currency: str = "USD", timezone: str = "UTC") -
 
 
 async def in_account(db, account_id: str, campaigns: list[dict[str, Any]]) -> list[str]:
-    ids = await portfolio(db, campaigns)
-    await db.execute(
-        "UPDATE campaigns SET account_id = $1 WHERE id = ANY ($2::uuid[])", account_id, ids
-    )
-    return ids
+    return await portfolio(db, campaigns, account_id)
 
 
 async def statuses(db, ids: list[str]) -> dict[str, str]:

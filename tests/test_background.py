@@ -192,8 +192,7 @@ async def test_each_channel_wakes_its_loop(db, db_url, kind):
                 "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone, is_sandbox, mode)"
                 " VALUES ('meta', 'act_7', 'Sandbox', 'USD', 'UTC', true, 'autopilot') RETURNING id"
             )
-            loser = await campaign(db, spend=200, revenue=20)
-            await db.execute("UPDATE campaigns SET account_id = $1 WHERE id = $2", account, loser)
+            await campaign(db, spend=200, revenue=20, account_id=account)
             await db.execute("SELECT evaluate_metric_triggers()")
         else:
             await db.execute("SELECT create_backtest(now() - interval '2 days', now())")

@@ -21,19 +21,22 @@ async def default_limits(db):
     await db.execute(DEFAULT_PORTFOLIO_LIMITS)
 
 
-async def portfolio(db, campaigns: list[dict[str, Any]]) -> list[str]:
+async def portfolio(
+    db, campaigns: list[dict[str, Any]], account_id: str | None = None
+) -> list[str]:
     """Campaigns with 8 daily rows ending now: each {days: [(spend, revenue, conversions)] × 8, oldest
-    first, budget?, max_budget?}."""
+    first, budget?, max_budget?}, in the account named (the manual account when none is)."""
     now = await db.fetchval("SELECT now()")
     ids, rows = [], []
     for i, c in enumerate(campaigns):
         cid = await db.fetchval(
-            "INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at)"
-            " VALUES ($1, $1, 'active', $2, $3, $4) RETURNING id::text",
+            "INSERT INTO campaigns (external_id, title, status, daily_budget, max_budget, started_at, account_id)"
+            " VALUES ($1, $1, 'active', $2, $3, $4, coalesce($5::uuid, ao_manual_account_id())) RETURNING id::text",
             c.get("name", f"c{i}"),
             c.get("budget", 100),
             c.get("max_budget"),
             now - timedelta(days=20),
+            account_id,
         )
         ids.append(cid)
         for k, (spend, revenue, conversions) in enumerate(c["days"]):

@@ -74,7 +74,9 @@ async def test_an_opportunity_needs_its_campaign_and_keeps_it(db):
         await db.fetchval(insert, uuid.uuid4())
     assert err.value.constraint_name == "optimization_opportunities_campaign_id_fkey"
     oid = await db.fetchval(insert, cid)
-    with pytest.raises(asyncpg.RestrictViolationError, match="changing campaign_id is not allowed"):
+    with pytest.raises(
+        asyncpg.RestrictViolationError, match="changing campaign_id or account_id is not allowed"
+    ):
         await db.execute(
             "UPDATE optimization_opportunities SET campaign_id = $2 WHERE id = $1", oid, other
         )

@@ -133,13 +133,16 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         " VALUES ($1, now(), now() + interval '1 day', 0, 0, 0)",
         ids["campaign"],
     )
+    ids["campaign_account"] = str(
+        await db.fetchval("SELECT account_id FROM campaigns WHERE id = $1", ids["campaign"])
+    )
     ids["change"] = str(
         await db.fetchval(
             "INSERT INTO platform_changes (action_id, campaign_id, account_id, kind, from_state, to_state)"
             " VALUES ($1, $2, $3, 'status', '{}', '{}') RETURNING id",
             ids["action"],
             ids["campaign"],
-            ids["ad_account"],
+            ids["campaign_account"],
         )
     )
     await db.execute(
@@ -250,7 +253,7 @@ INSERTS = {
     "platform_changes": (
         "INSERT INTO platform_changes (action_id, purpose, campaign_id, account_id, kind, from_state, to_state)"
         " VALUES ($1::uuid, 'rollback', $2::uuid, $3::uuid, 'status', '{}', '{}')",
-        ("action", "campaign", "ad_account"),
+        ("action", "campaign", "campaign_account"),
     ),
     "platform_writes": (
         "INSERT INTO platform_writes (change_id, object_id, field, value)"

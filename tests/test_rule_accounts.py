@@ -35,8 +35,7 @@ async def test_a_rule_listing_accounts_acts_on_their_campaigns_only(api, db):
     a, b = await manual_account(api, "client-a"), await manual_account(api, "client-b")
     losers = {}
     for account in (a, b):
-        cid = await campaign(db, spend=200, revenue=20, hours=100)
-        await db.execute("UPDATE campaigns SET account_id = $1 WHERE id = $2", account, cid)
+        cid = await campaign(db, spend=200, revenue=20, hours=100, account_id=account)
         losers[account] = cid
     await db.execute("UPDATE autonomous_rules SET is_active = false")
     r = await api.post(

@@ -8,11 +8,11 @@ BEGIN
         RAISE EXCEPTION 'autonomous_actions is append-only: % is not allowed', TG_OP
             USING ERRCODE = 'restrict_violation';
     END IF;
-    IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.rule_id, NEW.action_type, NEW.reason,
+    IF (NEW.id, NEW.cycle_id, NEW.campaign_id, NEW.account_id, NEW.rule_id, NEW.action_type, NEW.reason,
         NEW.previous_state, NEW.new_state, NEW.confidence, NEW.expected_impact, NEW.created_at,
         NEW.created_by, NEW.expires_at)
        IS DISTINCT FROM
-       (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.rule_id, OLD.action_type, OLD.reason,
+       (OLD.id, OLD.cycle_id, OLD.campaign_id, OLD.account_id, OLD.rule_id, OLD.action_type, OLD.reason,
         OLD.previous_state, OLD.new_state, OLD.confidence, OLD.expected_impact, OLD.created_at,
         OLD.created_by, OLD.expires_at) THEN
         RAISE EXCEPTION 'autonomous_actions is append-only: only status, executed_at, actual_impact, the decision, the status reason and rollback fields may change'
@@ -77,7 +77,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION ao_refuse_change() IS
-    'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, opportunities'' campaign): nothing is deleted, so a reference checked once stays good.';
+    'Refuses a DELETE, a TRUNCATE or a change of id on a table whose rows others refer to (campaigns, cycles, rules, a campaign''s account, an opportunity''s campaign): nothing is deleted, so a reference checked once stays good.';
 
 -- An anti-join per reference over all of a statement's rows, not a check per row: a cycle writes tens of
 -- thousands of actions at once. The references of an action never change (autonomous_actions_append_only).
@@ -85,8 +85,10 @@ CREATE OR REPLACE FUNCTION autonomous_actions_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     -- A cycle's actions share one cycle and a few rules: each is checked once.
+    -- the two arrays from one pass over the rows, so the i-th campaign sits beside its account
     PERFORM _ao_raise_missing_reference('autonomous_actions', 'campaign_id',
-        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
+        (SELECT _ao_missing_campaign(array_agg(n.campaign_id), array_agg(n.account_id)) FROM new_rows n),
+        'campaigns');
     PERFORM _ao_raise_missing_reference('autonomous_actions', 'cycle_id',
         (SELECT min(n.id::text)
            FROM (SELECT DISTINCT cycle_id AS id FROM new_rows WHERE cycle_id IS NOT NULL) n
@@ -99,36 +101,39 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION autonomous_actions_check_references() IS
-    'Checks, once per INSERT statement, that every campaign, cycle and rule its new audit rows name exists (23503 under the foreign-key names otherwise): a set-based foreign key, sound because those rows are never deleted nor renumbered.';
+    'Checks, once per INSERT statement, that every campaign (of the row''s account), cycle and rule its new audit rows name exists (23503 under the foreign-key names otherwise): a set-based foreign key, sound because those rows are never deleted nor renumbered.';
 
 CREATE OR REPLACE FUNCTION optimization_opportunities_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- the two arrays from one pass over the rows, so the i-th campaign sits beside its account
     PERFORM _ao_raise_missing_reference('optimization_opportunities', 'campaign_id',
-        _ao_missing_campaign((SELECT array_agg(n.campaign_id) FROM new_rows n)), 'campaigns');
+        (SELECT _ao_missing_campaign(array_agg(n.campaign_id), array_agg(n.account_id)) FROM new_rows n),
+        'campaigns');
     RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION optimization_opportunities_check_references() IS
-    'Checks, once per INSERT statement, that every campaign its new opportunities name exists (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
+    'Checks, once per INSERT statement, that every campaign its new opportunities name exists in the opportunity''s account (23503 under the foreign-key name otherwise); an opportunity''s campaign never changes afterwards.';
 
 -- The pass reads the table itself: right after a cycle's pauses and scales most campaign pages are not
 -- all-visible, and an index-only scan would visit the heap once per campaign anyway.
-CREATE OR REPLACE FUNCTION _ao_missing_campaign_hashed(p_ids uuid[]) RETURNS text
+CREATE OR REPLACE FUNCTION _ao_missing_campaign_hashed(p_ids uuid[], p_accounts uuid[]) RETURNS text
 LANGUAGE sql STABLE SET enable_indexonlyscan = off SET enable_indexscan = off SET enable_bitmapscan = off AS $$
-    SELECT min(n.id::text) FROM unnest(p_ids) n(id) WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)
+    SELECT min(n.id::text) FROM unnest(p_ids, p_accounts) n(id, account_id)
+     WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id AND c.account_id = n.account_id)
 $$;
-COMMENT ON FUNCTION _ao_missing_campaign_hashed(uuid[]) IS
-    'The first of many ids that names no campaign, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
+COMMENT ON FUNCTION _ao_missing_campaign_hashed(uuid[], uuid[]) IS
+    'The first of many campaign ids that names no campaign of the account beside it, found in one hashed pass over the campaigns table (no per-campaign heap visits).';
 
-CREATE OR REPLACE FUNCTION _ao_missing_campaign(p_ids uuid[]) RETURNS text
+CREATE OR REPLACE FUNCTION _ao_missing_campaign(p_ids uuid[], p_accounts uuid[]) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids)
-                ELSE (SELECT min(n.id::text) FROM unnest(p_ids) n(id)
-                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id)) END
+    SELECT CASE WHEN cardinality(p_ids) > 1000 THEN _ao_missing_campaign_hashed(p_ids, p_accounts)
+                ELSE (SELECT min(n.id::text) FROM unnest(p_ids, p_accounts) n(id, account_id)
+                       WHERE NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = n.id AND c.account_id = n.account_id)) END
 $$;
-COMMENT ON FUNCTION _ao_missing_campaign(uuid[]) IS
-    'The first of the ids that names no campaign (NULL when all exist), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
+COMMENT ON FUNCTION _ao_missing_campaign(uuid[], uuid[]) IS
+    'The first of the campaign ids that names no campaign of the account beside it (NULL when all do), for the set-based reference checks: one hashed pass over the campaigns for many ids, index probes for a few.';
 
 CREATE OR REPLACE FUNCTION _ao_raise_missing_reference(p_table text, p_column text, p_value text, p_referenced text)
 RETURNS void
@@ -145,3 +150,18 @@ END;
 $$;
 COMMENT ON FUNCTION _ao_raise_missing_reference(text, text, text, text) IS
     'Raises the error a foreign key would (23503, constraint <table>_<column>_fkey, the key in its detail) for the key a set-based check found missing; nothing when it found none (NULL).';
+
+-- Fires only for a row inserted without its account (WHEN NEW.account_id IS NULL): the functions write it.
+-- It looks past row-level security, so that a role the policies refuse the row is told so by them.
+CREATE OR REPLACE FUNCTION ao_fill_account_id() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    SELECT c.account_id INTO NEW.account_id FROM campaigns c WHERE c.id = NEW.campaign_id;
+    IF NEW.account_id IS NULL THEN
+        PERFORM _ao_raise_missing_reference(TG_ARGV[0], 'campaign_id', NEW.campaign_id::text, 'campaigns');
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION ao_fill_account_id() IS
+    'Gives a row inserted without an account_id its campaign''s (the trigger''s argument names the table, for the foreign-key error when no campaign has the id).';

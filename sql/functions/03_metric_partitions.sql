@@ -119,12 +119,11 @@ BEGIN
     END IF;
     PERFORM _ao_drop_work_table('_ao_rollup_hours');
     CREATE TEMP TABLE _ao_rollup_hours ON COMMIT DROP AS
-    SELECT m.campaign_id, m.period_start, m.period_end, m.impressions, m.reach, m.clicks, m.conversions,
-           m.spend, m.revenue, m.updated_at,
+    SELECT m.campaign_id, m.account_id, m.period_start, m.period_end, m.impressions, m.reach, m.clicks,
+           m.conversions, m.spend, m.revenue, m.updated_at,
            date_trunc('day', m.period_start AT TIME ZONE a.timezone) AT TIME ZONE a.timezone AS day_start
       FROM campaign_metrics m
-      JOIN campaigns c ON c.id = m.campaign_id
-      JOIN ad_accounts a ON a.id = c.account_id
+      JOIN ad_accounts a ON a.id = m.account_id
      WHERE m.period_start < v_kept + interval '1 day' AND m.period_end - m.period_start <= interval '1 hour';
     DELETE FROM _ao_rollup_hours WHERE day_start >= v_kept;
     IF NOT EXISTS (SELECT 1 FROM _ao_rollup_hours) THEN
@@ -132,12 +131,12 @@ BEGIN
     END IF;
     PERFORM _ao_drop_work_table('_ao_rollup_days');
     CREATE TEMP TABLE _ao_rollup_days ON COMMIT DROP AS
-    SELECT campaign_id, min(period_start) AS period_start, max(period_end) AS period_end,
+    SELECT campaign_id, account_id, min(period_start) AS period_start, max(period_end) AS period_end,
            sum(impressions) AS impressions, sum(reach) AS reach, sum(clicks) AS clicks,
            sum(conversions) AS conversions, sum(spend) AS spend, sum(revenue) AS revenue,
            max(updated_at) AS updated_at, count(*) AS hours
       FROM _ao_rollup_hours
-     GROUP BY campaign_id, day_start;
+     GROUP BY campaign_id, account_id, day_start;
     ANALYZE _ao_rollup_hours;
     ANALYZE _ao_rollup_days;
     SELECT coalesce(sum(hours), 0), count(*) INTO v_hours, v_days FROM _ao_rollup_days;
@@ -162,10 +161,10 @@ BEGIN
         EXECUTE format('INSERT INTO %I SELECT * FROM %I WHERE NOT (period_end - period_start <= interval ''1 hour'')',
                        v_new, v_name);
         EXECUTE format($q$
-            INSERT INTO %I (campaign_id, period_start, period_end, impressions, reach, clicks, conversions,
-                            spend, revenue, updated_at)
-            SELECT campaign_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue,
-                   updated_at
+            INSERT INTO %I (campaign_id, account_id, period_start, period_end, impressions, reach, clicks,
+                            conversions, spend, revenue, updated_at)
+            SELECT campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions,
+                   spend, revenue, updated_at
               FROM _ao_rollup_days
              WHERE period_start >= $1 AND period_start < $1 + interval '1 month'
             $q$, v_new) USING v_month;

@@ -31,9 +31,9 @@ COMMENT ON FUNCTION _ao_metric_row_out_of_bounds(jsonb) IS
     'Finds the first metric row of a batch whose period or numbers are out of bounds (docs/api.md, "Bounds"), and the field, before anything is written (hour: a period_start that is an hour older than the hourly retention).';
 
 CREATE OR REPLACE FUNCTION _ao_metric_row_campaigns(p_rows jsonb)
-RETURNS TABLE (idx bigint, campaign_id uuid)
+RETURNS TABLE (idx bigint, campaign_id uuid, account_id uuid)
 LANGUAGE sql STABLE AS $$
-    SELECT r.idx - 1, coalesce(c1.id, c2.id)
+    SELECT r.idx - 1, coalesce(c1.id, c2.id), coalesce(c1.account_id, c2.account_id)
       FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
            WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
@@ -41,7 +41,7 @@ LANGUAGE sql STABLE AS $$
                             AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()))
 $$;
 COMMENT ON FUNCTION _ao_metric_row_campaigns(jsonb) IS
-    'Resolves each metric row of a batch to its campaign, by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
+    'Resolves each metric row of a batch to its campaign (and the campaign''s account), by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
 
 CREATE OR REPLACE FUNCTION _ao_upsert_metric_rows(p_rows jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -51,8 +51,8 @@ DECLARE
 BEGIN
     WITH upserted AS (
         INSERT INTO campaign_metrics AS m
-            (campaign_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
-        SELECT c.campaign_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
+            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
+        SELECT c.campaign_id, c.account_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
                coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0)
           FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (
                    period_start timestamptz, period_end timestamptz, impressions bigint, reach bigint,

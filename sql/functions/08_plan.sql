@@ -240,7 +240,7 @@ BEGIN
     -- held_reason); each action gets its id now, so the summary needs no read-back.
     EXECUTE format($q$
     CREATE TEMP TABLE _ao_plan ON COMMIT DROP AS
-    SELECT g.campaign_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
+    SELECT g.campaign_id, g.account_id, g.rule_id, g.rule_name, g.rule_type, g.action_type, g.priority, g.confidence,
            g.confidence_floor, g.factor, g.new_budget, g.platforms, g.title, g.daily_budget, g.max_budget,
            g.roi, g.ctr, g.hours_running, g.spend_lifetime, g.conversions_lifetime, g.held_code,
            _ao_held_reason(g) AS held_reason,

@@ -70,9 +70,9 @@ BEGIN
          WHERE c.id = chosen.campaign_id AND c.status = 'active' AND c.daily_budget = chosen.daily_budget
         RETURNING chosen.*
     ), logged AS (
-        INSERT INTO %2$I (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
+        INSERT INTO %2$I (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason, previous_state,
                           new_state, confidence, expected_impact, status, executed_at, created_at, created_by)
-        SELECT applied.action_id, $3, applied.campaign_id, applied.rule_id, $1, applied.reason,
+        SELECT applied.action_id, $3, applied.campaign_id, applied.account_id, applied.rule_id, $1, applied.reason,
                applied.previous_state, applied.new_state, applied.confidence, applied.expected_impact,
                'executed', %3$L::timestamptz, %3$L::timestamptz, $4
           FROM applied

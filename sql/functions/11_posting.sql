@@ -39,7 +39,7 @@ BEGIN
     WITH cfg AS (SELECT * FROM autonomous_settings LIMIT 1),
     platforms AS (SELECT platforms AS list FROM usable_social_platforms()),
     d AS (
-        SELECT x.*, gen_random_uuid() AS action_id, gen_random_uuid() AS schedule_id, c.title, c.description,
+        SELECT x.*, c.account_id, gen_random_uuid() AS action_id, gen_random_uuid() AS schedule_id, c.title, c.description,
                c.image_url, c.cta_label, c.landing_url, c.external_id, c.daily_budget, c.status AS campaign_status
           FROM jsonb_to_recordset(p_decisions) AS x(campaign_id uuid, rule_id uuid, confidence numeric,
                                                     reason text, expected_impact jsonb, previous_state jsonb)
@@ -47,9 +47,10 @@ BEGIN
          WHERE (SELECT list FROM platforms) IS NOT NULL
     ),
     logged AS (
-        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                        new_state, confidence, expected_impact, status, executed_at, created_by)
-        SELECT d.action_id, p_cycle_id, d.campaign_id, d.rule_id, 'post', d.reason,
+        INSERT INTO autonomous_actions (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason,
+                                        previous_state, new_state, confidence, expected_impact, status, executed_at,
+                                        created_by)
+        SELECT d.action_id, p_cycle_id, d.campaign_id, d.account_id, d.rule_id, 'post', d.reason,
                coalesce(d.previous_state, jsonb_build_object('status', d.campaign_status, 'daily_budget', d.daily_budget)),
                jsonb_build_object('status', d.campaign_status, 'daily_budget', d.daily_budget,
                                   'schedule_id', d.schedule_id, 'platforms', to_jsonb((SELECT list FROM platforms))),
@@ -58,8 +59,8 @@ BEGIN
         RETURNING *
     ),
     scheduled AS (
-        INSERT INTO campaign_schedules (id, campaign_id, action_id, scheduled_for, platforms, content)
-        SELECT d.schedule_id, d.campaign_id, d.action_id,
+        INSERT INTO campaign_schedules (id, campaign_id, account_id, action_id, scheduled_for, platforms, content)
+        SELECT d.schedule_id, d.campaign_id, d.account_id, d.action_id,
                now() + make_interval(mins => (SELECT post_lead_minutes FROM cfg)),
                (SELECT list FROM platforms),
                jsonb_build_object(
@@ -72,7 +73,7 @@ BEGIN
         RETURNING id
     )
     -- (Data-modifying CTEs always run: `scheduled` is written even though nothing reads it.)
-    SELECT coalesce(jsonb_agg(to_jsonb(logged) - 'actual_impact'
+    SELECT coalesce(jsonb_agg(to_jsonb(logged) - 'actual_impact' - 'account_id'
                               || jsonb_build_object('campaign_title', c.title, 'rule_name', r.name)
                               ORDER BY c.title, logged.campaign_id), '[]')
       INTO v_actions

@@ -378,10 +378,10 @@ BEGIN
      WHERE o.id = f.live_id;
     GET DIAGNOSTICS v_refreshed = ROW_COUNT;
     INSERT INTO optimization_opportunities
-        (campaign_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
-    SELECT f.campaign_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
+        (campaign_id, account_id, opportunity_type, severity, description, suggested_action, confidence_score, evidence)
+    SELECT f.campaign_id, c.account_id, f.opportunity_type, f.severity, f.description, f.suggested_action,
            least(greatest(coalesce(f.confidence_score, 0), 0), 1), f.evidence
-      FROM _ao_found f
+      FROM _ao_found f JOIN campaigns c ON c.id = f.campaign_id
      WHERE f.live_id IS NULL;
     GET DIAGNOSTICS v_raised = ROW_COUNT;
     RETURN v_refreshed + v_raised;

@@ -31,9 +31,9 @@ BEGIN
     RETURNING * INTO v_opp;
 
     IF v_to = 'resolved' THEN
-        INSERT INTO autonomous_actions (campaign_id, action_type, reason, previous_state, new_state, confidence,
-                                        expected_impact, status, executed_at, created_by)
-        VALUES (v_opp.campaign_id, 'optimize',
+        INSERT INTO autonomous_actions (campaign_id, account_id, action_type, reason, previous_state, new_state,
+                                        confidence, expected_impact, status, executed_at, created_by)
+        VALUES (v_opp.campaign_id, v_opp.account_id, 'optimize',
                 format('%s resolved by %s: %s%s', replace(v_opp.opportunity_type, '_', ' '), v_actor, v_opp.description,
                        CASE WHEN p_note IS NOT NULL THEN ' Note: ' || p_note ELSE '' END),
                 jsonb_build_object('opportunity_id', v_opp.id, 'opportunity_type', v_opp.opportunity_type,

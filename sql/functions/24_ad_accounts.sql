@@ -354,13 +354,15 @@ BEGIN
      GROUP BY n.campaign_id, n.period_start, n.period_end;
     ANALYZE _ao_sync_stored;
 
-    INSERT INTO metric_revisions (campaign_id, period_start, period_end, observed_at, sync_id, conversions,
-                                  revenue, spend)
-    SELECT s.campaign_id, s.period_start, s.period_end, s.seen_at, NULL, s.conversions, s.revenue, s.spend
+    INSERT INTO metric_revisions (campaign_id, account_id, period_start, period_end, observed_at, sync_id,
+                                  conversions, revenue, spend)
+    SELECT s.campaign_id, v_account.id, s.period_start, s.period_end, s.seen_at, NULL, s.conversions, s.revenue,
+           s.spend
       FROM _ao_sync_stored s
      WHERE s.from_hours
     UNION ALL
-    SELECT n.campaign_id, n.period_start, n.period_end, now(), p_sync_id, n.conversions, n.revenue, n.spend
+    SELECT n.campaign_id, v_account.id, n.period_start, n.period_end, now(), p_sync_id, n.conversions, n.revenue,
+           n.spend
       FROM _ao_sync_rows n
       LEFT JOIN _ao_sync_stored s ON s.campaign_id = n.campaign_id AND s.period_start = n.period_start
      WHERE n.is_day AND (s.campaign_id IS NULL OR s.from_hours

@@ -67,17 +67,18 @@ BEGIN
         RETURN '{}';
     END IF;
     WITH chosen AS (
-        SELECT p.*, acct.mode, acct.id AS account_id
+        SELECT p.*, acct.mode
           FROM _ao_plan p
           JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'active' AND c.daily_budget = p.daily_budget
           JOIN ad_accounts acct ON acct.id = c.account_id AND acct.platform <> 'manual'
          WHERE p.action_type = p_action_type AND p.held_code IS NULL
            AND (p_campaign_ids IS NULL OR p.campaign_id = ANY (p_campaign_ids))
     ), logged AS (
-        INSERT INTO autonomous_actions AS a (id, cycle_id, campaign_id, rule_id, action_type, reason, previous_state,
-                                             new_state, confidence, expected_impact, status, expires_at, created_at,
-                                             created_by)
-        SELECT ch.action_id, p_cycle_id, ch.campaign_id, ch.rule_id, p_action_type, ch.reason, ch.previous_state,
+        INSERT INTO autonomous_actions AS a (id, cycle_id, campaign_id, account_id, rule_id, action_type, reason,
+                                             previous_state, new_state, confidence, expected_impact, status, expires_at,
+                                             created_at, created_by)
+        SELECT ch.action_id, p_cycle_id, ch.campaign_id, ch.account_id, ch.rule_id, p_action_type, ch.reason,
+               ch.previous_state,
                ch.new_state, ch.confidence, ch.expected_impact,
                CASE ch.mode WHEN 'autopilot' THEN 'pending' ELSE 'proposed' END,
                CASE WHEN ch.mode <> 'autopilot'
@@ -87,7 +88,7 @@ BEGIN
         RETURNING a.*
     ), sent AS (
         INSERT INTO platform_changes (action_id, campaign_id, account_id, kind, from_state, to_state)
-        SELECT l.id, l.campaign_id, ch.account_id, CASE p_action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
+        SELECT l.id, l.campaign_id, l.account_id, CASE p_action_type WHEN 'pause' THEN 'status' ELSE 'budget' END,
                l.previous_state - 'max_budget', l.new_state - 'max_budget'
           FROM logged l JOIN chosen ch ON ch.action_id = l.id
          WHERE l.status = 'pending'
