@@ -166,27 +166,37 @@ DECLARE
     v_now timestamptz := ao_now();
     v_released boolean := coalesce(current_setting('ao.breaker_released', true), '') = 'on';
     v_only uuid;    -- the one account all campaigns are in, if they are
+    v_last uuid;
     v_sums text;    -- how the metrics of the last 8 days are summed per account
 BEGIN
     -- With one account (a service run for one client), its sums need no join of each metric row to its
     -- campaign: one aggregate over the rows, the active campaigns' 24 h spend apart (the join of a
     -- day's rows only). With several, each row is joined to its campaign's account.
-    EXECUTE format('SELECT f.account_id FROM (SELECT account_id FROM %1$I LIMIT 1) f
-                     WHERE NOT EXISTS (SELECT 1 FROM %1$I c WHERE c.account_id <> f.account_id)',
-                   ao_state_table('campaign states'))
-       INTO v_only;
+    -- (the lowest and the highest account the same: two ends of an index, a form a database split by
+    -- account runs too)
+    -- A cycle of one account (run_account_cycle) reads that account's only.
+    v_only := ao_cycle_account();
+    IF v_only IS NULL THEN
+        EXECUTE format('SELECT (SELECT account_id FROM %1$I ORDER BY account_id LIMIT 1),
+                               (SELECT account_id FROM %1$I ORDER BY account_id DESC LIMIT 1)',
+                       ao_state_table('campaign states'))
+           INTO v_only, v_last;
+        IF v_only IS DISTINCT FROM v_last THEN
+            v_only := NULL;
+        END IF;
+    END IF;
     v_sums := CASE WHEN v_only IS NULL THEN
         format($s$SELECT c.account_id, %%s,
                          sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours' AND c.status = 'active') AS spend_24h
-                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id
+                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.account_id = m.account_id
                    WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1
                    GROUP BY c.account_id$s$, ao_state_table('campaign states'))
     ELSE
         format($s$SELECT $2::uuid AS account_id, %%s,
-                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.status = 'active'
-                           WHERE a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
+                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.account_id = a.account_id AND c.status = 'active'
+                           WHERE a.account_id = $2 AND a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
                     FROM campaign_metrics m
-                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
+                   WHERE m.account_id = $2 AND m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
     END;
     v_sums := format(v_sums, $s$sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS spend_24h_all,
                    sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS revenue_24h,
@@ -205,14 +215,14 @@ BEGIN
         CREATE TEMP TABLE _ao_portfolio ON COMMIT DROP AS
         WITH sums AS (%3$s), budgets AS (
             SELECT c.account_id, coalesce(sum(c.daily_budget) FILTER (WHERE c.status = 'active'), 0) AS budget_now
-              FROM %1$I c GROUP BY c.account_id
+              FROM %1$I c WHERE $2::uuid IS NULL OR c.account_id = $2 GROUP BY c.account_id
         ), rise AS (
-            SELECT c.account_id,
+            SELECT a.account_id,
                    sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric) AS rise
-              FROM %2$I a JOIN %1$I c ON c.id = a.campaign_id
+              FROM %2$I a
              WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
-               AND a.created_at <= $1
-             GROUP BY c.account_id
+               AND a.created_at <= $1 AND ($2::uuid IS NULL OR a.account_id = $2)
+             GROUP BY a.account_id
         )
         SELECT b.account_id,
                coalesce(s.spend_24h_all, 0) AS spend_24h_all, coalesce(s.revenue_24h, 0) AS revenue_24h,
@@ -221,7 +231,8 @@ BEGIN
                (SELECT count(*) FROM (SELECT 1 FROM %1$I e
                                        WHERE e.account_id = b.account_id
                                          AND EXISTS (SELECT 1 FROM campaign_metrics x
-                                                      WHERE x.campaign_id = e.id AND x.period_end > $1 - interval '8 days'
+                                                      WHERE x.campaign_id = e.id AND x.account_id = e.account_id
+                                                        AND x.period_end > $1 - interval '8 days'
                                                         AND x.period_end <= $1 - interval '24 hours'
                                                         AND (x.revenue > 0 OR x.conversions > 0))
                                        LIMIT 3) y) AS earning,
@@ -849,6 +860,95 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_choose_decisions() IS 'Per campaign, the highest-priority matching rule with enough confidence (pause and scale exclusive, posts apart; ties by name), under its account''s settings (ao_account_settings), with its figures: ROI, CTR, recent daily spend, the factor capped at max_scale_factor and the new budget capped at max_budget (and at the largest amount of money), the platforms a post would go to.';
+
+
+--
+-- Name: _ao_citus_distributed_tables(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_citus_distributed_tables() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT ARRAY['campaigns', 'campaign_metrics', 'metric_revisions', 'autonomous_actions',
+                 'optimization_opportunities', 'platform_changes', 'campaign_schedules', 'metric_trigger_queue']
+$$;
+
+
+--
+-- Name: FUNCTION _ao_citus_distributed_tables(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_citus_distributed_tables() IS 'The tables Citus distributes by account_id, co-located with campaigns: a campaign and all its rows on one node.';
+
+
+--
+-- Name: _ao_citus_policy(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_citus_policy(p_expression text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT regexp_replace(p_expression, '\(\s*SELECT (app_auth\.\w+\(\)) AS \w+\)', '\1', 'g')
+$$;
+
+
+--
+-- Name: FUNCTION _ao_citus_policy(p_expression text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_citus_policy(p_expression text) IS 'A policy''s expression in the form Citus takes: each (SELECT app_auth.f() AS f) replaced by the call itself.';
+
+
+--
+-- Name: _ao_citus_reference_tables(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_citus_reference_tables() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT ARRAY['autonomous_settings', 'ad_accounts', 'account_settings', 'account_maturity', 'autonomous_rules',
+                 'social_accounts', 'autonomous_cycles', 'autonomous_counters', 'webhook_endpoints', 'webhook_events',
+                 'webhook_deliveries', 'webhook_attempts', 'backtests', 'metric_rollups', 'ad_account_syncs',
+                 'social_posts', 'platform_writes']
+$$;
+
+
+--
+-- Name: FUNCTION _ao_citus_reference_tables(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_citus_reference_tables() IS 'The tables Citus copies whole to every node: what every account''s cycle reads (settings, rules, accounts) and what a cycle writes once (cycles, counters, events).';
+
+
+--
+-- Name: _ao_citus_uninlined_functions(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_citus_uninlined_functions() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    f regprocedure;
+    n integer := 0;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+              WHERE l.lanname = 'sql' AND p.proconfig IS NULL
+                AND p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
+                AND p.prosrc ~ ('\m(' || array_to_string(_ao_citus_distributed_tables() || _ao_citus_reference_tables(), '|') || ')\M')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = public, pg_temp', f);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_citus_uninlined_functions(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_citus_uninlined_functions() IS 'Gives each SQL function that reads a table of the Citus layout a SET clause, so it runs as a function of its own instead of being inlined where Citus cannot plan it; returns how many.';
 
 
 --
@@ -1885,8 +1985,7 @@ BEGIN
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
           FROM campaign_metrics m
           JOIN _ao_detect f ON f.campaign_id = m.campaign_id
-          JOIN campaigns c ON c.id = m.campaign_id
-          JOIN ad_accounts a ON a.id = c.account_id
+          JOIN ad_accounts a ON a.id = m.account_id
          WHERE m.period_end - m.period_start <= interval '1 hour' AND m.period_start > now() - interval '14 days'
          GROUP BY 1, 2, 3
     ),
@@ -2048,9 +2147,13 @@ CREATE FUNCTION public._ao_emit_limits(p_cycle_id uuid, p_summary jsonb) RETURNS
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_document jsonb := (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id)
-                        || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
+    v_cycle autonomous_cycles;
+    v_document jsonb;
 BEGIN
+    -- the row into a variable, then the document: Citus runs a query on a table's shard, whose rows
+    -- are not of the table's type
+    SELECT * INTO v_cycle FROM autonomous_cycles WHERE id = p_cycle_id;
+    v_document := ao_cycle_document(v_cycle) || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
     IF (p_summary -> 'limits' ->> 'held')::boolean THEN
         PERFORM _ao_emit('cycle.held', v_document);
     END IF;
@@ -2214,11 +2317,15 @@ DECLARE
     v_summary jsonb := jsonb_build_object(
         'cycle_id', p_cycle_id, 'status', 'failed', 'dry_run', p_dry_run, 'trigger', p_trigger, 'paused', 0,
         'scaled', 0, 'posted', 0, 'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', p_error);
+    -- the clock read once, into a value: Citus runs no volatile function in an UPDATE of its tables
+    v_finished_at timestamptz := clock_timestamp();
+    v_cycle autonomous_cycles;
 BEGIN
-    UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = p_error,
+    UPDATE autonomous_cycles SET status = 'failed', finished_at = v_finished_at, error = p_error,
                                  summary = v_summary
-     WHERE id = p_cycle_id;
-    PERFORM _ao_emit('cycle.failed', (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id));
+     WHERE id = p_cycle_id
+    RETURNING * INTO v_cycle;
+    PERFORM _ao_emit('cycle.failed', ao_cycle_document(v_cycle));
     RETURN v_summary;
 END;
 $$;
@@ -2419,11 +2526,12 @@ BEGIN
       LEFT JOIN optimization_opportunities live
              ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
             AND live.status IN ('open', 'in_progress')
-     WHERE NOT EXISTS (
-               SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
-                  AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days))$s$, p_findings)
+      -- an anti-join, not a correlated NOT EXISTS: a form a database split by account (Citus) plans too
+      LEFT JOIN (SELECT DISTINCT d.campaign_id, d.opportunity_type FROM optimization_opportunities d
+                  WHERE d.status = 'dismissed'
+                    AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days)) quiet
+             ON quiet.campaign_id = one.campaign_id AND quiet.opportunity_type = one.opportunity_type
+     WHERE quiet.campaign_id IS NULL$s$, p_findings)
     USING cfg;
     ANALYZE _ao_found (live_id);
 END;
@@ -2438,6 +2546,34 @@ COMMENT ON FUNCTION public._ao_keep_findings(p_findings text, cfg public.autonom
 
 
 --
+-- Name: _ao_lock_campaigns(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_lock_campaigns(p_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_account uuid;
+    v_ids uuid[];
+BEGIN
+    FOR v_account, v_ids IN
+        SELECT c.account_id, array_agg(c.id ORDER BY c.id) FROM campaigns c WHERE c.id = ANY (p_ids)
+         GROUP BY c.account_id ORDER BY c.account_id LOOP
+        PERFORM 1 FROM campaigns c WHERE c.account_id = v_account AND c.id = ANY (v_ids)
+         ORDER BY c.id FOR NO KEY UPDATE;
+    END LOOP;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_lock_campaigns(p_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_lock_campaigns(p_ids uuid[]) IS 'Locks the campaigns (NO KEY UPDATE: their totals, status and budget change, never their key) in the one order every writer takes them in: by account, then by id.';
+
+
+--
 -- Name: _ao_lock_planned(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2448,10 +2584,8 @@ BEGIN
     IF ao_replaying() OR current_setting('ao.plan_locked', true) = 'on' THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM campaigns c
-     WHERE c.id IN (SELECT p.campaign_id FROM _ao_plan p WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale'))
-     ORDER BY c.id
-       FOR NO KEY UPDATE OF c;
+    PERFORM _ao_lock_campaigns(ARRAY(SELECT p.campaign_id FROM _ao_plan p
+                                      WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale')));
     PERFORM set_config('ao.plan_locked', 'on', true);
 END;
 $$;
@@ -2461,7 +2595,7 @@ $$;
 -- Name: FUNCTION _ao_lock_planned(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_lock_planned() IS 'Locks, in id order and once per plan, every campaign the plan pauses or scales, before any is changed (the order ingestion takes them in); a backtest locks nothing.';
+COMMENT ON FUNCTION public._ao_lock_planned() IS 'Locks, once per plan and in the one order (_ao_lock_campaigns), every campaign the plan pauses or scales, before any is changed; a backtest locks nothing.';
 
 
 --
@@ -2469,14 +2603,17 @@ COMMENT ON FUNCTION public._ao_lock_planned() IS 'Locks, in id order and once pe
 --
 
 CREATE FUNCTION public._ao_metric_row_campaigns(p_rows jsonb) RETURNS TABLE(idx bigint, campaign_id uuid, account_id uuid)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+BEGIN
+    RETURN QUERY
     SELECT r.idx - 1, coalesce(c1.id, c2.id), coalesce(c1.account_id, c2.account_id)
       FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
            WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
       LEFT JOIN campaigns c2 ON r.campaign_id IS NULL AND c2.external_id = r.external_id
-                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()))
+                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()));
+END;
 $$;
 
 
@@ -2680,6 +2817,7 @@ DECLARE
     v_matured text;
     v_now timestamptz := ao_now();
     v_as_of timestamptz := ao_as_of();
+    v_account uuid := ao_cycle_account();
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
@@ -2739,7 +2877,8 @@ BEGIN
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
                        WHERE m.period_end > %L::timestamptz %s %s %%s) m GROUP BY m.campaign_id',
                      v_sums, v_bucket, v_figures, v_cutoffs[cardinality(v_cutoffs)],
-                     CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
+                     CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END
+                     || CASE WHEN v_account IS NOT NULL THEN format(' AND m.account_id = %L::uuid', v_account) ELSE '' END,
                      CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END);
     -- The whole portfolio is summed in two halves by campaign id, each by one parallel worker (when the
     -- server has workers): one parallel plan over the whole table would sum every campaign in every
@@ -2774,7 +2913,8 @@ BEGIN
         LEFT JOIN ad_accounts acct ON acct.id = c.account_id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END
+         || CASE WHEN v_account IS NOT NULL THEN format(' AND c.account_id = %L::uuid', v_account) ELSE '' END,
          CASE WHEN v_reported IS NOT NULL THEN ', ' || v_reported ELSE '' END)
     USING p_campaign_ids;
     -- Young days of connected accounts read as what they will show: each day's conversions and revenue
@@ -2813,8 +2953,7 @@ BEGIN
                                    k.revenue / f.revenue - m.revenue AS add_revenue
                               FROM campaign_metrics m
                               JOIN _ao_stats st ON st.campaign_id = m.campaign_id
-                              JOIN campaigns c ON c.id = m.campaign_id
-                              JOIN ao_maturity_curves() mc ON mc.account_id = c.account_id
+                              JOIN ao_maturity_curves() mc ON mc.account_id = m.account_id
                               CROSS JOIN LATERAL (
                                   SELECT greatest(floor(extract(epoch FROM %3$L::timestamptz - m.period_end) / 86400), 0)::int + 1 AS i) age
                               CROSS JOIN LATERAL (
@@ -2830,7 +2969,8 @@ BEGIN
                           SELECT coalesce(r.conversions, m.conversions)::numeric AS conversions, coalesce(r.revenue, m.revenue) AS revenue
                             FROM (SELECT 1) one
                             LEFT JOIN LATERAL (SELECT r.conversions, r.revenue FROM metric_revisions r
-                                                WHERE r.campaign_id = m.campaign_id AND r.period_start = m.period_start
+                                                WHERE r.campaign_id = m.campaign_id AND r.account_id = m.account_id
+                                                  AND r.period_start = m.period_start
                                                   AND r.observed_at <= ao_now()
                                                 ORDER BY r.observed_at DESC LIMIT 1) r ON true) k$k$
                   ELSE 'CROSS JOIN LATERAL (SELECT m.conversions::numeric AS conversions, m.revenue) k' END,
@@ -2851,7 +2991,7 @@ $_$;
 -- Name: FUNCTION _ao_prepare_stats(p_campaign_ids uuid[]); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';
+COMMENT ON FUNCTION public._ao_prepare_stats(p_campaign_ids uuid[]) IS 'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only; in a cycle of one account, its campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';
 
 
 --
@@ -2908,9 +3048,9 @@ BEGIN
     END IF;
     -- The version moves under the row lock, so an evaluation that claimed the previous version leaves
     -- this one queued.
-    INSERT INTO metric_trigger_queue AS q (campaign_id, account_id)
-    SELECT c.id, c.account_id FROM campaigns c WHERE c.id = ANY (p_campaign_ids) ORDER BY c.id
-    ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
+    INSERT INTO metric_trigger_queue AS q (campaign_id, account_id, queued_at)
+    SELECT c.id, c.account_id, now() FROM campaigns c WHERE c.id = ANY (p_campaign_ids) ORDER BY c.id
+    ON CONFLICT ON CONSTRAINT metric_trigger_queue_pkey DO UPDATE SET version = q.version + 1, queued_at = EXCLUDED.queued_at;
     PERFORM pg_notify(ao_channel('metrics'), '');
 END;
 $$;
@@ -3023,13 +3163,17 @@ COMMENT ON FUNCTION public._ao_recompute_totals(p_ids uuid[], p_rows jsonb) IS '
 --
 
 CREATE FUNCTION public._ao_record_cycle(p_cycle_id uuid, p_summary jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+DECLARE
+    v_finished_at timestamptz := clock_timestamp();
+BEGIN
     UPDATE autonomous_cycles
        SET status = CASE WHEN NOT (p_summary ->> 'dry_run')::boolean AND p_summary ->> 'status' = 'held'
                          THEN 'held' ELSE 'succeeded' END,
-           finished_at = clock_timestamp(), summary = p_summary
-     WHERE id = p_cycle_id
+           finished_at = v_finished_at, summary = p_summary
+     WHERE id = p_cycle_id;
+END;
 $$;
 
 
@@ -4108,19 +4252,20 @@ DECLARE
 BEGIN
     WITH upserted AS (
         INSERT INTO campaign_metrics AS m
-            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
+            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue,
+             updated_at)
         SELECT c.campaign_id, c.account_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
-               coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0)
+               coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0), now()
           FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (
                    period_start timestamptz, period_end timestamptz, impressions bigint, reach bigint,
                    clicks bigint, conversions bigint, spend numeric, revenue numeric))
                WITH ORDINALITY AS i(period_start, period_end, impressions, reach, clicks, conversions,
                                     spend, revenue, idx)
           JOIN _ao_metric_row_campaigns(p_rows) c ON c.idx = i.idx - 1
-        ON CONFLICT (campaign_id, period_start) DO UPDATE
+        ON CONFLICT ON CONSTRAINT campaign_metrics_pkey DO UPDATE
            SET period_end = EXCLUDED.period_end, impressions = EXCLUDED.impressions,
                reach = EXCLUDED.reach, clicks = EXCLUDED.clicks, conversions = EXCLUDED.conversions,
-               spend = EXCLUDED.spend, revenue = EXCLUDED.revenue, updated_at = now()
+               spend = EXCLUDED.spend, revenue = EXCLUDED.revenue, updated_at = EXCLUDED.updated_at
         RETURNING 1
     )
     SELECT count(*) INTO v_count FROM upserted;
@@ -4434,6 +4579,141 @@ $$;
 --
 
 COMMENT ON FUNCTION public.ao_channels() IS 'The NOTIFY channel of each kind of work the database announces at commit: posts due, metrics for the trigger rules, webhook deliveries, backtests queued, ad account syncs asked for, platform changes to send.';
+
+
+--
+-- Name: ao_citus_layout(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_citus_layout() RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    v_fks jsonb;
+    v_dropped text[] := '{}';
+    r record;
+    v_t text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'the Citus layout needs the citus extension in this database'
+            USING ERRCODE = 'AO409', HINT = 'CREATE EXTENSION citus on the coordinator and on every worker first';
+    END IF;
+    PERFORM _ao_citus_uninlined_functions();
+    IF EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'campaigns'::regclass) THEN
+        RETURN jsonb_build_object('distributed', false, 'reason', 'already laid out');
+    END IF;
+    -- the guards and the set-based checks are triggers: Citus runs them on the shards
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- keys to reference tables are added in the transaction that made the shards: one connection per node
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+    -- Policies without subqueries, on the row's own columns.
+    FOR r IN SELECT p.tablename, p.policyname, p.cmd, p.qual, p.with_check, p.roles
+               FROM pg_policies p WHERE p.schemaname = 'public' LOOP
+        EXECUTE format('DROP POLICY %I ON %I', r.policyname, r.tablename);
+        EXECUTE format('CREATE POLICY %I ON %I FOR %s TO %s %s %s', r.policyname, r.tablename, r.cmd,
+                       array_to_string(r.roles, ', '),
+                       CASE WHEN r.qual IS NOT NULL THEN 'USING (' || _ao_citus_policy(r.qual) || ')' ELSE '' END,
+                       CASE WHEN r.with_check IS NOT NULL THEN 'WITH CHECK (' || _ao_citus_policy(r.with_check) || ')' ELSE '' END);
+    END LOOP;
+
+    -- A statement trigger that reads its rows from a transition table (the set-based reference checks,
+    -- the counters behind GET /stats, the webhook events) has nothing to read on Citus: it goes (the
+    -- keys check the references; docs/scaling.md says what else is not kept there).
+    FOR r IN SELECT t.tgrelid::regclass::text AS tab, t.tgname
+               FROM pg_trigger t
+              WHERE NOT t.tgisinternal AND (t.tgnewtable IS NOT NULL OR t.tgoldtable IS NOT NULL)
+                AND t.tgrelid::regclass::text = ANY (_ao_citus_distributed_tables() || _ao_citus_reference_tables()) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %I', r.tgname, r.tab);
+        v_dropped := v_dropped || (r.tab || '.' || r.tgname);
+    END LOOP;
+
+    -- Every foreign key comes off while the tables move, and goes back in the form Citus takes.
+    SELECT jsonb_agg(jsonb_build_object('tab', conrelid::regclass::text, 'name', conname,
+                                        'def', pg_get_constraintdef(oid),
+                                        'ref', confrelid::regclass::text))
+      INTO v_fks
+      FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace AND conparentid = 0;
+    FOR r IN SELECT * FROM jsonb_to_recordset(v_fks) AS x(tab text, name text, def text, ref text) LOOP
+        EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', r.tab, r.name);
+    END LOOP;
+
+    FOREACH v_t IN ARRAY _ao_citus_reference_tables() LOOP
+        PERFORM create_reference_table(v_t);
+    END LOOP;
+
+    FOREACH v_t IN ARRAY _ao_citus_distributed_tables() LOOP
+        -- each unique key holds account_id
+        FOR r IN SELECT c.conname, pg_get_constraintdef(c.oid) AS def
+                   FROM pg_constraint c
+                  WHERE c.conrelid = v_t::regclass AND c.contype IN ('p', 'u')
+                    AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = 'account_id') = ANY (c.conkey) LOOP
+            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', v_t, r.conname);
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s', v_t, r.conname,
+                           regexp_replace(r.def, '\)$', ', account_id)'));
+        END LOOP;
+        FOR r IN SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+                   FROM pg_index i
+                  WHERE i.indrelid = v_t::regclass AND i.indisunique
+                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                    AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = i.indrelid AND attname = 'account_id') = ANY (i.indkey) LOOP
+            EXECUTE format('DROP INDEX %s', r.name);
+            EXECUTE regexp_replace(r.def, 'USING (\w+) \(([^)]*)\)', 'USING \1 (\2, account_id)');
+        END LOOP;
+        PERFORM create_distributed_table(v_t, 'account_id',
+                                         colocate_with => CASE WHEN v_t = 'campaigns' THEN 'default' ELSE 'campaigns' END);
+    END LOOP;
+
+    -- Back: a key between two distributed tables through account_id as well; none from a reference
+    -- table to a distributed one (Citus has no such key: the outbox rows name their parents unchecked).
+    FOR r IN SELECT * FROM jsonb_to_recordset(v_fks) AS x(tab text, name text, def text, ref text) LOOP
+        IF r.tab = ANY (_ao_citus_reference_tables()) AND r.ref = ANY (_ao_citus_distributed_tables()) THEN
+            CONTINUE;
+        END IF;
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s', r.tab, r.name,
+                       CASE WHEN r.tab = ANY (_ao_citus_distributed_tables()) AND r.ref = ANY (_ao_citus_distributed_tables())
+                                 AND r.def !~ '\(account_id'
+                            THEN regexp_replace(regexp_replace(r.def, '^FOREIGN KEY \(', 'FOREIGN KEY (account_id, '),
+                                                'REFERENCES (\w+)\(', 'REFERENCES \1(account_id, ')
+                            ELSE r.def END);
+    END LOOP;
+    -- The functions made before the tables moved live on the coordinator only: every one of ours goes
+    -- to every node (Citus keeps them in step from now on); the cycle of one account runs on the node
+    -- that holds the account's rows, and there one connection per node writes (a worker that locked a
+    -- campaign row writes it over the same connection).
+    FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
+              WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+        PERFORM create_distributed_function(r.f);
+    END LOOP;
+    PERFORM create_distributed_function('run_account_cycle(uuid, boolean, text, text)'::regprocedure, 'p_account',
+                                        colocate_with => 'campaigns');
+    -- and no node sends a cycle's work tables and views (its own, temporary) to the others
+    ALTER FUNCTION run_account_cycle(uuid, boolean, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
+    ALTER FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
+    RETURN jsonb_build_object('distributed', true, 'triggers_dropped', to_jsonb(v_dropped),
+                              'tables', (SELECT jsonb_object_agg(logicalrelid::text, CASE partmethod WHEN 'h' THEN 'distributed' ELSE 'reference' END)
+                                           FROM pg_dist_partition));
+END;
+$_$;
+
+
+--
+-- Name: ao_cycle_account(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ao_cycle_account() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$ SELECT nullif(current_setting('ao.cycle_account', true), '')::uuid $$;
+
+
+--
+-- Name: FUNCTION ao_cycle_account(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_cycle_account() IS 'The one ad account a cycle decides for (ao.cycle_account, transaction-local, set by run_account_cycle), or NULL in a cycle of every account.';
 
 
 --
@@ -7246,10 +7526,10 @@ BEGIN
         PERFORM ao_raise_422(format('rows[%s].campaign_id', v_bad.idx),
                              'no campaign has this campaign_id, nor this external_id in the account named (the manual account when none is)');
     END IF;
-    -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
-    -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
-    -- campaign (its audit rows, its opportunities) does not hold the batch up.
-    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR NO KEY UPDATE;
+    -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact;
+    -- a running cycle that merely refers to the campaign (its audit rows, its opportunities) does not
+    -- hold the batch up (NO KEY UPDATE).
+    PERFORM _ao_lock_campaigns(v_ids);
     PERFORM ao_make_metric_partitions(ARRAY(SELECT DISTINCT date_trunc('month', r.period_start)
                                               FROM jsonb_to_recordset(p_rows) AS r(period_start timestamptz)));
     v_count := _ao_upsert_metric_rows(p_rows);
@@ -7378,26 +7658,30 @@ BEGIN
     -- The figures go through a work table of their own: the update below then joins on what it holds,
     -- whatever the statistics of autonomous_actions say after this cycle's own inserts.
     PERFORM _ao_drop_work_table('_ao_impact');
+    -- The documents are written here, the update only copies them: a database split by account
+    -- (Citus) builds no document from a row's columns inside an UPDATE.
     CREATE TEMP TABLE _ao_impact ON COMMIT DROP AS
-    WITH cfg AS (SELECT make_interval(hours => impact_window_hours) AS w FROM autonomous_settings LIMIT 1),
+    WITH cfg AS (SELECT impact_window_hours AS h, make_interval(hours => impact_window_hours) AS w
+                   FROM autonomous_settings LIMIT 1),
     due AS (  -- through the partial index autonomous_actions_impact_due_idx
-        SELECT a.id, a.campaign_id, a.executed_at FROM autonomous_actions a
+        SELECT a.id, a.account_id, a.campaign_id, a.executed_at FROM autonomous_actions a
          WHERE a.actual_impact IS NULL AND a.action_type IN ('pause', 'scale') AND a.status IN ('executed', 'rolled_back')
            AND a.executed_at <= now() - (SELECT w FROM cfg)
+           AND (ao_cycle_account() IS NULL OR a.account_id = ao_cycle_account())
+    ),
+    f AS (
+        SELECT d.id, d.account_id,
+               sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
+               sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
+               sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
+               sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
+          FROM due d CROSS JOIN cfg
+          LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id AND m.account_id = d.account_id
+               AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
+         GROUP BY d.id, d.account_id
     )
-    SELECT d.id,
-           sum(m.spend) FILTER (WHERE m.period_start < d.executed_at) AS spend_before,
-           sum(m.revenue) FILTER (WHERE m.period_start < d.executed_at) AS revenue_before,
-           sum(m.spend) FILTER (WHERE m.period_start >= d.executed_at) AS spend_after,
-           sum(m.revenue) FILTER (WHERE m.period_start >= d.executed_at) AS revenue_after
-      FROM due d CROSS JOIN cfg
-      LEFT JOIN campaign_metrics m ON m.campaign_id = d.campaign_id
-           AND m.period_start >= d.executed_at - cfg.w AND m.period_start < d.executed_at + cfg.w
-     GROUP BY d.id;
-    ANALYZE _ao_impact;
-    WITH cfg AS (SELECT impact_window_hours AS h FROM autonomous_settings LIMIT 1)
-    UPDATE autonomous_actions a
-       SET actual_impact = jsonb_build_object(
+    SELECT f.id, f.account_id,
+           jsonb_build_object(
                'window_hours', cfg.h, 'measured_at', now(),
                'before', jsonb_build_object('spend_per_day', round(coalesce(f.spend_before, 0) * 24 / cfg.h, 2),
                                             'revenue_per_day', round(coalesce(f.revenue_before, 0) * 24 / cfg.h, 2),
@@ -7410,9 +7694,13 @@ BEGIN
                'sentence', format('Profit per day went from %s to %s in the %s h after the action.',
                                   to_char((coalesce(f.revenue_before, 0) - coalesce(f.spend_before, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
                                   to_char((coalesce(f.revenue_after, 0) - coalesce(f.spend_after, 0)) * 24 / cfg.h, 'FM$999,999,999,990.00'),
-                                  cfg.h))
-      FROM _ao_impact f, cfg
-     WHERE a.id = f.id;
+                                  cfg.h)) AS impact
+      FROM f CROSS JOIN cfg;
+    ANALYZE _ao_impact;
+    UPDATE autonomous_actions a
+       SET actual_impact = f.impact
+      FROM _ao_impact f
+     WHERE a.id = f.id AND a.account_id = f.account_id;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END;
@@ -8095,6 +8383,35 @@ $$;
 --
 
 COMMENT ON FUNCTION public.rule_windows() IS 'The windows a rule condition may name.';
+
+
+--
+-- Name: run_account_cycle(uuid, boolean, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.run_account_cycle(p_account uuid, dry_run boolean DEFAULT false, trigger text DEFAULT 'sql'::text, triggered_by text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET jit TO 'off'
+    AS $$
+DECLARE
+    v_summary jsonb;
+BEGIN
+    IF p_account IS NULL OR NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = p_account) THEN
+        PERFORM ao_raise_422('account_id', format('no ad account has the id %s', coalesce(p_account::text, 'null')));
+    END IF;
+    PERFORM set_config('ao.cycle_account', p_account::text, true);
+    v_summary := run_autonomous_operations_with_posting(dry_run, trigger, triggered_by);
+    PERFORM set_config('ao.cycle_account', '', true);
+    RETURN v_summary || jsonb_build_object('account_id', p_account);
+END;
+$$;
+
+
+--
+-- Name: FUNCTION run_account_cycle(p_account uuid, dry_run boolean, trigger text, triggered_by text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.run_account_cycle(p_account uuid, dry_run boolean, trigger text, triggered_by text) IS 'One cycle for one ad account (its campaigns read, planned and acted on; the others left alone), under the cycle lock like any cycle; returns the cycle''s summary with account_id. An account that does not exist: 422 naming account_id.';
 
 
 --

@@ -1,5 +1,6 @@
-"""On a real Citus cluster: the migrations apply on its coordinator, and a cycle over two accounts there
-decides as on plain PostgreSQL (docs/scaling.md, "Citus").
+"""On a real Citus cluster: the migrations apply on its coordinator, the layout distributes the rows of
+a campaign by account, and a cycle per account, sent to the worker that holds the account, decides as on
+plain PostgreSQL (docs/scaling.md, "Citus").
 
 Runs where CITUS_TEST_URL names a coordinator whose workers are added (citus_add_node). The test makes a
 database of its own on the coordinator and on each worker, with the extension and the workers added,
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -87,52 +90,125 @@ async def citus_db() -> AsyncIterator[str]:
                 await admin.close()
 
 
-async def _decisions(conn: asyncpg.Connection) -> dict[str, Any]:
-    """The demo spread over two accounts, one cycle at the default limits, and what it decided, without
-    ids or times."""
+# What a cycle of one account decided, without ids or times: its summary's counts and limits, its
+# actions and its opportunities.
+ACTIONS = """
+SELECT c.external_id, a.action_type, a.status, a.reason, a.new_state ->> 'daily_budget' AS budget
+  FROM autonomous_actions a JOIN campaigns c ON c.id = a.campaign_id AND c.account_id = a.account_id
+ WHERE a.account_id = $1 ORDER BY 1, 2
+"""
+OPPORTUNITIES = """
+SELECT c.external_id, o.opportunity_type, o.severity, o.description
+  FROM optimization_opportunities o JOIN campaigns c ON c.id = o.campaign_id AND c.account_id = o.account_id
+ WHERE o.account_id = $1 ORDER BY 1, 2
+"""
+SECOND = (
+    "INSERT INTO ad_accounts (id, platform, external_id, name, currency, timezone)"
+    " VALUES ($1, 'manual', 'client-b', 'Client B', 'EUR', 'Europe/Berlin')"
+)
+# The node whose shards hold an account's rows.
+NODE_OF = """
+SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+ WHERE p.shardid = get_shard_id_for_distribution_column('campaigns', $1::uuid)
+"""
+
+
+async def _account_elsewhere(conn: asyncpg.Connection, manual: uuid.UUID) -> uuid.UUID:
+    """An account id whose rows Citus places on another worker than the manual account's."""
+    home = await conn.fetchval(NODE_OF, manual)
+    for _ in range(200):
+        candidate = uuid.uuid4()
+        if await conn.fetchval(NODE_OF, candidate) != home:
+            return candidate
+    raise AssertionError("no account id lands on another worker")
+
+
+async def _decide(
+    conn: asyncpg.Connection, accounts: list[uuid.UUID], now: datetime
+) -> list[dict[str, Any]]:
+    """The demo dealt out between the accounts, one cycle per account, and what each decided."""
     await conn.execute(DEFAULT_PORTFOLIO_LIMITS)
-    await demo.load(conn, 100.0)
-    second = await conn.fetchval(
-        "INSERT INTO ad_accounts (platform, external_id, name, currency, timezone)"
-        " VALUES ('manual', 'client-b', 'Client B', 'EUR', 'Europe/Berlin') RETURNING id"
-    )
-    await conn.execute(
-        "UPDATE campaigns SET account_id = $1 WHERE id IN"
-        " (SELECT id FROM campaigns ORDER BY external_id LIMIT (SELECT count(*) / 2 FROM campaigns))",
-        second,
-    )
-    summary = await conn.fetchval("SELECT run_autonomous_operations_with_posting()")
-    actions = await conn.fetch(
-        """SELECT c.external_id, a.action_type, a.status, a.reason, a.new_state ->> 'daily_budget' AS budget
-             FROM autonomous_actions a JOIN campaigns c ON c.id = a.campaign_id
-            ORDER BY 1, 2"""
-    )
-    opportunities = await conn.fetch(
-        """SELECT c.external_id, o.opportunity_type, o.severity, o.description
-             FROM optimization_opportunities o JOIN campaigns c ON c.id = o.campaign_id
-            ORDER BY 1, 2"""
-    )
-    return {
-        "counts": {k: summary[k] for k in ("paused", "scaled", "opportunities_detected", "status")},
-        "limits": [
-            {k: v for k, v in a.items() if k != "account_id"} for a in summary["limits"]["accounts"]
-        ],
-        "actions": [dict(r) for r in actions],
-        "opportunities": [dict(r) for r in opportunities],
-    }
+    await demo.load(conn, 100.0, accounts, now)
+    decided: list[dict[str, Any]] = []
+    for account in accounts:
+        summary = await conn.fetchval("SELECT run_account_cycle($1::uuid)", account)
+        assert summary["status"] == "succeeded", summary
+        decided.append(
+            {
+                "counts": {k: summary[k] for k in ("paused", "scaled", "opportunities_detected")},
+                "limits": [
+                    {k: v for k, v in a.items() if k != "account_id"}
+                    for a in summary["limits"]["accounts"]
+                ],
+                "actions": [dict(r) for r in await conn.fetch(ACTIONS, account)],
+                "opportunities": [dict(r) for r in await conn.fetch(OPPORTUNITIES, account)],
+            }
+        )
+    return decided
 
 
-async def test_the_migrations_apply_on_citus_and_a_cycle_decides_as_on_postgresql(citus_db, db):
+async def test_a_cycle_per_account_runs_on_its_worker_and_decides_as_on_postgresql(citus_db, db):
     await asyncio.to_thread(alembic, citus_db, "upgrade", "head")
     conn = await asyncpg.connect(citus_db)
     await _init_connection(conn)
     try:
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
-        assert await conn.fetchval("SELECT count(*) FROM citus_get_active_worker_nodes()") >= 2
-        on_citus = await _decisions(conn)
+        layout = await conn.fetchval("SELECT ao_citus_layout()")
+        assert layout["distributed"], layout
+        kinds = dict(
+            await conn.fetch(
+                "SELECT logicalrelid::text, partmethod::text FROM pg_dist_partition"
+                " WHERE NOT logicalrelid::text LIKE 'campaign_metrics_p%'"
+            )
+        )
+        distributed = await conn.fetchval("SELECT _ao_citus_distributed_tables()")
+        assert {t for t, k in kinds.items() if k == "h"} == set(distributed)
+        assert {"autonomous_rules", "autonomous_settings", "ad_accounts"} <= {
+            t for t, k in kinds.items() if k == "n"
+        }
+        # one colocation group: a campaign and all its rows on one node
+        assert (
+            await conn.fetchval(
+                "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid::text = ANY ($1)",
+                distributed,
+            )
+            == 1
+        )
+        # a second layout changes nothing
+        assert not (await conn.fetchval("SELECT ao_citus_layout()"))["distributed"]
+
+        manual = await conn.fetchval("SELECT ao_manual_account_id()")
+        second = await _account_elsewhere(conn, manual)
+        await conn.execute(SECOND, second)
+        accounts = [manual, second]
+        nodes = [await conn.fetchval(NODE_OF, a) for a in accounts]
+        assert nodes[0] != nodes[1]
+        now = datetime.now(UTC)
+        # each account's cycle is sent whole to the worker that holds the account
+        sent: list[str] = []
+        conn.add_log_listener(
+            lambda _c, message: sent.append(f"{message.message} {message.detail or ''}")
+        )
+        await conn.execute("SET citus.log_remote_commands = on")
+        on_citus = await _decide(conn, accounts, now)
+        await conn.execute("RESET citus.log_remote_commands")
+        for account, node in zip(accounts, nodes, strict=True):
+            assert any(
+                "SELECT public.run_account_cycle" in line
+                and str(account) in line
+                and f":{node} " in line
+                for line in sent
+            ), (account, node)
+        with pytest.raises(asyncpg.PostgresError, match="account_id: no ad account has the id"):
+            await conn.fetchval("SELECT run_account_cycle($1::uuid)", uuid.uuid4())
     finally:
         await conn.close()
-    on_postgresql = await _decisions(db)
-    assert on_citus["actions"], "the demo cycle decided nothing"
-    assert len(on_citus["limits"]) == 2
+
+    # the same portfolio on plain PostgreSQL: its own manual account, the second under the same id
+    await db.execute(SECOND, second)
+    on_postgresql = await _decide(
+        db, [await db.fetchval("SELECT ao_manual_account_id()"), second], now
+    )
+    for decided in on_citus:
+        assert decided["actions"] and decided["limits"], decided["counts"]
     assert on_citus == on_postgresql

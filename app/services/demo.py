@@ -10,6 +10,8 @@ stated in app/data/SOURCE.md.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -77,9 +79,22 @@ def build(
     return campaigns, rows
 
 
-async def load(conn: asyncpg.Connection, value_per_conversion: float = 100.0) -> dict[str, int]:
-    """Insert the demo campaigns (existing external ids are left alone) and upsert their metrics."""
-    campaigns, rows = build(Decimal(str(value_per_conversion)))
+async def load(
+    conn: asyncpg.Connection,
+    value_per_conversion: float = 100.0,
+    accounts: Sequence[uuid.UUID] = (),
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Insert the demo campaigns (existing external ids are left alone) and upsert their metrics: in
+    the manual account, or dealt out among ``accounts`` in blocks of consecutive ad sets."""
+    campaigns, rows = build(Decimal(str(value_per_conversion)), now)
+    if accounts:
+        account_of = {
+            c["external_id"]: str(accounts[i * len(accounts) // len(campaigns)])
+            for i, c in enumerate(campaigns)
+        }
+        for item in (*campaigns, *rows):
+            item["account_id"] = account_of[item["external_id"]]
     async with conn.transaction():
         inserted = await conn.fetchval(queries.DEMO_CAMPAIGNS_INSERT, json.dumps(campaigns))
         for i in range(0, len(rows), 10_000):

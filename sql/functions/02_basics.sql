@@ -80,6 +80,11 @@ LANGUAGE sql STABLE AS $$ SELECT coalesce(ao_as_of(), now()) $$;
 COMMENT ON FUNCTION ao_now() IS
     'The decisions'' "now": the transaction''s start in a cycle, the replayed moment in a backtest.';
 
+CREATE OR REPLACE FUNCTION ao_cycle_account() RETURNS uuid
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('ao.cycle_account', true), '')::uuid $$;
+COMMENT ON FUNCTION ao_cycle_account() IS
+    'The one ad account a cycle decides for (ao.cycle_account, transaction-local, set by run_account_cycle), or NULL in a cycle of every account.';
+
 CREATE OR REPLACE FUNCTION ao_replaying() RETURNS boolean
 LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('ao.replay', true), '') <> '' $$;
 COMMENT ON FUNCTION ao_replaying() IS
@@ -146,3 +151,22 @@ COMMENT ON FUNCTION ao_lock_keys() IS
 CREATE OR REPLACE FUNCTION ao_lock_key(p_name text) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT key FROM ao_lock_keys() WHERE name = p_name $$;
 COMMENT ON FUNCTION ao_lock_key(text) IS 'The advisory lock key of one of the service''s locks (ao_lock_keys).';
+
+-- One order everywhere: by account, then by id. A lock per account is one statement per account's
+-- campaigns, the form a database split by account (Citus) can lock rows in.
+CREATE OR REPLACE FUNCTION _ao_lock_campaigns(p_ids uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_account uuid;
+    v_ids uuid[];
+BEGIN
+    FOR v_account, v_ids IN
+        SELECT c.account_id, array_agg(c.id ORDER BY c.id) FROM campaigns c WHERE c.id = ANY (p_ids)
+         GROUP BY c.account_id ORDER BY c.account_id LOOP
+        PERFORM 1 FROM campaigns c WHERE c.account_id = v_account AND c.id = ANY (v_ids)
+         ORDER BY c.id FOR NO KEY UPDATE;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION _ao_lock_campaigns(uuid[]) IS
+    'Locks the campaigns (NO KEY UPDATE: their totals, status and budget change, never their key) in the one order every writer takes them in: by account, then by id.';

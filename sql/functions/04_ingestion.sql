@@ -32,13 +32,17 @@ COMMENT ON FUNCTION _ao_metric_row_out_of_bounds(jsonb) IS
 
 CREATE OR REPLACE FUNCTION _ao_metric_row_campaigns(p_rows jsonb)
 RETURNS TABLE (idx bigint, campaign_id uuid, account_id uuid)
-LANGUAGE sql STABLE AS $$
+-- PL/pgSQL: a database split by account (Citus) plans no SQL function with parameters over its tables
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT r.idx - 1, coalesce(c1.id, c2.id), coalesce(c1.account_id, c2.account_id)
       FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (campaign_id uuid, external_id text, account_id uuid))
            WITH ORDINALITY AS r(campaign_id, external_id, account_id, idx)
       LEFT JOIN campaigns c1 ON c1.id = r.campaign_id
       LEFT JOIN campaigns c2 ON r.campaign_id IS NULL AND c2.external_id = r.external_id
-                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()))
+                            AND c2.account_id = coalesce(r.account_id, (SELECT ao_manual_account_id()));
+END;
 $$;
 COMMENT ON FUNCTION _ao_metric_row_campaigns(jsonb) IS
     'Resolves each metric row of a batch to its campaign (and the campaign''s account), by campaign_id or else by external_id within the row''s account_id (the manual account when none is named); NULL when no campaign matches.';
@@ -51,19 +55,20 @@ DECLARE
 BEGIN
     WITH upserted AS (
         INSERT INTO campaign_metrics AS m
-            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue)
+            (campaign_id, account_id, period_start, period_end, impressions, reach, clicks, conversions, spend, revenue,
+             updated_at)
         SELECT c.campaign_id, c.account_id, i.period_start, i.period_end, coalesce(i.impressions, 0), i.reach,
-               coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0)
+               coalesce(i.clicks, 0), coalesce(i.conversions, 0), coalesce(i.spend, 0), coalesce(i.revenue, 0), now()
           FROM ROWS FROM (jsonb_to_recordset(p_rows) AS (
                    period_start timestamptz, period_end timestamptz, impressions bigint, reach bigint,
                    clicks bigint, conversions bigint, spend numeric, revenue numeric))
                WITH ORDINALITY AS i(period_start, period_end, impressions, reach, clicks, conversions,
                                     spend, revenue, idx)
           JOIN _ao_metric_row_campaigns(p_rows) c ON c.idx = i.idx - 1
-        ON CONFLICT (campaign_id, period_start) DO UPDATE
+        ON CONFLICT ON CONSTRAINT campaign_metrics_pkey DO UPDATE
            SET period_end = EXCLUDED.period_end, impressions = EXCLUDED.impressions,
                reach = EXCLUDED.reach, clicks = EXCLUDED.clicks, conversions = EXCLUDED.conversions,
-               spend = EXCLUDED.spend, revenue = EXCLUDED.revenue, updated_at = now()
+               spend = EXCLUDED.spend, revenue = EXCLUDED.revenue, updated_at = EXCLUDED.updated_at
         RETURNING 1
     )
     SELECT count(*) INTO v_count FROM upserted;
@@ -144,10 +149,10 @@ BEGIN
         PERFORM ao_raise_422(format('rows[%s].campaign_id', v_bad.idx),
                              'no campaign has this campaign_id, nor this external_id in the account named (the manual account when none is)');
     END IF;
-    -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact.
-    -- NO KEY UPDATE: the totals change, never the key, so a running cycle that merely refers to the
-    -- campaign (its audit rows, its opportunities) does not hold the batch up.
-    PERFORM 1 FROM campaigns WHERE id = ANY (v_ids) ORDER BY id FOR NO KEY UPDATE;
+    -- Concurrent batches for one campaign serialize on it (a fixed order), so its totals stay exact;
+    -- a running cycle that merely refers to the campaign (its audit rows, its opportunities) does not
+    -- hold the batch up (NO KEY UPDATE).
+    PERFORM _ao_lock_campaigns(v_ids);
     PERFORM ao_make_metric_partitions(ARRAY(SELECT DISTINCT date_trunc('month', r.period_start)
                                               FROM jsonb_to_recordset(p_rows) AS r(period_start timestamptz)));
     v_count := _ao_upsert_metric_rows(p_rows);

@@ -58,6 +58,7 @@ DECLARE
     v_matured text;
     v_now timestamptz := ao_now();
     v_as_of timestamptz := ao_as_of();
+    v_account uuid := ao_cycle_account();
 BEGIN
     PERFORM _ao_drop_work_table('_ao_stats');
     -- Each metric row falls in one bucket between consecutive window edges and is added once per
@@ -117,7 +118,8 @@ BEGIN
     v_rows := format('SELECT m.campaign_id, %s FROM (SELECT m.campaign_id, %s AS k, %s FROM campaign_metrics m
                        WHERE m.period_end > %L::timestamptz %s %s %%s) m GROUP BY m.campaign_id',
                      v_sums, v_bucket, v_figures, v_cutoffs[cardinality(v_cutoffs)],
-                     CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END,
+                     CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND m.campaign_id = ANY ($1)' ELSE '' END
+                     || CASE WHEN v_account IS NOT NULL THEN format(' AND m.account_id = %L::uuid', v_account) ELSE '' END,
                      CASE WHEN v_as_of IS NOT NULL THEN format('AND m.period_end <= %L::timestamptz', v_as_of) ELSE '' END);
     -- The whole portfolio is summed in two halves by campaign id, each by one parallel worker (when the
     -- server has workers): one parallel plan over the whole table would sum every campaign in every
@@ -152,7 +154,8 @@ BEGIN
         LEFT JOIN ad_accounts acct ON acct.id = c.account_id
         WHERE c.status = 'active' %5$s
     $q$, v_rows, v_columns, ao_state_table('campaigns'), v_now,
-         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END,
+         CASE WHEN p_campaign_ids IS NOT NULL THEN 'AND c.id = ANY ($1)' ELSE '' END
+         || CASE WHEN v_account IS NOT NULL THEN format(' AND c.account_id = %L::uuid', v_account) ELSE '' END,
          CASE WHEN v_reported IS NOT NULL THEN ', ' || v_reported ELSE '' END)
     USING p_campaign_ids;
     -- Young days of connected accounts read as what they will show: each day's conversions and revenue
@@ -191,8 +194,7 @@ BEGIN
                                    k.revenue / f.revenue - m.revenue AS add_revenue
                               FROM campaign_metrics m
                               JOIN _ao_stats st ON st.campaign_id = m.campaign_id
-                              JOIN campaigns c ON c.id = m.campaign_id
-                              JOIN ao_maturity_curves() mc ON mc.account_id = c.account_id
+                              JOIN ao_maturity_curves() mc ON mc.account_id = m.account_id
                               CROSS JOIN LATERAL (
                                   SELECT greatest(floor(extract(epoch FROM %3$L::timestamptz - m.period_end) / 86400), 0)::int + 1 AS i) age
                               CROSS JOIN LATERAL (
@@ -208,7 +210,8 @@ BEGIN
                           SELECT coalesce(r.conversions, m.conversions)::numeric AS conversions, coalesce(r.revenue, m.revenue) AS revenue
                             FROM (SELECT 1) one
                             LEFT JOIN LATERAL (SELECT r.conversions, r.revenue FROM metric_revisions r
-                                                WHERE r.campaign_id = m.campaign_id AND r.period_start = m.period_start
+                                                WHERE r.campaign_id = m.campaign_id AND r.account_id = m.account_id
+                                                  AND r.period_start = m.period_start
                                                   AND r.observed_at <= ao_now()
                                                 ORDER BY r.observed_at DESC LIMIT 1) r ON true) k$k$
                   ELSE 'CROSS JOIN LATERAL (SELECT m.conversions::numeric AS conversions, m.revenue) k' END,
@@ -224,4 +227,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION _ao_prepare_stats(uuid[]) IS
-    'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';
+    'Reads the metrics once per cycle (or, given campaign ids, for those campaigns only; in a cycle of one account, its campaigns only) into a transaction-local table (lifetime totals plus the window sums the rules and detectors need) that every rule query and detector then scans; conversions and revenue of connected accounts'' young days read as what they will show (reported ÷ F(age)), the reported figures beside them.';

@@ -25,27 +25,37 @@ DECLARE
     v_now timestamptz := ao_now();
     v_released boolean := coalesce(current_setting('ao.breaker_released', true), '') = 'on';
     v_only uuid;    -- the one account all campaigns are in, if they are
+    v_last uuid;
     v_sums text;    -- how the metrics of the last 8 days are summed per account
 BEGIN
     -- With one account (a service run for one client), its sums need no join of each metric row to its
     -- campaign: one aggregate over the rows, the active campaigns' 24 h spend apart (the join of a
     -- day's rows only). With several, each row is joined to its campaign's account.
-    EXECUTE format('SELECT f.account_id FROM (SELECT account_id FROM %1$I LIMIT 1) f
-                     WHERE NOT EXISTS (SELECT 1 FROM %1$I c WHERE c.account_id <> f.account_id)',
-                   ao_state_table('campaign states'))
-       INTO v_only;
+    -- (the lowest and the highest account the same: two ends of an index, a form a database split by
+    -- account runs too)
+    -- A cycle of one account (run_account_cycle) reads that account's only.
+    v_only := ao_cycle_account();
+    IF v_only IS NULL THEN
+        EXECUTE format('SELECT (SELECT account_id FROM %1$I ORDER BY account_id LIMIT 1),
+                               (SELECT account_id FROM %1$I ORDER BY account_id DESC LIMIT 1)',
+                       ao_state_table('campaign states'))
+           INTO v_only, v_last;
+        IF v_only IS DISTINCT FROM v_last THEN
+            v_only := NULL;
+        END IF;
+    END IF;
     v_sums := CASE WHEN v_only IS NULL THEN
         format($s$SELECT c.account_id, %%s,
                          sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours' AND c.status = 'active') AS spend_24h
-                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id
+                    FROM campaign_metrics m JOIN %1$I c ON c.id = m.campaign_id AND c.account_id = m.account_id
                    WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1
                    GROUP BY c.account_id$s$, ao_state_table('campaign states'))
     ELSE
         format($s$SELECT $2::uuid AS account_id, %%s,
-                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.status = 'active'
-                           WHERE a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
+                         (SELECT sum(a.spend) FROM campaign_metrics a JOIN %1$I c ON c.id = a.campaign_id AND c.account_id = a.account_id AND c.status = 'active'
+                           WHERE a.account_id = $2 AND a.period_end > $1 - interval '24 hours' AND a.period_end <= $1) AS spend_24h
                     FROM campaign_metrics m
-                   WHERE m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
+                   WHERE m.account_id = $2 AND m.period_end > $1 - interval '8 days' AND m.period_end <= $1$s$, ao_state_table('campaign states'))
     END;
     v_sums := format(v_sums, $s$sum(m.spend) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS spend_24h_all,
                    sum(m.revenue) FILTER (WHERE m.period_end > $1 - interval '24 hours') AS revenue_24h,
@@ -64,14 +74,14 @@ BEGIN
         CREATE TEMP TABLE _ao_portfolio ON COMMIT DROP AS
         WITH sums AS (%3$s), budgets AS (
             SELECT c.account_id, coalesce(sum(c.daily_budget) FILTER (WHERE c.status = 'active'), 0) AS budget_now
-              FROM %1$I c GROUP BY c.account_id
+              FROM %1$I c WHERE $2::uuid IS NULL OR c.account_id = $2 GROUP BY c.account_id
         ), rise AS (
-            SELECT c.account_id,
+            SELECT a.account_id,
                    sum((a.new_state ->> 'daily_budget')::numeric - (a.previous_state ->> 'daily_budget')::numeric) AS rise
-              FROM %2$I a JOIN %1$I c ON c.id = a.campaign_id
+              FROM %2$I a
              WHERE a.action_type = 'scale' AND a.status = 'executed' AND a.created_at > $1 - interval '24 hours'
-               AND a.created_at <= $1
-             GROUP BY c.account_id
+               AND a.created_at <= $1 AND ($2::uuid IS NULL OR a.account_id = $2)
+             GROUP BY a.account_id
         )
         SELECT b.account_id,
                coalesce(s.spend_24h_all, 0) AS spend_24h_all, coalesce(s.revenue_24h, 0) AS revenue_24h,
@@ -80,7 +90,8 @@ BEGIN
                (SELECT count(*) FROM (SELECT 1 FROM %1$I e
                                        WHERE e.account_id = b.account_id
                                          AND EXISTS (SELECT 1 FROM campaign_metrics x
-                                                      WHERE x.campaign_id = e.id AND x.period_end > $1 - interval '8 days'
+                                                      WHERE x.campaign_id = e.id AND x.account_id = e.account_id
+                                                        AND x.period_end > $1 - interval '8 days'
                                                         AND x.period_end <= $1 - interval '24 hours'
                                                         AND (x.revenue > 0 OR x.conversions > 0))
                                        LIMIT 3) y) AS earning,

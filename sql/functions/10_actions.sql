@@ -26,15 +26,13 @@ BEGIN
     IF ao_replaying() OR current_setting('ao.plan_locked', true) = 'on' THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM campaigns c
-     WHERE c.id IN (SELECT p.campaign_id FROM _ao_plan p WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale'))
-     ORDER BY c.id
-       FOR NO KEY UPDATE OF c;
+    PERFORM _ao_lock_campaigns(ARRAY(SELECT p.campaign_id FROM _ao_plan p
+                                      WHERE p.held_code IS NULL AND p.action_type IN ('pause', 'scale')));
     PERFORM set_config('ao.plan_locked', 'on', true);
 END;
 $$;
 COMMENT ON FUNCTION _ao_lock_planned() IS
-    'Locks, in id order and once per plan, every campaign the plan pauses or scales, before any is changed (the order ingestion takes them in); a backtest locks nothing.';
+    'Locks, once per plan and in the one order (_ao_lock_campaigns), every campaign the plan pauses or scales, before any is changed; a backtest locks nothing.';
 
 CREATE OR REPLACE FUNCTION _ao_apply_planned(p_action_type text, p_campaign_ids uuid[], p_cycle_id uuid)
 RETURNS integer

@@ -251,8 +251,7 @@ BEGIN
                sum(m.clicks)::numeric AS clicks, sum(m.conversions)::numeric AS conversions
           FROM campaign_metrics m
           JOIN _ao_detect f ON f.campaign_id = m.campaign_id
-          JOIN campaigns c ON c.id = m.campaign_id
-          JOIN ad_accounts a ON a.id = c.account_id
+          JOIN ad_accounts a ON a.id = m.account_id
          WHERE m.period_end - m.period_start <= interval '1 hour' AND m.period_start > now() - interval '14 days'
          GROUP BY 1, 2, 3
     ),
@@ -310,11 +309,12 @@ BEGIN
       LEFT JOIN optimization_opportunities live
              ON live.campaign_id = one.campaign_id AND live.opportunity_type = one.opportunity_type
             AND live.status IN ('open', 'in_progress')
-     WHERE NOT EXISTS (
-               SELECT 1 FROM optimization_opportunities d
-                WHERE d.campaign_id = one.campaign_id AND d.opportunity_type = one.opportunity_type
-                  AND d.status = 'dismissed'
-                  AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days))$s$, p_findings)
+      -- an anti-join, not a correlated NOT EXISTS: a form a database split by account (Citus) plans too
+      LEFT JOIN (SELECT DISTINCT d.campaign_id, d.opportunity_type FROM optimization_opportunities d
+                  WHERE d.status = 'dismissed'
+                    AND d.updated_at > now() - make_interval(days => ($1).opportunity_quiet_days)) quiet
+             ON quiet.campaign_id = one.campaign_id AND quiet.opportunity_type = one.opportunity_type
+     WHERE quiet.campaign_id IS NULL$s$, p_findings)
     USING cfg;
     ANALYZE _ao_found (live_id);
 END;

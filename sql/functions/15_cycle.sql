@@ -111,11 +111,15 @@ DECLARE
     v_summary jsonb := jsonb_build_object(
         'cycle_id', p_cycle_id, 'status', 'failed', 'dry_run', p_dry_run, 'trigger', p_trigger, 'paused', 0,
         'scaled', 0, 'posted', 0, 'opportunities_detected', 0, 'actions', '[]'::jsonb, 'error', p_error);
+    -- the clock read once, into a value: Citus runs no volatile function in an UPDATE of its tables
+    v_finished_at timestamptz := clock_timestamp();
+    v_cycle autonomous_cycles;
 BEGIN
-    UPDATE autonomous_cycles SET status = 'failed', finished_at = clock_timestamp(), error = p_error,
+    UPDATE autonomous_cycles SET status = 'failed', finished_at = v_finished_at, error = p_error,
                                  summary = v_summary
-     WHERE id = p_cycle_id;
-    PERFORM _ao_emit('cycle.failed', (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id));
+     WHERE id = p_cycle_id
+    RETURNING * INTO v_cycle;
+    PERFORM _ao_emit('cycle.failed', ao_cycle_document(v_cycle));
     RETURN v_summary;
 END;
 $$;
@@ -198,9 +202,13 @@ COMMENT ON FUNCTION _ao_cycle_summary(uuid, boolean, text, jsonb, jsonb) IS
 CREATE OR REPLACE FUNCTION _ao_emit_limits(p_cycle_id uuid, p_summary jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_document jsonb := (SELECT ao_cycle_document(c) FROM autonomous_cycles c WHERE c.id = p_cycle_id)
-                        || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
+    v_cycle autonomous_cycles;
+    v_document jsonb;
 BEGIN
+    -- the row into a variable, then the document: Citus runs a query on a table's shard, whose rows
+    -- are not of the table's type
+    SELECT * INTO v_cycle FROM autonomous_cycles WHERE id = p_cycle_id;
+    v_document := ao_cycle_document(v_cycle) || jsonb_build_object('status', p_summary ->> 'status', 'summary', p_summary);
     IF (p_summary -> 'limits' ->> 'held')::boolean THEN
         PERFORM _ao_emit('cycle.held', v_document);
     END IF;
@@ -228,13 +236,19 @@ $$;
 COMMENT ON FUNCTION _ao_conclude_cycle(uuid, boolean, text, jsonb, jsonb) IS
     'Schedules the planned posts, builds the summary (with p_extra added) and emits the rule.error, cycle.held and cycle.limited events; returns the summary.';
 
+-- PL/pgSQL and the clock read into a value: Citus plans no parameterized SQL-function statement on its
+-- tables, and runs no volatile function in an UPDATE of them.
 CREATE OR REPLACE FUNCTION _ao_record_cycle(p_cycle_id uuid, p_summary jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_finished_at timestamptz := clock_timestamp();
+BEGIN
     UPDATE autonomous_cycles
        SET status = CASE WHEN NOT (p_summary ->> 'dry_run')::boolean AND p_summary ->> 'status' = 'held'
                          THEN 'held' ELSE 'succeeded' END,
-           finished_at = clock_timestamp(), summary = p_summary
-     WHERE id = p_cycle_id
+           finished_at = v_finished_at, summary = p_summary
+     WHERE id = p_cycle_id;
+END;
 $$;
 COMMENT ON FUNCTION _ao_record_cycle(uuid, jsonb) IS
     'Records a finished cycle: status held (the breaker held it, not a dry run) or succeeded, finished_at and the summary.';
@@ -332,6 +346,32 @@ END;
 $$;
 COMMENT ON FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text) IS
     'One whole cycle in one transaction under an advisory lock (a second concurrent call is recorded as skipped): plan, pause, scale, detect, measure, then schedule posts; returns {cycle_id, status, dry_run, paused, scaled, posted, opportunities_detected, actions, held_back, rule_errors, detector_errors}. A rule or a detector that fails is skipped and listed; the cycle fails only when something else does, and a failure undoes everything but the failed cycle record (a deadlock or serialization failure is raised to the caller instead, who retries). A dry run computes exactly this and undoes it. An Idempotency-Key used in the last 24 h replays the first result of the same request and refuses (AO422) a different one. A scheduled slot (trigger cron, keyed by its slot) waits for a running cycle instead of being skipped, so replicas firing the same slot run it once.';
+
+-- A cycle of one ad account: the same steps, reading and deciding for that account's campaigns only.
+-- On Citus it is a distributed function delegated by p_account: the node holding the account's rows
+-- plans and acts for it (docs/scaling.md).
+CREATE OR REPLACE FUNCTION run_account_cycle(
+    p_account uuid,
+    dry_run boolean DEFAULT false,
+    trigger text DEFAULT 'sql',
+    triggered_by text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+    v_summary jsonb;
+BEGIN
+    IF p_account IS NULL OR NOT EXISTS (SELECT 1 FROM ad_accounts WHERE id = p_account) THEN
+        PERFORM ao_raise_422('account_id', format('no ad account has the id %s', coalesce(p_account::text, 'null')));
+    END IF;
+    PERFORM set_config('ao.cycle_account', p_account::text, true);
+    v_summary := run_autonomous_operations_with_posting(dry_run, trigger, triggered_by);
+    PERFORM set_config('ao.cycle_account', '', true);
+    RETURN v_summary || jsonb_build_object('account_id', p_account);
+END;
+$$;
+COMMENT ON FUNCTION run_account_cycle(uuid, boolean, text, text) IS
+    'One cycle for one ad account (its campaigns read, planned and acted on; the others left alone), under the cycle lock like any cycle; returns the cycle''s summary with account_id. An account that does not exist: 422 naming account_id.';
 
 CREATE OR REPLACE FUNCTION release_held_cycle(p_cycle_id uuid, p_actor text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$

@@ -16,9 +16,9 @@ BEGIN
     END IF;
     -- The version moves under the row lock, so an evaluation that claimed the previous version leaves
     -- this one queued.
-    INSERT INTO metric_trigger_queue AS q (campaign_id, account_id)
-    SELECT c.id, c.account_id FROM campaigns c WHERE c.id = ANY (p_campaign_ids) ORDER BY c.id
-    ON CONFLICT (campaign_id) DO UPDATE SET version = q.version + 1, queued_at = now();
+    INSERT INTO metric_trigger_queue AS q (campaign_id, account_id, queued_at)
+    SELECT c.id, c.account_id, now() FROM campaigns c WHERE c.id = ANY (p_campaign_ids) ORDER BY c.id
+    ON CONFLICT ON CONSTRAINT metric_trigger_queue_pkey DO UPDATE SET version = q.version + 1, queued_at = EXCLUDED.queued_at;
     PERFORM pg_notify(ao_channel('metrics'), '');
 END;
 $$;

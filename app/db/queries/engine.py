@@ -54,11 +54,12 @@ CAMPAIGNS_EXIST = "SELECT EXISTS (SELECT 1 FROM campaigns)"
 DEMO_CAMPAIGNS_INSERT = """
 WITH new AS (
     INSERT INTO campaigns (external_id, title, description, landing_url, cta_label, status, daily_budget,
-                           max_budget, started_at)
-    SELECT external_id, title, description, landing_url, cta_label, 'active', daily_budget, max_budget, started_at
+                           max_budget, started_at, account_id)
+    SELECT external_id, title, description, landing_url, cta_label, 'active', daily_budget, max_budget, started_at,
+           coalesce(account_id, ao_manual_account_id())
     FROM jsonb_to_recordset($1::text::jsonb) AS r(external_id text, title text, description text, landing_url text,
                                                   cta_label text, daily_budget numeric, max_budget numeric,
-                                                  started_at timestamptz)
+                                                  started_at timestamptz, account_id uuid)
     ON CONFLICT (account_id, external_id) DO NOTHING
     RETURNING 1
 )
