@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := app tests scripts migrations
 
-.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench-maturity bench
+.PHONY: run test lint format migrate schema bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench-maturity bench-citus bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,5 +70,9 @@ bench-apply: $(VENV)/.installed-dev
 
 bench-maturity: $(VENV)/.installed-dev
 	$(BIN)/python scripts/bench_maturity.py
+
+# needs a Citus coordinator with its workers: CITUS_BENCH_URL (or CITUS_TEST_URL); not part of `make bench`
+bench-citus: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_citus.py
 
 bench: bench-ingest bench-cycle bench-history bench-api bench-dispatch bench-events bench-backtest bench-sync bench-apply bench-maturity

@@ -125,9 +125,9 @@ BEGIN
     END LOOP;
 END $$;
 UPDATE campaigns c SET impressions = t.i, reach = t.r, clicks = t.cl, conversions = t.cv, spend = t.sp, revenue = t.rv
-FROM (SELECT campaign_id, sum(impressions) i, sum(reach) r, sum(clicks) cl, sum(conversions) cv, sum(spend) sp,
-             sum(revenue) rv FROM campaign_metrics GROUP BY campaign_id) t
-WHERE c.id = t.campaign_id;
+FROM (SELECT campaign_id, account_id, sum(impressions) i, sum(reach) r, sum(clicks) cl, sum(conversions) cv,
+             sum(spend) sp, sum(revenue) rv FROM campaign_metrics GROUP BY campaign_id, account_id) t
+WHERE c.id = t.campaign_id AND c.account_id = t.account_id;
 ANALYZE;
 """
 
