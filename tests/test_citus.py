@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.db.migrations import head_revision
+from app.db.migrations import FUNCTIONS_DIR, head_revision
 from app.db.pool import _init_connection
 from app.services import demo
 from tests.dbserver import DEFAULT_PORTFOLIO_LIMITS, alembic
@@ -106,6 +106,7 @@ SECOND = (
     "INSERT INTO ad_accounts (id, platform, external_id, name, currency, timezone)"
     " VALUES ($1, 'manual', 'client-b', 'Client B', 'EUR', 'Europe/Berlin')"
 )
+SETTINGS = "SELECT proconfig::text FROM pg_proc WHERE oid = 'run_account_cycle'::regproc"
 # The node whose shards hold an account's rows.
 NODE_OF = """
 SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
@@ -174,8 +175,14 @@ async def test_a_cycle_per_account_runs_on_its_worker_and_decides_as_on_postgres
             )
             == 1
         )
-        # a second layout changes nothing
-        assert not (await conn.fetchval("SELECT ao_citus_layout()"))["distributed"]
+        # an upgrade re-applies the function files, which drops their Citus settings; the layout,
+        # made again, changes no table and gives them back
+        for name in ("11_posting.sql", "15_cycle.sql"):
+            await conn.execute((FUNCTIONS_DIR / name).read_text(encoding="utf-8"))
+        assert "citus" not in await conn.fetchval(SETTINGS)
+        again = await conn.fetchval("SELECT ao_citus_layout()")
+        assert not again["distributed"] and again["functions_set"] > 0
+        assert "citus.multi_shard_modify_mode=sequential" in await conn.fetchval(SETTINGS)
 
         manual = await conn.fetchval("SELECT ao_manual_account_id()")
         second = await _account_elsewhere(conn, manual)

@@ -37,13 +37,20 @@ COMMENT ON FUNCTION _ao_citus_policy(text) IS
 -- that, and refuses one that turns out to read its tables only once inlined. A SET clause keeps a
 -- function from being inlined: every SQL function that reads a table of the layout gets one, here
 -- only (on a single node inlining is what makes them cheap). The function files re-applied by a
--- migration drop it: the layout is made again after each upgrade.
-CREATE OR REPLACE FUNCTION _ao_citus_uninlined_functions() RETURNS integer
+-- migration drop these settings: ao_citus_layout() gives them back after each upgrade.
+CREATE OR REPLACE FUNCTION _ao_citus_function_settings() RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     f regprocedure;
     n integer := 0;
 BEGIN
+    -- the cycle's entry points: one connection per node writes (a worker that locked a campaign row
+    -- writes it over the same connection), and no node sends a cycle's work tables and views (its own,
+    -- temporary) to the others
+    ALTER FUNCTION run_account_cycle(uuid, boolean, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
+    ALTER FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
               WHERE l.lanname = 'sql' AND p.proconfig IS NULL
                 AND p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
@@ -55,8 +62,8 @@ BEGIN
     RETURN n;
 END;
 $$;
-COMMENT ON FUNCTION _ao_citus_uninlined_functions() IS
-    'Gives each SQL function that reads a table of the Citus layout a SET clause, so it runs as a function of its own instead of being inlined where Citus cannot plan it; returns how many.';
+COMMENT ON FUNCTION _ao_citus_function_settings() IS
+    'The settings of the service''s functions on Citus, which re-applied function files drop: the cycle''s entry points with sequential writes and no DDL propagation, and a SET clause on each SQL function that reads a table of the layout, so it runs as a function of its own instead of being inlined where Citus cannot plan it; returns how many SQL functions it set.';
 
 CREATE OR REPLACE FUNCTION ao_citus_layout() RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -70,9 +77,9 @@ BEGIN
         RAISE EXCEPTION 'the Citus layout needs the citus extension in this database'
             USING ERRCODE = 'AO409', HINT = 'CREATE EXTENSION citus on the coordinator and on every worker first';
     END IF;
-    PERFORM _ao_citus_uninlined_functions();
     IF EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'campaigns'::regclass) THEN
-        RETURN jsonb_build_object('distributed', false, 'reason', 'already laid out');
+        RETURN jsonb_build_object('distributed', false, 'reason', 'already laid out',
+                                  'functions_set', _ao_citus_function_settings());
     END IF;
     -- the guards and the set-based checks are triggers: Citus runs them on the shards
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
@@ -151,8 +158,7 @@ BEGIN
     END LOOP;
     -- The functions made before the tables moved live on the coordinator only: every one of ours goes
     -- to every node (Citus keeps them in step from now on); the cycle of one account runs on the node
-    -- that holds the account's rows, and there one connection per node writes (a worker that locked a
-    -- campaign row writes it over the same connection).
+    -- that holds the account's rows.
     FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
               WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
@@ -160,13 +166,11 @@ BEGIN
     END LOOP;
     PERFORM create_distributed_function('run_account_cycle(uuid, boolean, text, text)'::regprocedure, 'p_account',
                                         colocate_with => 'campaigns');
-    -- and no node sends a cycle's work tables and views (its own, temporary) to the others
-    ALTER FUNCTION run_account_cycle(uuid, boolean, text, text)
-        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
-    ALTER FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text)
-        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
-    RETURN jsonb_build_object('distributed', true, 'triggers_dropped', to_jsonb(v_dropped),
+    RETURN jsonb_build_object('distributed', true, 'functions_set', _ao_citus_function_settings(),
+                              'triggers_dropped', to_jsonb(v_dropped),
                               'tables', (SELECT jsonb_object_agg(logicalrelid::text, CASE partmethod WHEN 'h' THEN 'distributed' ELSE 'reference' END)
                                            FROM pg_dist_partition));
 END;
 $$;
+COMMENT ON FUNCTION ao_citus_layout() IS
+    'Lays the database out on a Citus coordinator, once (a second call, after an upgrade, only gives the functions their Citus settings back): the rows of a campaign distributed by account_id and co-located, the shared tables as reference tables, keys with account_id, policies without subqueries, the transition-table triggers dropped, every function on every node, run_account_cycle delegated by its account; returns what it did. Refuses (409) a database without the citus extension.';
