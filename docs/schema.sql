@@ -882,6 +882,44 @@ COMMENT ON FUNCTION public._ao_citus_distributed_tables() IS 'The tables Citus d
 
 
 --
+-- Name: _ao_citus_function_settings(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public._ao_citus_function_settings() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    f regprocedure;
+    n integer := 0;
+BEGIN
+    -- the cycle's entry points: one connection per node writes (a worker that locked a campaign row
+    -- writes it over the same connection), and no node sends a cycle's work tables and views (its own,
+    -- temporary) to the others
+    ALTER FUNCTION run_account_cycle(uuid, boolean, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
+    ALTER FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text)
+        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+              WHERE l.lanname = 'sql' AND p.proconfig IS NULL
+                AND p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
+                AND p.prosrc ~ ('\m(' || array_to_string(_ao_citus_distributed_tables() || _ao_citus_reference_tables(), '|') || ')\M')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = public, pg_temp', f);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
+
+--
+-- Name: FUNCTION _ao_citus_function_settings(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public._ao_citus_function_settings() IS 'The settings of the service''s functions on Citus, which re-applied function files drop: the cycle''s entry points with sequential writes and no DDL propagation, and a SET clause on each SQL function that reads a table of the layout, so it runs as a function of its own instead of being inlined where Citus cannot plan it; returns how many SQL functions it set.';
+
+
+--
 -- Name: _ao_citus_policy(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -918,37 +956,6 @@ $$;
 --
 
 COMMENT ON FUNCTION public._ao_citus_reference_tables() IS 'The tables Citus copies whole to every node: what every account''s cycle reads (settings, rules, accounts) and what a cycle writes once (cycles, counters, events).';
-
-
---
--- Name: _ao_citus_uninlined_functions(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public._ao_citus_uninlined_functions() RETURNS integer
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    f regprocedure;
-    n integer := 0;
-BEGIN
-    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-              WHERE l.lanname = 'sql' AND p.proconfig IS NULL
-                AND p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
-                AND p.prosrc ~ ('\m(' || array_to_string(_ao_citus_distributed_tables() || _ao_citus_reference_tables(), '|') || ')\M')
-    LOOP
-        EXECUTE format('ALTER FUNCTION %s SET search_path = public, pg_temp', f);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
-END;
-$$;
-
-
---
--- Name: FUNCTION _ao_citus_uninlined_functions(); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public._ao_citus_uninlined_functions() IS 'Gives each SQL function that reads a table of the Citus layout a SET clause, so it runs as a function of its own instead of being inlined where Citus cannot plan it; returns how many.';
 
 
 --
@@ -4598,9 +4605,9 @@ BEGIN
         RAISE EXCEPTION 'the Citus layout needs the citus extension in this database'
             USING ERRCODE = 'AO409', HINT = 'CREATE EXTENSION citus on the coordinator and on every worker first';
     END IF;
-    PERFORM _ao_citus_uninlined_functions();
     IF EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'campaigns'::regclass) THEN
-        RETURN jsonb_build_object('distributed', false, 'reason', 'already laid out');
+        RETURN jsonb_build_object('distributed', false, 'reason', 'already laid out',
+                                  'functions_set', _ao_citus_function_settings());
     END IF;
     -- the guards and the set-based checks are triggers: Citus runs them on the shards
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
@@ -4679,8 +4686,7 @@ BEGIN
     END LOOP;
     -- The functions made before the tables moved live on the coordinator only: every one of ours goes
     -- to every node (Citus keeps them in step from now on); the cycle of one account runs on the node
-    -- that holds the account's rows, and there one connection per node writes (a worker that locked a
-    -- campaign row writes it over the same connection).
+    -- that holds the account's rows.
     FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p
               WHERE p.pronamespace IN ('public'::regnamespace, 'app_auth'::regnamespace)
                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
@@ -4688,16 +4694,19 @@ BEGIN
     END LOOP;
     PERFORM create_distributed_function('run_account_cycle(uuid, boolean, text, text)'::regprocedure, 'p_account',
                                         colocate_with => 'campaigns');
-    -- and no node sends a cycle's work tables and views (its own, temporary) to the others
-    ALTER FUNCTION run_account_cycle(uuid, boolean, text, text)
-        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
-    ALTER FUNCTION run_autonomous_operations_with_posting(boolean, text, text, text)
-        SET citus.multi_shard_modify_mode = 'sequential' SET citus.enable_ddl_propagation = off;
-    RETURN jsonb_build_object('distributed', true, 'triggers_dropped', to_jsonb(v_dropped),
+    RETURN jsonb_build_object('distributed', true, 'functions_set', _ao_citus_function_settings(),
+                              'triggers_dropped', to_jsonb(v_dropped),
                               'tables', (SELECT jsonb_object_agg(logicalrelid::text, CASE partmethod WHEN 'h' THEN 'distributed' ELSE 'reference' END)
                                            FROM pg_dist_partition));
 END;
 $_$;
+
+
+--
+-- Name: FUNCTION ao_citus_layout(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ao_citus_layout() IS 'Lays the database out on a Citus coordinator, once (a second call, after an upgrade, only gives the functions their Citus settings back): the rows of a campaign distributed by account_id and co-located, the shared tables as reference tables, keys with account_id, policies without subqueries, the transition-table triggers dropped, every function on every node, run_account_cycle delegated by its account; returns what it did. Refuses (409) a database without the citus extension.';
 
 
 --
