@@ -655,10 +655,13 @@ described, not built, in docs/scaling.md.
 
 # The same metrics in one plain table instead of monthly partitions: the same columns, keys, checks and
 # indexes (the functions name the table, not its partitions).
+# (ingestion upserts on the key by its name, campaign_metrics_pkey: the plain table's gets it)
 UNPARTITION = """
 ALTER TABLE campaign_metrics RENAME TO campaign_metrics_by_month;
+ALTER TABLE campaign_metrics_by_month RENAME CONSTRAINT campaign_metrics_pkey TO campaign_metrics_by_month_pkey;
 CREATE TABLE campaign_metrics (LIKE campaign_metrics_by_month INCLUDING ALL);
-ALTER TABLE campaign_metrics ADD FOREIGN KEY (campaign_id) REFERENCES campaigns (id);
+ALTER TABLE campaign_metrics ADD CONSTRAINT campaign_metrics_campaign_id_fkey
+    FOREIGN KEY (account_id, campaign_id) REFERENCES campaigns (account_id, id);
 """
 # An hourly sync's batch: this hour of 10,000 campaigns (or all, when fewer), through ingest_campaign_metrics.
 HOUR_BATCH = """
